@@ -1,0 +1,59 @@
+"""archspec: a declarative architecture compiler for PyTorch.
+
+    spec = archspec.load("specs/resnet18.yaml")   # load + validate
+    report = archspec.check(spec)                  # static shapes, params, MACs; no torch needed
+    model = archspec.compile(spec)                 # a real torch.nn.Module
+
+Importing archspec does not import torch; only `compile` and `load_torchvision_weights` do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archspec.check import Report
+from archspec.errors import Diagnostic, SpecError
+from archspec.loader import load_document
+from archspec.shapes import Shape
+from archspec.spec import Spec
+from archspec.validate import validate
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["Diagnostic", "Report", "Spec", "SpecError", "check", "compile", "load",
+           "load_torchvision_weights"]
+__version__ = "0.1.0"
+
+
+def load(source: str | Path) -> Spec:
+    """A validated `Spec` from a file path or from YAML text; raises `SpecError` on any problem."""
+    return validate(load_document(source))
+
+
+def check(spec: Spec | str | Path, input: Shape | None = None) -> Report:  # noqa: A002
+    """The static check of `spec` for `input` (channels, height, width); default: the spec's input.
+
+    Returns a `Report` whether or not the spec is valid: see `Report.ok` and `Report.errors`.
+    """
+    from archspec.check import check as run_check
+
+    return run_check(spec if isinstance(spec, Spec) else load(spec), input)
+
+
+def compile(spec: Spec | str | Path, input: Shape | None = None) -> nn.Module:  # noqa: A001, A002
+    """Check `spec` and build its `torch.nn.Module`; raises `SpecError` if the check finds errors."""
+    from archspec.build import build_module
+
+    report = check(spec, input)
+    if not report.ok:
+        raise SpecError(report.errors)
+    return build_module(report)
+
+
+def load_torchvision_weights(network: nn.Module, source: Any) -> nn.Module:
+    """Copy a torchvision model's weights (or a state_dict) into a compiled network, by position."""
+    from archspec.build import load_torchvision_weights as copy_weights
+
+    return copy_weights(network, source)

@@ -1,0 +1,71 @@
+"""What every block kind shares: the stage fields, the registry, and the shortcut options.
+
+A stage is `repeats` copies of one block kind; the first copy takes the stage's `stride` (and any
+change of width), the others keep the shape. A block kind subclasses `BlockStage`, registers itself
+in `BLOCKS`, and implements `lower`, which turns one copy into a graph of primitive layers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from archspec.errors import SpecPath
+from archspec.graph import LayerNode, Node, SequenceNode
+from archspec.layers import BatchNorm, Conv, Count, ZeroPadShortcut
+from archspec.registry import Registry
+from archspec.shapes import Shape
+
+Shortcut = Literal["A", "B", "C", "identity", "none"]
+SHORTCUT_HELP = {
+    "A": "identity; where the shape changes, subsample by the stride and zero-pad the channels",
+    "B": "identity; where the shape changes, a 1x1 projection + BatchNorm",
+    "C": "a 1x1 projection + BatchNorm on every block",
+    "identity": "always the identity (an error where the shape changes)",
+    "none": "no shortcut at all: a plain network",
+}
+
+BLOCKS: Registry[type[BlockStage]] = Registry("block")
+
+
+class BlockStage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    width: Count = Field(description="output channels of each block (before any expansion)")
+    repeats: Annotated[int, Field(ge=1, le=1_000)] = 1
+    stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
+    shortcut: Shortcut | None = Field(None, description="overrides the spec's `shortcut` default")
+    default_shortcut_applies: ClassVar[bool] = True  # False for blocks without a residual path
+
+    def block_stride(self, index: int) -> int:
+        return self.stride if index == 0 else 1
+
+    def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
+        """Copy `index` of this stage's block, for input shape `x`, as a graph of primitive layers."""
+        raise NotImplementedError
+
+
+def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,
+                  *, bias: bool = False, norm_eps: float = 1e-5) -> Node | None:
+    """The shortcut branch of a residual block (None: the identity)."""
+    changes_shape = stride != 1 or x[0] != width
+    if shortcut == "C" or (shortcut == "B" and changes_shape):
+        return SequenceNode("downsample", (
+            LayerNode("0", Conv(layer="conv", width=width, kernel=1, stride=stride, bias=bias),
+                      (*origin, "shortcut")),
+            LayerNode("1", BatchNorm(layer="batchnorm", eps=norm_eps), (*origin, "shortcut")),
+        ), (*origin, "shortcut"), kind="projection")
+    if shortcut == "A" and changes_shape:
+        return LayerNode("downsample", ZeroPadShortcut(width=width, stride=stride), (*origin, "shortcut"))
+    return None
+
+
+def mismatch_hint(x: Shape, width: int, stride: int, shortcut: Shortcut) -> str:
+    changes = []
+    if stride != 1:
+        changes.append(f"stride {stride} changes the size")
+    if x[0] != width:
+        changes.append(f"width {x[0]} -> {width} changes the channels")
+    what = " and ".join(changes) or "the main path changes the shape"
+    return f"{what}: use shortcut A or B here instead of `{shortcut}`"

@@ -1,0 +1,113 @@
+"""Residual blocks: `basic` (two 3x3 convolutions) and `bottleneck` (1x1 -> 3x3 -> 1x1).
+
+Layer names and their order follow torchvision's `BasicBlock` and `Bottleneck` (conv1, bn1, conv2, bn2,
+conv3, bn3, downsample.0, downsample.1), so a compiled network has the same state_dict keys and
+parameter order as torchvision's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, mismatch_hint, shortcut_node
+from archspec.errors import SpecPath
+from archspec.graph import LayerNode, Node, ResidualNode
+from archspec.layers import BatchNorm, Conv, Count, ReLU
+from archspec.shapes import Shape
+
+
+class ResidualStage(BlockStage):
+    bias: bool = Field(False, description="bias on the block's convolutions (torchvision: none)")
+    norm_eps: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1e-5, description="BatchNorm eps")
+
+    def out_width(self) -> int:
+        return self.width
+
+    def conv(self, name: str, width: int, kernel: int, stride: int, origin: SpecPath,
+             groups: int = 1) -> LayerNode:
+        layer = Conv(layer="conv", width=width, kernel=kernel, stride=stride, padding=kernel // 2,
+                     groups=groups, bias=self.bias)
+        return LayerNode(name, layer, origin, written=False)
+
+    def norm(self, name: str, origin: SpecPath) -> LayerNode:
+        return LayerNode(name, BatchNorm(layer="batchnorm", eps=self.norm_eps), origin, written=False)
+
+    def residual(self, index: int, x: Shape, main: tuple[Node, ...], shortcut: Shortcut,
+                 origin: SpecPath) -> ResidualNode:
+        stride = self.block_stride(index)
+        width = self.out_width()
+        return ResidualNode(
+            name=str(index),
+            main=main,
+            shortcut=shortcut_node(x, width, stride, shortcut, origin, norm_eps=self.norm_eps),
+            post=(LayerNode("relu", ReLU(layer="relu"), origin, written=False),),
+            origin=(*origin, "shortcut"),
+            kind=self.block,  # type: ignore[attr-defined]
+            add=shortcut != "none",
+            mismatch_hint=mismatch_hint(x, width, stride, shortcut),
+        )
+
+
+@BLOCKS.register
+class BasicStage(ResidualStage):
+    """Two 3x3 convolutions with BatchNorm and ReLU, plus the shortcut (ResNet-18/34)."""
+
+    block: Literal["basic"]
+
+    def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
+        stride = self.block_stride(index)
+        main = (
+            self.conv("conv1", self.width, 3, stride, origin),
+            self.norm("bn1", origin),
+            LayerNode("relu1", ReLU(layer="relu"), origin, written=False),
+            self.conv("conv2", self.width, 3, 1, origin),
+            self.norm("bn2", origin),
+        )
+        return self.residual(index, x, main, shortcut, origin)
+
+
+@BLOCKS.register
+class BottleneckStage(ResidualStage):
+    """1x1 reduce, 3x3 (grouped for ResNeXt), 1x1 expand, plus the shortcut (ResNet-50 and deeper).
+
+    As in torchvision, the 3x3 convolution has `int(width * width_per_group / 64) * groups` channels
+    and the block outputs `width * expansion`. `stride_on: 3x3` is torchvision's ResNet V1.5;
+    `stride_on: 1x1` puts the stride on the first convolution as in the original paper (V1).
+    """
+
+    block: Literal["bottleneck"]
+    expansion: Annotated[int, Field(ge=1, le=64)] = 4
+    groups: Count = 1
+    width_per_group: Count = 64
+    stride_on: Literal["3x3", "1x1"] = "3x3"
+
+    @model_validator(mode="after")
+    def _inner_width_is_positive(self) -> BottleneckStage:
+        if self.inner_width() < 1:
+            raise ValueError(f"width {self.width} with width_per_group {self.width_per_group} gives a "
+                             "3x3 convolution with no channels (width * width_per_group must be >= 64)")
+        return self
+
+    def inner_width(self) -> int:
+        return int(self.width * (self.width_per_group / 64.0)) * self.groups
+
+    def out_width(self) -> int:
+        return self.width * self.expansion
+
+    def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
+        stride = self.block_stride(index)
+        stride_1x1, stride_3x3 = (stride, 1) if self.stride_on == "1x1" else (1, stride)
+        inner = self.inner_width()
+        main = (
+            self.conv("conv1", inner, 1, stride_1x1, origin),
+            self.norm("bn1", origin),
+            LayerNode("relu1", ReLU(layer="relu"), origin, written=False),
+            self.conv("conv2", inner, 3, stride_3x3, origin, groups=self.groups),
+            self.norm("bn2", origin),
+            LayerNode("relu2", ReLU(layer="relu"), origin, written=False),
+            self.conv("conv3", self.out_width(), 1, 1, origin),
+            self.norm("bn3", origin),
+        )
+        return self.residual(index, x, main, shortcut, origin)

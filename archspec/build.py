@@ -1,0 +1,77 @@
+"""Build pass: a checked `Report` -> a real `nn.Module`, node for node.
+
+Every module is made from the node's statically resolved input shape, so the channel counts and
+`in_features` the checker inferred are exactly the ones the module gets.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from archspec import modules
+from archspec.check import Report
+from archspec.errors import SpecError
+from archspec.graph import ConcatNode, LayerNode, Resolved, ResidualNode, SequenceNode
+
+
+def build_module(report: Report) -> modules.Network:
+    if not report.ok:
+        raise SpecError(report.errors)
+    network = modules.Network(report.spec.name,
+                              [(r.node.name, _module(r)) for r in report.resolved])
+    if report.spec.init == "kaiming":
+        _kaiming_init(network)
+    return network
+
+
+def _module(resolved: Resolved) -> nn.Module:
+    node = resolved.node
+    if isinstance(node, LayerNode):
+        return node.layer.build(modules, resolved.in_shape)
+    children = [(child.node.name, _module(child)) for child in resolved.children]
+    if isinstance(node, SequenceNode):
+        return modules.Sequential(OrderedDict(children))
+    if isinstance(node, ConcatNode):
+        return modules.Concat(children)
+    assert isinstance(node, ResidualNode)
+    main_count = len(node.main)
+    shortcut = children[main_count][1] if node.shortcut is not None else None
+    post_start = main_count + (node.shortcut is not None)
+    return modules.Residual(children[:main_count], shortcut, children[post_start:], node.add)
+
+
+def _kaiming_init(network: nn.Module) -> None:
+    """torchvision's ResNet initialisation."""
+    for module in network.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.constant_(module.weight, 1)
+            nn.init.constant_(module.bias, 0)
+
+
+def load_torchvision_weights(network: nn.Module,
+                             source: nn.Module | Mapping[str, torch.Tensor]) -> nn.Module:
+    """Copy the weights of a torchvision model (or any state_dict) into a compiled network.
+
+    Tensors are matched by position, since archspec's parameter order equals torchvision's for the
+    same network; names may differ (a VGG's `features.0` is archspec's `layer1.0.conv1`). Every pair
+    must have the same shape, else nothing is copied and the error names the first pair that differs.
+    """
+    theirs = source.state_dict() if isinstance(source, nn.Module) else dict(source)
+    ours = network.state_dict()
+    if len(ours) != len(theirs):
+        raise ValueError(f"the compiled network has {len(ours)} tensors, the source {len(theirs)}: "
+                         "they are not the same architecture; check the spec against the model")
+    mapped = {}
+    for (our_name, our_tensor), (their_name, their_tensor) in zip(ours.items(), theirs.items()):
+        if our_tensor.shape != their_tensor.shape:
+            raise ValueError(f"tensor {our_name} has shape {tuple(our_tensor.shape)} but the source's "
+                             f"tensor at the same position, {their_name}, has {tuple(their_tensor.shape)}")
+        mapped[our_name] = their_tensor
+    network.load_state_dict(mapped)
+    return network

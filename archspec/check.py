@@ -1,0 +1,171 @@
+"""Check pass: a `Spec` and an input shape -> a `Report` with the shape, parameters and MACs of every
+node, and every error found. Pure Python: this module and everything it imports never import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
+from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, walk
+from archspec.layers import LayerBase
+from archspec.ranges import InputRange, find_input_range
+from archspec.shapes import Shape
+from archspec.spec import Spec
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str
+    depth: int
+    output_shape: Shape
+    params: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class Report:
+    spec: Spec
+    input_shape: Shape
+    nodes: tuple[Node, ...]  # the lowered network, in module order
+    resolved: tuple[Resolved, ...]  # its static figures at `input_shape` (empty if it failed early)
+    errors: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.resolved[-1].out_shape if self.ok and self.resolved else None
+
+    @property
+    def params(self) -> int:
+        return sum(r.params for r in self.resolved)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.resolved)
+
+    @cached_property
+    def input_range(self) -> InputRange | None:
+        """Input sizes the compiled module accepts (None if the spec has errors)."""
+        return find_input_range(self.nodes, self.resolved, self.input_shape) if self.ok else None
+
+    def rows(self, depth: int | None = 1) -> list[Row]:
+        """Table rows, pre-order; depth 0 is the top level (stem layers, stages, head layers)."""
+        return [Row(r.qualname, r.kind, d, r.out_shape, r.params, r.macs)
+                for top in self.resolved for d, r in walk(top, depth)]
+
+    def to_json(self) -> dict[str, object]:
+        accepted = self.input_range
+        return {
+            "ok": self.ok,
+            "name": self.spec.name,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape) if self.output_shape else None,
+            "params": self.params if self.ok else None,
+            "macs": self.macs if self.ok else None,
+            "input_range": accepted.to_json() if accepted else None,
+            "errors": [d.to_json() for d in self.errors],
+        }
+
+
+def check(spec: Spec, input_shape: Shape | None = None) -> Report:
+    """Statically check `spec` for `input_shape` (by default the spec's own `input`)."""
+    x = input_shape or spec.input.shape()
+    evaluator = Evaluator()
+    problems: list[tuple[SpecPath, str, str | None]] = []
+    lowered: list[Node] = []
+    resolved: list[Resolved] = []
+    shape: Shape | None = x
+    for item in _top_level_nodes(spec, problems):
+        if shape is None:
+            break  # an earlier node failed: its output shape, and so everything after it, is unknown
+        if isinstance(item, _StageToLower):
+            node, result = _lower_stage(item, shape, evaluator)
+        else:
+            node, result = item, evaluator.run(item, shape)
+        lowered.append(node)
+        if result is not None:
+            resolved.append(result)
+        shape = result.out_shape if result else None
+    problems += [(p.origin, p.message, p.hint) for p in evaluator.problems]
+    return Report(spec, x, tuple(lowered), tuple(resolved), tuple(_place(spec, problems)))
+
+
+@dataclass(frozen=True)
+class _StageToLower:
+    """A stage whose blocks can only be lowered once its input shape is known."""
+
+    index: int
+    name: str
+    spec: Spec
+
+
+def _top_level_nodes(spec: Spec, problems: list) -> list[Node | _StageToLower]:
+    layers = [("stem", i, layer) for i, layer in enumerate(spec.stem)]
+    layers += [("head", i, layer) for i, layer in enumerate(spec.head)]
+    names = _layer_names([layer for _, _, layer in layers], problems, layers)
+    layer_nodes = {(part, i): LayerNode(names[n], layer, (part, i))
+                   for n, (part, i, layer) in enumerate(layers)}
+    stem = [layer_nodes[("stem", i)] for i in range(len(spec.stem))]
+    stages = [_StageToLower(i, f"layer{i + 1}", spec) for i in range(len(spec.stages))]
+    head = [layer_nodes[("head", i)] for i in range(len(spec.head))]
+    return [*stem, *stages, *head]
+
+
+def _layer_names(layers: list[LayerBase], problems: list, where: list) -> list[str]:
+    """Explicit names, else torchvision-style defaults: conv1, bn1, relu, maxpool, avgpool, fc."""
+    counts: dict[str, int] = {}
+    for layer in layers:
+        if layer.name is None:
+            counts[layer.default_name] = counts.get(layer.default_name, 0) + 1
+    seen: dict[str, int] = {}
+    names = []
+    for layer, (part, i, _) in zip(layers, where):
+        if layer.name is not None:
+            name = layer.name
+        else:
+            base = layer.default_name
+            seen[base] = seen.get(base, 0) + 1
+            numbered = layer.always_numbered or counts[base] > 1
+            name = f"{base}{seen[base]}" if numbered else base
+        if name in names or (name.startswith("layer") and name[5:].isdigit()):
+            problems.append(((part, i, "name"), f"module name `{name}` is used twice",
+                             "give this layer another `name:`"))
+        names.append(name)
+    return names
+
+
+def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[Node, Resolved | None]:
+    spec_stage = stage.spec.stages[stage.index]
+    origin = ("stages", stage.index)
+    shortcut = spec_stage.shortcut or stage.spec.shortcut
+    blocks: list[Node] = []
+    resolved: list[Resolved] = []
+    shape = x
+    for copy in range(spec_stage.repeats):
+        block = spec_stage.lower(copy, shape, shortcut, origin)
+        blocks.append(block)
+        result = evaluator.run(block, shape, stage.name)
+        if result is None:
+            break
+        resolved.append(result)
+        shape = result.out_shape
+    node = SequenceNode(stage.name, tuple(blocks), origin, kind="stage")
+    if len(resolved) < spec_stage.repeats:
+        return node, None
+    return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),
+                          sum(r.macs for r in resolved), tuple(resolved))
+
+
+def _place(spec: Spec, problems: list[tuple[SpecPath, str, str | None]]) -> list[Diagnostic]:
+    """Diagnostics at their file:line:col; one per place and message (repeated blocks share one)."""
+    document = spec.document
+    placed = [document.diagnostic(origin, message, hint) if document
+              else Diagnostic(origin, message, hint) for origin, message, hint in problems]
+    return sort_diagnostics(placed)
+

@@ -1,0 +1,186 @@
+"""The network graph that blocks lower to, and its static evaluation.
+
+A block does not compute shapes or make modules itself: it lowers to a small tree of primitive layers
+joined by three composites (a sequence, a residual addition, a channel concatenation). The checker
+evaluates that tree with the layers' static rules; the builder turns the same tree into modules. Both
+read one structure, so a block's static figures and its module cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archspec.errors import SpecPath
+from archspec.layers import LayerBase
+from archspec.shapes import Facts, Shape, ShapeProblem, show
+
+
+@dataclass(frozen=True)
+class LayerNode:
+    name: str
+    layer: LayerBase
+    origin: SpecPath  # where the layer's settings are written in the spec
+    written: bool = True  # False for layers a block made: their fields are not spec keys
+
+    @property
+    def kind(self) -> str:
+        return self.layer.layer  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class SequenceNode:
+    name: str
+    children: tuple[Node, ...]
+    origin: SpecPath
+    kind: str = "sequence"
+
+
+@dataclass(frozen=True)
+class ResidualNode:
+    """main(x) + shortcut(x), then `post`. `shortcut` None is the identity; `add` False is a plain block."""
+
+    name: str
+    main: tuple[Node, ...]
+    shortcut: Node | None
+    post: tuple[Node, ...]
+    origin: SpecPath
+    kind: str
+    add: bool = True
+    mismatch_hint: str | None = None
+
+
+@dataclass(frozen=True)
+class ConcatNode:
+    """Branches applied to the same input, concatenated on channels (an Inception block)."""
+
+    name: str
+    branches: tuple[SequenceNode, ...]
+    origin: SpecPath
+    kind: str = "concat"
+
+
+Node = LayerNode | SequenceNode | ResidualNode | ConcatNode
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A node with its static figures at one input shape; `children` in module order."""
+
+    node: Node
+    qualname: str
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+    macs: int
+    children: tuple[Resolved, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.node.kind
+
+
+@dataclass(frozen=True)
+class Problem:
+    origin: SpecPath
+    message: str
+    hint: str | None
+    detail: str  # the message without the module name, to recognise the same fault in another copy
+
+
+@dataclass
+class Evaluator:
+    """Evaluates nodes statically, collecting every problem instead of stopping at the first."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def problem(self, origin: SpecPath, where: str, message: str, hint: str | None) -> None:
+        # Repeated blocks share their spec origin: report a fault once, at the first copy that shows it.
+        if all((p.origin, p.detail) != (origin, message) for p in self.problems):
+            self.problems.append(Problem(origin, f"{where}: {message}", hint, message))
+
+    def run(self, node: Node, x: Shape, prefix: str = "") -> Resolved | None:
+        qualname = f"{prefix}.{node.name}" if prefix else node.name
+        if isinstance(node, LayerNode):
+            return self._layer(node, x, qualname)
+        if isinstance(node, SequenceNode):
+            children = self.run_all(node.children, x, qualname)
+            return None if children is None else _combine(node, qualname, x, children)
+        if isinstance(node, ResidualNode):
+            return self._residual(node, x, qualname)
+        return self._concat(node, x, qualname)
+
+    def run_all(self, nodes: tuple[Node, ...], x: Shape, prefix: str) -> list[Resolved] | None:
+        """Evaluates nodes in sequence; None once a node's output shape is unknown."""
+        resolved = []
+        for node in nodes:
+            result = self.run(node, x, prefix)
+            if result is None:
+                return None
+            resolved.append(result)
+            x = result.out_shape
+        return resolved
+
+    def _layer(self, node: LayerNode, x: Shape, qualname: str) -> Resolved | None:
+        try:
+            facts: Facts = node.layer.infer(x)
+        except ShapeProblem as problem:
+            origin = node.origin + ((problem.field,) if problem.field and node.written else ())
+            self.problem(origin, f"{qualname} (input {show(x)})", problem.message, problem.hint)
+            return None
+        return Resolved(node, qualname, x, facts.out, facts.params, facts.macs)
+
+    def _residual(self, node: ResidualNode, x: Shape, qualname: str) -> Resolved | None:
+        main = self.run_all(node.main, x, qualname)
+        shortcut = None
+        if node.shortcut is not None:
+            shortcut = self.run(node.shortcut, x, qualname)
+            if shortcut is None:
+                return None
+        if main is None:
+            return None
+        main_out = main[-1].out_shape if main else x
+        if node.add:
+            identity_out = shortcut.out_shape if shortcut else x
+            if identity_out != main_out:
+                self.problem(
+                    node.origin, qualname,
+                    f"the residual addition needs equal shapes, but the main path gives "
+                    f"{show(main_out)} and the shortcut gives {show(identity_out)}",
+                    node.mismatch_hint)
+                # Go on with the main path's shape so that later, independent errors are found too.
+        post = self.run_all(node.post, main_out, qualname)
+        if post is None:
+            return None
+        return _combine(node, qualname, x, [*main, *([shortcut] if shortcut else []), *post],
+                        out=post[-1].out_shape if post else main_out)
+
+    def _concat(self, node: ConcatNode, x: Shape, qualname: str) -> Resolved | None:
+        branches = [self.run(branch, x, qualname) for branch in node.branches]
+        if any(branch is None for branch in branches):
+            return None
+        outs = [(branch.node.name, branch.out_shape) for branch in branches if branch]
+        if any(len(shape) != 3 for _, shape in outs) or len({shape[1:] for _, shape in outs}) != 1:
+            listing = ", ".join(f"{name} {show(shape)}" for name, shape in outs)
+            self.problem(node.origin, qualname,
+                         f"branches concatenated on channels must share their spatial size; "
+                         f"found {listing}",
+                         "give every branch the same stride and 'same' padding (padding = kernel // 2)")
+            return None
+        out = (sum(shape[0] for _, shape in outs), *outs[0][1][1:])
+        return _combine(node, qualname, x, [b for b in branches if b], out=out)
+
+
+def _combine(node: Node, qualname: str, x: Shape, children: list[Resolved],
+             out: Shape | None = None) -> Resolved:
+    out_shape = out if out is not None else (children[-1].out_shape if children else x)
+    return Resolved(node, qualname, x, out_shape, sum(c.params for c in children),
+                    sum(c.macs for c in children), tuple(children))
+
+
+def walk(resolved: Resolved, max_depth: int | None = None, depth: int = 0):
+    """Pre-order traversal with depth: (depth, resolved)."""
+    yield depth, resolved
+    if max_depth is None or depth < max_depth:
+        for child in resolved.children:
+            yield from walk(child, max_depth, depth + 1)
+

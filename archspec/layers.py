@@ -1,0 +1,311 @@
+"""Primitive layers: each kind is one class holding its spec fields, its static rule and its builder.
+
+- `infer(x)` is the static rule: input shape -> output shape, parameters, MACs. Pure, no torch.
+- `build(nn, x)` makes the module. `nn` is `archspec.modules`, handed in by the build pass, so that
+  this file never imports torch and the static check stays torch-free.
+Channel counts and `in_features` are never spec fields: they come from the input shape `x`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from archspec.registry import Registry
+from archspec.shapes import (Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair,
+                             show, windowed)
+
+Count = Annotated[int, Field(ge=1, le=65_536)]
+Size = Annotated[int, Field(ge=1, le=4_096)]
+Offset = Annotated[int, Field(ge=0, le=4_096)]
+SizeOrPair = Size | tuple[Size, Size]
+OffsetOrPair = Offset | tuple[Offset, Offset]
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+LAYERS: Registry[type[LayerBase]] = Registry("layer")
+
+
+class LayerBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Identifier | None = Field(None, description="module name; by default from the kind")
+    default_name: ClassVar[str]
+    always_numbered: ClassVar[bool] = False  # conv1, bn1 as in torchvision, even when alone
+
+    def infer(self, x: Shape) -> Facts:
+        raise NotImplementedError
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        raise NotImplementedError
+
+
+@LAYERS.register
+class Conv(LayerBase):
+    """2-d convolution. `width` is the number of output channels."""
+
+    layer: Literal["conv"]
+    width: Count
+    kernel: SizeOrPair = 3
+    stride: SizeOrPair = 1
+    padding: OffsetOrPair = 0
+    dilation: SizeOrPair = 1
+    groups: Count = 1
+    bias: bool = True
+    default_name: ClassVar[str] = "conv"
+    always_numbered: ClassVar[bool] = True
+
+    def infer(self, x: Shape) -> Facts:
+        channels, _, _ = expect_image(x, "conv")
+        if channels % self.groups or self.width % self.groups:
+            raise ShapeProblem(
+                f"groups {self.groups} must divide both the {channels} input channels and the "
+                f"{self.width} output channels", "choose groups that divide both", "groups")
+        kernel = pair(self.kernel)
+        out = windowed(x, "conv", self.width, kernel, pair(self.stride), pair(self.padding),
+                       pair(self.dilation))
+        weights = self.width * (channels // self.groups) * kernel[0] * kernel[1]
+        params = weights + (self.width if self.bias else 0)
+        return Facts(out, params, weights * out[1] * out[2])
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.Conv2d(x[0], self.width, pair(self.kernel), pair(self.stride), pair(self.padding),
+                         pair(self.dilation), self.groups, self.bias)
+
+
+@LAYERS.register
+class BatchNorm(LayerBase):
+    """Batch normalisation over channels (on images) or features (on flat vectors: BatchNorm1d)."""
+
+    layer: Literal["batchnorm"]
+    eps: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-5
+    momentum: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    default_name: ClassVar[str] = "bn"
+    always_numbered: ClassVar[bool] = True
+
+    def infer(self, x: Shape) -> Facts:
+        return Facts(x, 2 * x[0], 0)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        norm = nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm1d
+        return norm(x[0], eps=self.eps, momentum=self.momentum)
+
+
+class _Elementwise(LayerBase):
+    """A layer that keeps the shape and has no parameters."""
+
+    def infer(self, x: Shape) -> Facts:
+        return Facts(x, 0, 0)
+
+
+@LAYERS.register
+class ReLU(_Elementwise):
+    layer: Literal["relu"]
+    inplace: bool = Field(True, description="overwrite the input, as torchvision's networks do")
+    default_name: ClassVar[str] = "relu"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.ReLU(inplace=self.inplace)
+
+
+@LAYERS.register
+class Sigmoid(_Elementwise):
+    layer: Literal["sigmoid"]
+    default_name: ClassVar[str] = "sigmoid"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.Sigmoid()
+
+
+@LAYERS.register
+class Tanh(_Elementwise):
+    layer: Literal["tanh"]
+    default_name: ClassVar[str] = "tanh"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.Tanh()
+
+
+@LAYERS.register
+class GELU(_Elementwise):
+    layer: Literal["gelu"]
+    default_name: ClassVar[str] = "gelu"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.GELU()
+
+
+@LAYERS.register
+class SiLU(_Elementwise):
+    layer: Literal["silu"]
+    default_name: ClassVar[str] = "silu"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.SiLU()
+
+
+@LAYERS.register
+class LeakyReLU(_Elementwise):
+    layer: Literal["leaky_relu"]
+    negative_slope: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+    default_name: ClassVar[str] = "leaky_relu"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.LeakyReLU(self.negative_slope)
+
+
+@LAYERS.register
+class Dropout(_Elementwise):
+    layer: Literal["dropout"]
+    p: Probability = 0.5
+    default_name: ClassVar[str] = "dropout"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.Dropout(self.p)
+
+
+@LAYERS.register
+class LocalResponseNorm(_Elementwise):
+    """Local response normalisation across channels (AlexNet, GoogLeNet v1)."""
+
+    layer: Literal["local_response_norm"]
+    size: Size = 5
+    alpha: Annotated[float, Field(ge=0.0)] = 1e-4
+    beta: Annotated[float, Field(ge=0.0)] = 0.75
+    k: Annotated[float, Field(ge=0.0)] = 1.0
+    default_name: ClassVar[str] = "lrn"
+
+    def infer(self, x: Shape) -> Facts:
+        expect_image(x, "local_response_norm")
+        return Facts(x, 0, 0)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+
+class _Pool(LayerBase):
+    kernel: SizeOrPair = 2
+    stride: SizeOrPair | None = Field(None, description="defaults to the kernel size, as in PyTorch")
+    padding: OffsetOrPair = 0
+    ceil_mode: bool = False
+
+    def window(self) -> tuple[Pair, Pair, Pair]:
+        kernel = pair(self.kernel)
+        stride = pair(self.stride) if self.stride is not None else kernel
+        padding = pair(self.padding)
+        if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
+            raise ShapeProblem(f"padding {show(padding)} is more than half the kernel {show(kernel)}",
+                               "PyTorch refuses this: use padding <= kernel // 2", "padding")
+        return kernel, stride, padding
+
+    def infer(self, x: Shape) -> Facts:
+        kernel, stride, padding = self.window()
+        return Facts(windowed(x, self.layer, x[0], kernel, stride, padding,  # type: ignore[attr-defined]
+                              ceil_mode=self.ceil_mode), 0, 0)
+
+
+@LAYERS.register
+class MaxPool(_Pool):
+    layer: Literal["maxpool"]
+    default_name: ClassVar[str] = "maxpool"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        kernel, stride, padding = self.window()
+        return nn.MaxPool2d(kernel, stride, padding, ceil_mode=self.ceil_mode)
+
+
+@LAYERS.register
+class AvgPool(_Pool):
+    layer: Literal["avgpool"]
+    count_include_pad: bool = True
+    default_name: ClassVar[str] = "avgpool"
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        kernel, stride, padding = self.window()
+        return nn.AvgPool2d(kernel, stride, padding, self.ceil_mode, self.count_include_pad)
+
+
+@LAYERS.register
+class AdaptiveAvgPool(LayerBase):
+    """Average pooling to a fixed output size, whatever the input size."""
+
+    layer: Literal["adaptive_avgpool"]
+    size: SizeOrPair = 1
+    default_name: ClassVar[str] = "avgpool"
+
+    def infer(self, x: Shape) -> Facts:
+        channels, _, _ = expect_image(x, "adaptive_avgpool")
+        return Facts((channels, *pair(self.size)), 0, 0)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.AdaptiveAvgPool2d(pair(self.size))
+
+
+@LAYERS.register
+class GlobalAvgPool(LayerBase):
+    """Average over the whole feature map: channels x 1 x 1 (follow it with `flatten`)."""
+
+    layer: Literal["global_avgpool"]
+    default_name: ClassVar[str] = "avgpool"
+
+    def infer(self, x: Shape) -> Facts:
+        channels, _, _ = expect_image(x, "global_avgpool")
+        return Facts((channels, 1, 1), 0, 0)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.AdaptiveAvgPool2d((1, 1))
+
+
+@LAYERS.register
+class Flatten(LayerBase):
+    layer: Literal["flatten"]
+    default_name: ClassVar[str] = "flatten"
+
+    def infer(self, x: Shape) -> Facts:
+        return Facts((math.prod(x),), 0, 0)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.Flatten(1)
+
+
+@LAYERS.register
+class Linear(LayerBase):
+    """Fully connected layer. `width` is the number of output features; `in_features` is inferred."""
+
+    layer: Literal["linear"]
+    width: Count
+    bias: bool = True
+    default_name: ClassVar[str] = "fc"
+
+    def infer(self, x: Shape) -> Facts:
+        features = expect_flat(x, "linear")
+        weights = features * self.width
+        return Facts((self.width,), weights + (self.width if self.bias else 0), weights)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.Linear(x[0], self.width, self.bias)
+
+
+class ZeroPadShortcut(LayerBase):
+    """Option A shortcut: subsample by `stride`, append zero channels up to `width`. No parameters.
+
+    Internal: blocks create it; a spec cannot name it (it is not registered in LAYERS).
+    """
+
+    layer: Literal["zero_pad_shortcut"] = "zero_pad_shortcut"
+    width: Count
+    stride: Size = 1
+    default_name: ClassVar[str] = "downsample"
+
+    def infer(self, x: Shape) -> Facts:
+        channels, height, width = expect_image(x, "shortcut A")
+        if self.width < channels:
+            raise ShapeProblem(
+                f"shortcut A zero-pads channels, it cannot reduce {channels} channels to {self.width}",
+                "use shortcut B (1x1 projection) where the width shrinks", "shortcut")
+        return Facts((self.width, -(-height // self.stride), -(-width // self.stride)), 0, 0)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.ZeroPadShortcut(self.stride, self.width - x[0])

@@ -1,0 +1,84 @@
+"""The torch module library the build pass hands to every layer's `build(nn, x)`.
+
+It re-exports the torch.nn classes the layers use and adds archspec's three composites. With
+`archspec.build`, this is the only module that imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch.nn import (GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d,  # noqa: F401
+                      Conv2d, Dropout, Flatten, LeakyReLU, Linear, LocalResponseNorm, MaxPool2d,
+                      Module, ReLU, Sequential, Sigmoid, SiLU, Tanh)
+
+
+class ZeroPadShortcut(Module):
+    """He et al.'s option A: an identity that subsamples by the stride and appends zero channels."""
+
+    def __init__(self, stride: int, extra_channels: int):
+        super().__init__()
+        self.stride = stride
+        self.extra_channels = extra_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]  # N x C x ceil(H/s) x ceil(W/s)
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))  # N x (C + extra) x H' x W'
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, extra_channels={self.extra_channels}"
+
+
+class Residual(Module):
+    """post(main(x) + shortcut(x)). The main path's layers are this module's own children (conv1,
+    bn1, ...), then `downsample`, then the post layers: torchvision's names and parameter order."""
+
+    def __init__(self, main: Sequence[tuple[str, Module]], shortcut: Module | None,
+                 post: Sequence[tuple[str, Module]], add: bool = True):
+        super().__init__()
+        for name, module in main:
+            self.add_module(name, module)
+        self.downsample = shortcut
+        for name, module in post:
+            self.add_module(name, module)
+        self.main_names = tuple(name for name, _ in main)
+        self.post_names = tuple(name for name, _ in post)
+        self.add = add
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for name in self.main_names:
+            out = getattr(self, name)(out)
+        if self.add:
+            identity = x if self.downsample is None else self.downsample(x)
+            out = out + identity  # shapes proven equal by the static check
+        for name in self.post_names:
+            out = getattr(self, name)(out)
+        return out
+
+
+class Concat(Module):
+    """Applies each branch to the same input and concatenates the results on channels."""
+
+    def __init__(self, branches: Sequence[tuple[str, Module]]):
+        super().__init__()
+        for name, module in branches:
+            self.add_module(name, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([branch(x) for branch in self.children()], dim=1)
+
+
+class Network(Sequential):
+    """A compiled spec: its top-level modules (stem layers, stages, head layers) in order."""
+
+    def __init__(self, name: str, modules: Sequence[tuple[str, Module]]):
+        super().__init__()
+        for child_name, module in modules:
+            self.add_module(child_name, module)
+        self.spec_name = name
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec_name!r}"

@@ -1,0 +1,86 @@
+"""Shape arithmetic shared by the static rules. Pure integer maths, no torch.
+
+A shape leaves out the batch dimension: (channels, height, width) for an image-like tensor,
+(features,) for a flat vector.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+
+
+class ShapeProblem(Exception):
+    """A static rule's refusal: what is wrong, what to do, and which field of the layer is at fault."""
+
+    def __init__(self, message: str, hint: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.field = field
+
+
+class Facts(NamedTuple):
+    """What a static rule knows about one node: its output shape and its cost."""
+
+    out: Shape
+    params: int
+    macs: int  # multiply-accumulates of convolutions and linear layers (torchvision's `_ops`)
+
+
+def show(shape: Shape) -> str:
+    """(64, 56, 56) -> '64x56x56', the notation of `--input`."""
+    return "x".join(str(d) for d in shape)
+
+
+def pair(value: int | tuple[int, int] | list[int]) -> Pair:
+    if isinstance(value, int):
+        return (value, value)
+    first, second = value
+    return (first, second)
+
+
+def window_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+               ceil_mode: bool = False) -> int:
+    """Output length of a sliding window (convolution or pooling), exactly as PyTorch computes it."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:  # the last window must start inside the input or left pad
+        out -= 1
+    return out
+
+
+def expect_image(x: Shape, what: str) -> tuple[int, int, int]:
+    if len(x) != 3:
+        raise ShapeProblem(
+            f"{what} expects an image (channels x height x width), found a flat vector of {x[0]} features",
+            "move this layer before `flatten`, or use `linear` on flat vectors")
+    return x[0], x[1], x[2]
+
+
+def expect_flat(x: Shape, what: str) -> int:
+    if len(x) != 1:
+        raise ShapeProblem(
+            f"{what} expects a flat vector, found an image of shape {show(x)}",
+            "add `- layer: flatten` (after a `global_avgpool`) before it")
+    return x[0]
+
+
+def windowed(x: Shape, what: str, channels: int, kernel: Pair, stride: Pair, padding: Pair,
+             dilation: Pair = (1, 1), ceil_mode: bool = False) -> Shape:
+    """Output shape of a 2-d window op; refuses an input too small for the window."""
+    _, height, width = expect_image(x, what)
+    out_h = window_out(height, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    out_w = window_out(width, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    if out_h < 1 or out_w < 1:
+        raise ShapeProblem(
+            f"{what} with kernel {show(kernel)}, stride {show(stride)}, padding {show(padding)} "
+            f"does not fit its {height}x{width} input (output would be {out_h}x{out_w})",
+            "use a larger input size, or less downsampling before this layer", "kernel")
+    return (channels, out_h, out_w)
