@@ -4,7 +4,7 @@ node, and every error found. Pure Python: this module and everything it imports 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
@@ -12,7 +12,7 @@ from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, w
 from archspec.layers import LayerBase
 from archspec.ranges import InputRange, find_input_range
 from archspec.shapes import Shape
-from archspec.spec import Spec
+from archspec.spec import ListStage, Spec
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _top_level_nodes(spec: Spec, problems: list) -> list[Node | _StageToLower]:
     layer_nodes = {(part, i): LayerNode(names[n], layer, (part, i))
                    for n, (part, i, layer) in enumerate(layers)}
     stem = [layer_nodes[("stem", i)] for i in range(len(spec.stem))]
-    stages = [_StageToLower(i, f"layer{i + 1}", spec) for i in range(len(spec.stages))]
+    stages = [_StageToLower(i, stage.name or f"layer{i + 1}", spec) for i, stage in enumerate(spec.stages)]
     head = [layer_nodes[("head", i)] for i in range(len(spec.head))]
     return [*stem, *stages, *head]
 
@@ -141,22 +141,32 @@ def _layer_names(layers: list[LayerBase], problems: list, where: list) -> list[s
 
 
 def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[Node, Resolved | None]:
+    """Lowers a stage block by block: each block's structure depends on its input channels."""
     spec_stage = stage.spec.stages[stage.index]
-    origin = ("stages", stage.index)
-    shortcut = spec_stage.shortcut or stage.spec.shortcut
-    blocks: list[Node] = []
+    origin: SpecPath = ("stages", stage.index)
+    entries = ([(item, (*origin, "blocks", j)) for j, item in enumerate(spec_stage.blocks)]
+               if isinstance(spec_stage, ListStage) else [(spec_stage, origin)])
+    children: list[Node] = []
     resolved: list[Resolved] = []
-    shape = x
-    for copy in range(spec_stage.repeats):
-        block = spec_stage.lower(copy, shape, shortcut, origin)
-        blocks.append(block)
-        result = evaluator.run(block, shape, stage.name)
-        if result is None:
-            break
-        resolved.append(result)
-        shape = result.out_shape
-    node = SequenceNode(stage.name, tuple(blocks), origin, kind="stage")
-    if len(resolved) < spec_stage.repeats:
+    shape: Shape | None = x
+    for entry, entry_origin in entries:
+        copies = 1 if isinstance(entry, LayerBase) else entry.copies()
+        for copy in range(copies):
+            if shape is None:
+                break
+            name = str(len(children))
+            if isinstance(entry, LayerBase):
+                node: Node = LayerNode(entry.name or name, entry, entry_origin)
+            else:
+                shortcut = entry.shortcut or stage.spec.shortcut
+                node = replace(entry.lower(copy, shape, shortcut, entry_origin), name=name)
+            children.append(node)
+            result = evaluator.run(node, shape, stage.name)
+            if result is not None:
+                resolved.append(result)
+            shape = result.out_shape if result else None
+    node = SequenceNode(stage.name, tuple(children), origin, kind="stage")
+    if shape is None:
         return node, None
     return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),
                           sum(r.macs for r in resolved), tuple(resolved))

@@ -57,7 +57,8 @@ class Diagnostic:
 
     def render(self) -> str:
         """The terminal form: `file:line:col: error: path: message`, the YAML line, the hint."""
-        text = f"{self.location}: error: {self.path_text}: {self.message}"
+        where = f"{self.path_text}: " if self.path else ""
+        text = f"{self.location}: error: {where}{self.message}"
         if self.source_line is not None and self.column is not None:
             text += f"\n    {self.source_line}\n    {' ' * (self.column - 1)}^"
         if self.hint:

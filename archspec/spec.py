@@ -8,15 +8,47 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag
 
 from archspec.blocks import BLOCKS, Shortcut
-from archspec.layers import LAYERS, Count, SizeOrPair
+from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
 
 LayerSpec = Annotated[Union[LAYERS.models()], Field(discriminator="layer")]  # noqa: UP007
-StageSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block")]  # noqa: UP007
+BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block")]  # noqa: UP007
+
+# Tags of the two-level unions below. They never appear in a spec; validate strips them from paths.
+UNION_TAGS = frozenset({"layer-item", "block-item", "block-stage", "list-stage"})
+
+
+def _item_tag(value: object) -> str:
+    has_layer = "layer" in value if isinstance(value, dict) else hasattr(value, "layer")
+    return "layer-item" if has_layer else "block-item"
+
+
+StageItem = Annotated[
+    Union[Annotated[LayerSpec, Tag("layer-item")], Annotated[BlockSpec, Tag("block-item")]],  # noqa: UP007
+    Discriminator(_item_tag)]
+
+
+class ListStage(BaseModel):
+    """A stage written as an explicit list of blocks and layers (GoogLeNet's, a VGG's per block)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
+    blocks: Annotated[tuple[StageItem, ...], Field(min_length=1, max_length=1_000)]
+
+
+def _stage_tag(value: object) -> str:
+    has_blocks = "blocks" in value if isinstance(value, dict) else hasattr(value, "blocks")
+    return "list-stage" if has_blocks else "block-stage"
+
+
+StageSpec = Annotated[
+    Union[Annotated[BlockSpec, Tag("block-stage")], Annotated[ListStage, Tag("list-stage")]],  # noqa: UP007
+    Discriminator(_stage_tag)]
 
 
 class InputSpec(BaseModel):

@@ -10,7 +10,7 @@ from archspec.blocks import BLOCKS
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean
 from archspec.layers import LAYERS
 from archspec.loader import Document
-from archspec.spec import InputSpec, Spec
+from archspec.spec import UNION_TAGS, InputSpec, ListStage, Spec
 
 _TAGS = {"layer": LAYERS, "block": BLOCKS}
 _WHAT = {"layer": "layer kind", "block": "block kind"}
@@ -50,7 +50,8 @@ def _data_path(data: object, loc: tuple) -> SpecPath:
 
 
 def path_is_tag(part: str) -> bool:
-    return part in LAYERS or part in BLOCKS or "[" in part or part in ("int", "str", "bool", "float")
+    return (part in LAYERS or part in BLOCKS or part in UNION_TAGS or "[" in part
+            or part in ("int", "str", "bool", "float"))
 
 
 def _value_at(data: object, path: SpecPath) -> object:
@@ -66,6 +67,8 @@ def _allowed_keys(data: object, parent: SpecPath) -> list[str]:
     mapping = _value_at(data, parent)
     model: type[BaseModel] | None = {(): Spec, ("input",): InputSpec}.get(parent)
     if isinstance(mapping, dict):
+        if "blocks" in mapping:
+            model = ListStage
         for tag, registry in _TAGS.items():
             if mapping.get(tag) in registry:
                 model = registry[mapping[tag]]

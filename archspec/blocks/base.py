@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
-from archspec.layers import BatchNorm, Conv, Count, ZeroPadShortcut
+from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPadShortcut
 from archspec.registry import Registry
 from archspec.shapes import Shape
 
@@ -32,6 +32,7 @@ BLOCKS: Registry[type[BlockStage]] = Registry("block")
 class BlockStage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
     width: Count = Field(description="output channels of each block (before any expansion)")
     repeats: Annotated[int, Field(ge=1, le=1_000)] = 1
     stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
@@ -41,23 +42,31 @@ class BlockStage(BaseModel):
     def block_stride(self, index: int) -> int:
         return self.stride if index == 0 else 1
 
+    def copies(self) -> int:
+        """How many blocks this entry lowers to (a `vgg` block's `repeats` counts convolutions)."""
+        return self.repeats
+
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         """Copy `index` of this stage's block, for input shape `x`, as a graph of primitive layers."""
         raise NotImplementedError
 
 
 def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,
-                  *, bias: bool = False, norm_eps: float = 1e-5) -> Node | None:
+                  *, bias: bool = False, norm: bool = True, norm_eps: float = 1e-5) -> Node | None:
     """The shortcut branch of a residual block (None: the identity)."""
     changes_shape = stride != 1 or x[0] != width
     if shortcut == "C" or (shortcut == "B" and changes_shape):
+        where = (*origin, "shortcut")
+        conv = Conv(layer="conv", width=width, kernel=1, stride=stride, bias=bias)
+        if not norm:  # a plain 1x1 convolution, as in the d2l tutorials
+            return LayerNode("downsample", conv, where, written=False)
         return SequenceNode("downsample", (
-            LayerNode("0", Conv(layer="conv", width=width, kernel=1, stride=stride, bias=bias),
-                      (*origin, "shortcut")),
-            LayerNode("1", BatchNorm(layer="batchnorm", eps=norm_eps), (*origin, "shortcut")),
-        ), (*origin, "shortcut"), kind="projection")
+            LayerNode("0", conv, where, written=False),
+            LayerNode("1", BatchNorm(layer="batchnorm", eps=norm_eps), where, written=False),
+        ), where, kind="projection")
     if shortcut == "A" and changes_shape:
-        return LayerNode("downsample", ZeroPadShortcut(width=width, stride=stride), (*origin, "shortcut"))
+        return LayerNode("downsample", ZeroPadShortcut(width=width, stride=stride), (*origin, "shortcut"),
+                         written=False)
     return None
 
 

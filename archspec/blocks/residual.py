@@ -21,6 +21,11 @@ from archspec.shapes import Shape
 class ResidualStage(BlockStage):
     bias: bool = Field(False, description="bias on the block's convolutions (torchvision: none)")
     norm_eps: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1e-5, description="BatchNorm eps")
+    projection_norm: bool = Field(True, description="BatchNorm after the 1x1 projection shortcut "
+                                  "(false: a plain 1x1 convolution, as in the d2l tutorials)")
+    projection_bias: bool = Field(False, description="bias on the 1x1 projection convolution")
+    activation_before_add: bool = Field(
+        False, description="also apply ReLU to the main path before the addition (some tutorials do)")
 
     def out_width(self) -> int:
         return self.width
@@ -38,10 +43,14 @@ class ResidualStage(BlockStage):
                  origin: SpecPath) -> ResidualNode:
         stride = self.block_stride(index)
         width = self.out_width()
+        if self.activation_before_add:
+            relus = sum(1 for node in main if node.kind == "relu")
+            main = (*main, LayerNode(f"relu{relus + 1}", ReLU(layer="relu"), origin, written=False))
         return ResidualNode(
             name=str(index),
             main=main,
-            shortcut=shortcut_node(x, width, stride, shortcut, origin, norm_eps=self.norm_eps),
+            shortcut=shortcut_node(x, width, stride, shortcut, origin, bias=self.projection_bias,
+                                   norm=self.projection_norm, norm_eps=self.norm_eps),
             post=(LayerNode("relu", ReLU(layer="relu"), origin, written=False),),
             origin=(*origin, "shortcut"),
             kind=self.block,  # type: ignore[attr-defined]

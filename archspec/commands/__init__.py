@@ -1,0 +1,46 @@
+"""One module per CLI command. Each defines `NAME`, `HELP`, `add_arguments(parser)` and
+`run(args) -> int`. A command module must not import torch at import time (import it inside `run`),
+so that `archspec check` stays torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from archspec.errors import Diagnostic
+from archspec.shapes import Shape
+
+EXIT_OK, EXIT_INVALID, EXIT_INTERNAL = 0, 2, 3
+
+
+class UsageError(Exception):
+    """A bad command-line request (not a bad spec): printed as one line, exit code 2."""
+
+
+def parse_input(text: str) -> Shape:
+    """'3x224x224' -> (3, 224, 224)."""
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.isdigit() and 0 < int(p) <= 65_536 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected CHANNELSxHEIGHTxWIDTH with positive whole numbers, e.g. 3x224x224; found {text!r}")
+    return (int(parts[0]), int(parts[1]), int(parts[2]))
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="path to a YAML spec, e.g. specs/resnet18.yaml")
+    parser.add_argument("--input", type=parse_input, metavar="CxHxW",
+                        help="input shape to check (default: the spec's `input`)")
+
+
+def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
+    """Prints a spec's errors (terminal form on stderr, or JSON on stdout); returns exit code 2."""
+    if as_json:
+        print(json.dumps({"ok": False, "output_shape": None, "params": None, "macs": None,
+                          "errors": [d.to_json() for d in errors]}, indent=2))
+    else:
+        print("\n".join(d.render() for d in errors), file=sys.stderr)
+        print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
+    return EXIT_INVALID
