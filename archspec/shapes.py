@@ -46,14 +46,15 @@ def window_out(size: int, kernel: int, stride: int, padding: int, dilation: int 
                ceil_mode: bool = False) -> int:
     """Output length of a sliding window (convolution or pooling), exactly as PyTorch computes it."""
     span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
+    # `//` floors like PyTorch's div_rtn, so a negative span gives a size < 1 (refused by the caller)
+    # except in ceil mode, where a window overhanging the input by less than a stride still counts
+    # (a 3x3 max-pool, stride 2, ceil_mode on a 2x2 input gives 1x1: GoogLeNet's minimum of 15).
     if not ceil_mode:
-        return span // stride + 1
+        return max(0, span // stride + 1)
     out = -(-span // stride) + 1
     if (out - 1) * stride >= size + padding:  # the last window must start inside the input or left pad
         out -= 1
-    return out
+    return max(0, out)
 
 
 def expect_image(x: Shape, what: str) -> tuple[int, int, int]:
