@@ -99,6 +99,8 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
     if kind == "missing":
         return document.diagnostic(path, f"missing required key `{path[-1]}`",
                                    f"add `{path[-1]}: ...` here")
+    if kind == "value_error" and isinstance(found, dict):  # a rule across fields: say it as it is
+        return document.diagnostic(path, _expected(item))
     expected = " or ".join(dict.fromkeys(_expected(i) for i in items))
     return document.diagnostic(path, f"expected {expected}, found {_show(found)}")
 
