@@ -1,0 +1,91 @@
+"""The `inception` block (GoogLeNet, Szegedy et al. 2014): four branches on the same input,
+concatenated on channels.
+
+    branch1: 1x1 conv (c1)
+    branch2: 1x1 conv (c2[0]) -> 3x3 conv (c2[1])
+    branch3: 1x1 conv (c3[0]) -> 5x5 conv (c3[1])       (`c3_kernel: 3` for torchvision's)
+    branch4: 3x3 max-pool, stride 1 -> 1x1 conv (c4)
+
+Field names follow the d2l tutorial's `Inception(in_channels, c1, c2, c3, c4)`. Every convolution is
+followed by ReLU, with BatchNorm between them when `batchnorm: true`. torchvision's GoogLeNet is
+`batchnorm: true, bias: false, norm_eps: 0.001, c3_kernel: 3, pool_ceil_mode: true`: its
+BasicConv2d is conv (no bias) + BatchNorm(eps=0.001) + ReLU, and its "5x5" branch really uses a
+3x3 kernel (a known quirk kept for its pretrained weights). Branch and layer order equal both
+torchvision's and d2l's, so their weights copy over by position.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from archspec.blocks.base import BLOCKS, Shortcut
+from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit
+from archspec.errors import SpecPath
+from archspec.graph import ConcatNode, LayerNode, Node, SequenceNode
+from archspec.layers import Count, MaxPool
+from archspec.shapes import Shape
+
+ReduceThenOut = tuple[Count, Count]
+
+
+@BLOCKS.register
+class InceptionStage(PlainBlockStage):
+    """Four parallel branches (1x1; 1x1->3x3; 1x1->5x5; max-pool->1x1) concatenated on channels."""
+
+    block: Literal["inception"]
+    width: Count | None = Field(  # type: ignore[assignment]
+        None, description="output channels; optional, and if given it must equal c1 + c2[1] + c3[1] + c4")
+    c1: Count = Field(description="branch 1: channels of its 1x1 convolution")
+    c2: ReduceThenOut = Field(description="branch 2: [reduce, out], a 1x1 convolution to `reduce` "
+                              "channels, then a 3x3 convolution to `out` channels")
+    c3: ReduceThenOut = Field(description="branch 3: [reduce, out], a 1x1 convolution to `reduce` "
+                              "channels, then a c3_kernel x c3_kernel convolution to `out` channels")
+    c4: Count = Field(description="branch 4: channels of the 1x1 convolution after the 3x3 max-pool")
+    c3_kernel: Annotated[int, Field(ge=1, le=31)] = Field(
+        5, description="kernel of branch 3's second convolution: 5 as in the paper, 3 in torchvision")
+    batchnorm: bool = Field(False, description="BatchNorm after every convolution (torchvision's "
+                            "BasicConv2d)")
+    bias: bool = Field(True, description="bias on the convolutions (torchvision: false)")
+    norm_eps: NormEps = Field(1e-5, description="BatchNorm eps (torchvision: 0.001)")
+    pool_ceil_mode: bool = Field(False, description="ceil_mode of branch 4's max-pool (torchvision: true)")
+
+    fixed_stride_reason: ClassVar[str | None] = (
+        "an inception block keeps the size; downsample with a `maxpool` entry between blocks")
+
+    @field_validator("c3_kernel")
+    @classmethod
+    def _odd_kernel(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"an odd kernel (3 or 5): an even kernel {value} cannot keep the size "
+                             "that the concatenation needs")
+        return value
+
+    @model_validator(mode="after")
+    def _width_is_the_sum(self) -> InceptionStage:
+        if self.width is not None and self.width != self.out_width():
+            raise ValueError(f"`width` {self.width} must equal c1 + c2[1] + c3[1] + c4 = "
+                             f"{self.out_width()} (or leave `width` out)")
+        return self
+
+    def out_width(self) -> int:
+        return self.c1 + self.c2[1] + self.c3[1] + self.c4
+
+    def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
+        norm_eps = self.norm_eps if self.batchnorm else None
+
+        def unit(number: int, width: int, kernel: int) -> tuple[LayerNode, ...]:
+            return conv_unit(number, width, kernel, origin, padding=kernel // 2, bias=self.bias,
+                             norm_eps=norm_eps)
+
+        pool = MaxPool(layer="maxpool", kernel=3, stride=1, padding=1, ceil_mode=self.pool_ceil_mode)
+        branches = (
+            unit(1, self.c1, 1),
+            (*unit(1, self.c2[0], 1), *unit(2, self.c2[1], 3)),
+            (*unit(1, self.c3[0], 1), *unit(2, self.c3[1], self.c3_kernel)),
+            (LayerNode("maxpool", pool, origin, written=False), *unit(1, self.c4, 1)),
+        )
+        return ConcatNode(str(index), tuple(
+            SequenceNode(f"branch{number}", layers, origin, kind="branch")
+            for number, layers in enumerate(branches, start=1)), origin, kind="inception")
