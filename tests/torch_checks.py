@@ -1,0 +1,47 @@
+"""Helpers for the tests that compare a compiled network with an independent reference network."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def randomise_batchnorm(network: nn.Module, seed: int) -> nn.Module:
+    """Random BatchNorm statistics and affine parameters: PyTorch's defaults (mean 0, var 1, weight 1,
+    bias 0) make eval-mode BatchNorm nearly the identity and would hide a misplaced one."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in network.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+            with torch.no_grad():
+                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(size, generator=generator) * 0.1)
+    return network
+
+
+def counted_macs(build: Callable[[], nn.Module], shape: tuple[int, ...]) -> int:
+    """Multiply-adds (FLOPs / 2) of one `shape` input as torch's FlopCounterMode counts them, on the
+    meta device: counting needs shapes only, and meta tensors skip the arithmetic (resnet152 at 224x224
+    takes a fraction of a second)."""
+    with torch.device("meta"):
+        network = build()
+        with FlopCounterMode(display=False) as counter:
+            network(torch.zeros(1, *shape))
+    return counter.get_total_flops() // 2
+
+
+def assert_same_outputs(ours: nn.Module, reference: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Both networks in eval mode give the same output for one random batch."""
+    ours.eval()
+    reference.eval()
+    x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected, found = reference(x), ours(x)
+    assert found.shape == expected.shape
+    difference = (found - expected).abs().max().item()
+    assert difference <= 1e-4 * max(1.0, expected.abs().max().item()), f"max abs difference {difference}"
