@@ -18,6 +18,9 @@ from archspec.errors import SpecError
 COMMAND_MODULES = (
     "archspec.commands.check",
     "archspec.commands.compile",
+    "archspec.commands.gallery",
+    "archspec.commands.train",
+    "archspec.commands.eval",
 )
 
 
