@@ -19,8 +19,6 @@ COMMAND_MODULES = (
     "archspec.commands.check",
     "archspec.commands.compile",
     "archspec.commands.gallery",
-    "archspec.commands.train",
-    "archspec.commands.eval",
 )
 
 
