@@ -14,7 +14,7 @@ def randomise_batchnorm(network: nn.Module, seed: int) -> nn.Module:
     bias 0) make eval-mode BatchNorm nearly the identity and would hide a misplaced one."""
     generator = torch.Generator().manual_seed(seed)
     for module in network.modules():
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             size = module.num_features
             module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
             module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
@@ -45,3 +45,16 @@ def assert_same_outputs(ours: nn.Module, reference: nn.Module, input_shape: tupl
     assert found.shape == expected.shape
     difference = (found - expected).abs().max().item()
     assert difference <= 1e-4 * max(1.0, expected.abs().max().item()), f"max abs difference {difference}"
+
+
+def compiled_with_weights(report, source: nn.Module) -> nn.Module:  # report: archspec.Report
+    """The compiled network of `report` carrying `source`'s tensors, copied by position with
+    archspec.load_torchvision_weights (which refuses any tensor whose shape differs), in eval mode.
+    Built on the meta device: the copy overwrites every tensor, so initialising them would be wasted
+    time (seconds for VGG's 130M parameters)."""
+    import archspec
+    from archspec.build import build_module
+
+    with torch.device("meta"):
+        network = build_module(report)
+    return archspec.load_torchvision_weights(network.to_empty(device="cpu"), source).eval()
