@@ -1,0 +1,207 @@
+"""The public interfaces of issue 2: the Python API (load, check, compile, SpecError) and the command line,
+both as `python -m archspec` in a fresh process and as the `archspec` console-script function."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, SPECS
+from torch import nn
+
+import archspec
+from archspec.cli import main as console_main
+
+RESNET18 = SPECS / "resnet18.yaml"
+CIFAR = SPECS / "resnet20-cifar.yaml"
+
+# Identity shortcuts where stages[1] halves the size and doubles the width: the static check must refuse.
+IDENTITY_ACROSS_STRIDE = """\
+name: identity-across-stride
+input: {channels: 3, size: 32}
+shortcut: B
+stem:
+  - {layer: conv, width: 16, padding: 1, bias: false}
+stages:
+  - {block: basic, width: 16, repeats: 1, stride: 1}
+  - {block: basic, width: 32, repeats: 2, stride: 2, shortcut: identity}
+head:
+  - {layer: global_avgpool}
+  - {layer: flatten}
+  - {layer: linear, width: 10}
+"""
+
+# Four validation errors on four lines, written out of the order the spec's fields are declared in.
+MANY_ERRORS = """\
+name: many-errors
+input: {channels: 3, size: 32}
+head:
+  - {layer: global_avgpol}
+stem:
+  - {layer: conv, width: 16, colour: red}
+stages:
+  - {block: basic, width: 16, repeats: 2, stride: 0}
+  - {block: basic, width: -32, repeats: 2, stride: 2}
+"""
+MANY_ERRORS_PATHS = ["head[0].layer", "stem[0].colour", "stages[0].stride", "stages[1].width"]
+
+
+def _archspec(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "archspec", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _write(tmp_path, text: str, name: str = "spec.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---- Python API -------------------------------------------------------------------------------------
+
+def test_load_from_path_and_from_text_give_the_same_spec() -> None:
+    from_path = archspec.load(CIFAR)
+    from_str_path = archspec.load(str(CIFAR))
+    from_text = archspec.load(CIFAR.read_text(encoding="utf-8"))
+    assert isinstance(from_path, archspec.Spec) and from_path.name == "resnet20-cifar"
+    assert from_path.model_dump() == from_str_path.model_dump() == from_text.model_dump()
+    assert from_path.document.file == str(CIFAR) and from_text.document.file is None
+
+
+def test_check_reports_the_static_figures() -> None:
+    report = archspec.check(archspec.load(RESNET18))
+    assert report.ok and report.errors == ()
+    assert (report.input_shape, report.output_shape) == ((3, 224, 224), (1000,))
+    assert (report.params, report.macs) == (11_689_512, 1_814_073_344)
+    assert report.to_json()["params"] == 11_689_512
+    smaller = archspec.check(RESNET18, (3, 64, 64))  # a path works too; MACs scale with the input
+    assert smaller.ok and smaller.params == report.params and smaller.macs < report.macs
+
+
+def test_compile_returns_a_module_matching_the_check() -> None:
+    network = archspec.compile(CIFAR)
+    assert isinstance(network, nn.Module)
+    assert sum(p.numel() for p in network.parameters()) == 269_722
+    assert [name for name, _ in network.named_children()] == \
+        ["conv1", "bn1", "relu", "layer1", "layer2", "layer3", "avgpool", "flatten", "fc"]
+
+
+def test_spec_error_is_a_value_error_with_located_errors() -> None:
+    with pytest.raises(ValueError) as caught:
+        archspec.load(MANY_ERRORS)
+    error = caught.value
+    assert isinstance(error, archspec.SpecError)
+    assert [d.path_text for d in error.errors] == MANY_ERRORS_PATHS  # all of them, sorted by line
+    assert [d.line for d in error.errors] == [4, 6, 8, 9]
+    stride = error.errors[2]
+    assert stride.column == MANY_ERRORS.splitlines()[7].index("0") + 1
+    assert "found 0" in stride.message and ">= 1" in stride.message
+    assert "global_avgpool" in error.errors[0].hint  # did you mean
+    assert "stages[0].stride" in str(error)
+
+
+def test_compile_raises_spec_error_for_a_spec_that_fails_the_check() -> None:
+    with pytest.raises(archspec.SpecError) as caught:
+        archspec.compile(IDENTITY_ACROSS_STRIDE)
+    assert [d.path_text for d in caught.value.errors] == ["stages[1].shortcut"]
+
+
+def test_identity_shortcut_across_a_stride_is_refused_statically() -> None:
+    report = archspec.check(IDENTITY_ACROSS_STRIDE)
+    assert not report.ok and report.output_shape is None
+    (error,) = report.errors  # one per stage, not one per repeated block
+    assert error.path_text == "stages[1].shortcut"
+    assert error.line == 8  # the stage's line
+    assert "32x16x16" in error.message and "16x32x32" in error.message  # main path vs shortcut
+    assert "stride 2" in error.hint and "shortcut A or B" in error.hint
+
+
+def test_check_reports_every_shape_error_sorted_by_line() -> None:
+    text = IDENTITY_ACROSS_STRIDE.replace(
+        "  - {block: basic, width: 32, repeats: 2, stride: 2, shortcut: identity}\n",
+        "  - {block: basic, width: 32, repeats: 2, stride: 2, shortcut: identity}\n"
+        "  - {block: basic, width: 64, repeats: 1, stride: 2, shortcut: identity}\n")
+    report = archspec.check(text)
+    assert [(d.line, d.path_text) for d in report.errors] == \
+        [(8, "stages[1].shortcut"), (9, "stages[2].shortcut")]
+
+
+# ---- command line, in a fresh process ---------------------------------------------------------------
+
+def test_cli_check_prints_the_table() -> None:
+    result = _archspec("check", CIFAR)
+    assert result.returncode == 0, result.stderr
+    assert "layer3.0" in result.stdout and "64x8x8" in result.stdout
+    assert "total: 269,722 parameters, 40,551,040 MACs" in result.stdout
+
+
+def test_cli_check_json_and_no_torch_import() -> None:
+    code = ("import sys; from archspec.cli import main; code = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'check imported torch'; sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code, "check", str(RESNET18), "--json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["errors"] == []
+    assert (data["output_shape"], data["params"], data["macs"]) == ([1000], 11_689_512, 1_814_073_344)
+
+
+def test_cli_compile_check_shapes() -> None:
+    result = _archspec("compile", CIFAR, "--check-shapes", "--input", "3x40x40")
+    assert result.returncode == 0, result.stderr
+    assert "shapes verified" in result.stdout and "64x10x10" in result.stdout
+
+
+def test_cli_bad_spec_exits_2_with_located_errors_and_no_traceback(tmp_path) -> None:
+    path = _write(tmp_path, MANY_ERRORS)
+    result = _archspec("compile", path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    for line, path_text in zip([4, 6, 8, 9], MANY_ERRORS_PATHS):
+        assert f"{path}:{line}:" in result.stderr and path_text in result.stderr
+    assert "4 errors" in result.stderr
+
+
+def test_cli_bad_input_exits_2_without_traceback() -> None:
+    result = _archspec("check", RESNET18, "--input", "3x224")
+    assert result.returncode == 2
+    assert "CHANNELSxHEIGHTxWIDTH" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---- the `archspec` console script ------------------------------------------------------------------
+
+def test_console_script_points_at_the_cli_main() -> None:
+    # a regex, not tomllib: the project supports Python 3.10, which has no tomllib
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    scripts = re.search(r"^\[project\.scripts\]\n(.*?)(?:^\[|\Z)", pyproject, re.MULTILINE | re.DOTALL)
+    assert scripts and re.search(r'^archspec\s*=\s*"archspec\.cli:main"', scripts.group(1), re.MULTILINE)
+
+
+def test_console_check_json_reports_errors(tmp_path, capsys) -> None:
+    path = _write(tmp_path, IDENTITY_ACROSS_STRIDE)
+    assert console_main(["check", str(path), "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["params"] is None and data["output_shape"] is None
+    (error,) = data["errors"]
+    assert (error["path"], error["line"], error["file"]) == ("stages[1].shortcut", 8, str(path))
+    assert isinstance(error["column"], int) and "residual addition" in error["message"]
+
+
+def test_console_check_and_compile_succeed(capsys) -> None:
+    assert console_main(["check", str(RESNET18)]) == 0
+    assert "11,689,512 parameters" in capsys.readouterr().out
+    assert console_main(["compile", str(CIFAR), "--check-shapes"]) == 0
+    assert "shapes verified" in capsys.readouterr().out
+
+
+def test_console_bad_input_and_bad_spec_exit_2(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as caught:  # argparse's own exit, with code 2 and a usage line
+        console_main(["check", str(RESNET18), "--input", "0x1x1"])
+    assert caught.value.code == 2
+    assert "--input" in capsys.readouterr().err
+    path = _write(tmp_path, "name: broken\ninput: {channels: 3, size: 32\n")  # unclosed mapping
+    assert console_main(["check", str(path)]) == 2
+    assert f"{path}:" in capsys.readouterr().err
