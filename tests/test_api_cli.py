@@ -190,6 +190,15 @@ def test_console_check_json_reports_errors(tmp_path, capsys) -> None:
     assert isinstance(error["column"], int) and "residual addition" in error["message"]
 
 
+def test_console_check_json_reports_every_validation_error(tmp_path, capsys) -> None:
+    path = _write(tmp_path, MANY_ERRORS)
+    assert console_main(["check", str(path), "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["macs"] is None
+    assert [(e["path"], e["line"]) for e in data["errors"]] == list(zip(MANY_ERRORS_PATHS, [4, 6, 8, 9]))
+    assert all(isinstance(e["column"], int) and e["message"] for e in data["errors"])
+
+
 def test_console_check_and_compile_succeed(capsys) -> None:
     assert console_main(["check", str(RESNET18)]) == 0
     assert "11,689,512 parameters" in capsys.readouterr().out
@@ -202,6 +211,8 @@ def test_console_bad_input_and_bad_spec_exit_2(tmp_path, capsys) -> None:
         console_main(["check", str(RESNET18), "--input", "0x1x1"])
     assert caught.value.code == 2
     assert "--input" in capsys.readouterr().err
-    path = _write(tmp_path, "name: broken\ninput: {channels: 3, size: 32\n")  # unclosed mapping
+    path = _write(tmp_path, "name: broken\n  input: {channels: 3, size: 32}\n")  # bad indentation
     assert console_main(["check", str(path)]) == 2
-    assert f"{path}:" in capsys.readouterr().err
+    assert f"{path}:2:8: error: invalid YAML" in capsys.readouterr().err
+    assert console_main(["check", str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read spec file" in capsys.readouterr().err
