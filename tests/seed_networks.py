@@ -290,3 +290,54 @@ class ResNet18004(nn.Module):
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         out = F.avg_pool2d(out, 4)
         return self.linear(out.view(out.size(0), -1))
+
+
+# ---------------------------------------------------------------------- seed 003: its ResNet-34
+
+
+class BasicBlock003(nn.Module):
+    """Seed 003's block, with one fix: `down1` exists only where it is used (the seed makes one in
+    every block, unused unless `downsample` is given)."""
+
+    def __init__(self, in_channel: int, out_channel: int, stride: int = 1, padding: int = 1,
+                 downsample: bool | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channel, out_channel, kernel_size=3, stride=stride, padding=padding)
+        self.bn1 = nn.BatchNorm2d(out_channel)
+        self.conv2 = nn.Conv2d(out_channel, out_channel, kernel_size=3, stride=1, padding=padding)
+        self.bn2 = nn.BatchNorm2d(out_channel)
+        self.down1 = nn.Conv2d(in_channel, out_channel, kernel_size=1, stride=2) if downsample else None
+        self.down = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.down is None:
+            out += shortcut
+        else:
+            out += self.down1(shortcut)
+        return F.relu(out)
+
+
+class ResNet003(nn.Module):
+    """Seed 003's ResNet-34, with one fix: a block module per position (the seed's forward applies one
+    block module several times in a loop, so those blocks share their weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.pool1 = nn.MaxPool2d(3, 2, 1)
+        blocks = [BasicBlock003(64, 64) for _ in range(3)]
+        for in_channel, channel, repeats in ((64, 128, 3), (128, 256, 5), (256, 512, 2)):
+            blocks.append(BasicBlock003(in_channel, channel, stride=2, downsample=True))
+            blocks += [BasicBlock003(channel, channel) for _ in range(repeats)]
+        self.blocks = nn.Sequential(*blocks)
+        self.pool2 = nn.AvgPool2d(7, 1)
+        self.fc1 = nn.Linear(512 * 1 * 1, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(F.relu(self.bn1(self.conv1(x))))
+        x = self.pool2(self.blocks(x))
+        return self.fc1(x.view(-1, 512 * 1 * 1))
