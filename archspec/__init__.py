@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.check import Report
 from archspec.errors import Diagnostic, SpecError
 from archspec.loader import load_document
@@ -32,21 +33,26 @@ def load(source: str | Path) -> Spec:
     return validate(load_document(source))
 
 
-def check(spec: Spec | str | Path, input: Shape | None = None) -> Report:  # noqa: A002
+def check(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A002
+          max_memory: int | None = DEFAULT_MAX_MEMORY) -> Report:
     """The static check of `spec` for `input` (channels, height, width); default: the spec's input.
 
     Returns a `Report` whether or not the spec is valid: see `Report.ok` and `Report.errors`.
+    A network whose estimated memory (`Report.memory`) exceeds `max_memory` bytes is an error;
+    `max_memory=None` turns the budget off.
     """
     from archspec.check import check as run_check
 
-    return run_check(spec if isinstance(spec, Spec) else load(spec), input)
+    return run_check(spec if isinstance(spec, Spec) else load(spec), input, max_memory)
 
 
-def compile(spec: Spec | str | Path, input: Shape | None = None) -> nn.Module:  # noqa: A001, A002
-    """Check `spec` and build its `torch.nn.Module`; raises `SpecError` if the check finds errors."""
+def compile(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A001, A002
+            max_memory: int | None = DEFAULT_MAX_MEMORY) -> nn.Module:
+    """Check `spec` and build its `torch.nn.Module`; raises `SpecError` if the check finds errors
+    (including a network over the `max_memory` budget: nothing is allocated then)."""
     from archspec.build import build_module
 
-    report = check(spec, input)
+    report = check(spec, input, max_memory=max_memory)
     if not report.ok:
         raise SpecError(report.errors)
     return build_module(report)

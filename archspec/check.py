@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from archspec.budget import (DEFAULT_MAX_MEMORY, MemoryEstimate, block_count_problem, estimate_memory,
+                             memory_problem)
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, walk
 from archspec.layers import LayerBase
@@ -49,6 +51,11 @@ class Report:
     def macs(self) -> int:
         return sum(r.macs for r in self.resolved)
 
+    @property
+    def memory(self) -> MemoryEstimate:
+        """Estimated memory to build and run the network on one image (see `archspec.budget`)."""
+        return estimate_memory(self.resolved)
+
     @cached_property
     def input_range(self) -> InputRange | None:
         """Input sizes the compiled module accepts (None if the spec has errors)."""
@@ -69,13 +76,21 @@ class Report:
             "params": self.params if self.ok else None,
             "macs": self.macs if self.ok else None,
             "input_range": accepted.to_json() if accepted else None,
+            "memory_bytes": self.memory.total if self.ok else None,
             "errors": [d.to_json() for d in self.errors],
         }
 
 
-def check(spec: Spec, input_shape: Shape | None = None) -> Report:
-    """Statically check `spec` for `input_shape` (by default the spec's own `input`)."""
+def check(spec: Spec, input_shape: Shape | None = None,
+          max_memory: int | None = DEFAULT_MAX_MEMORY) -> Report:
+    """Statically check `spec` for `input_shape` (by default the spec's own `input`).
+
+    `max_memory` (bytes, None for no limit) refuses a network whose estimated memory exceeds it
+    (see `archspec.budget`)."""
     x = input_shape or spec.input.shape()
+    too_deep = block_count_problem(spec)
+    if too_deep:
+        return Report(spec, x, (), (), tuple(_place(spec, [too_deep])))
     evaluator = Evaluator()
     problems: list[tuple[SpecPath, str, str | None]] = []
     lowered: list[Node] = []
@@ -93,6 +108,8 @@ def check(spec: Spec, input_shape: Shape | None = None) -> Report:
             resolved.append(result)
         shape = result.out_shape if result else None
     problems += [(p.origin, p.message, p.hint) for p in evaluator.problems]
+    too_big = memory_problem(estimate_memory(tuple(resolved)), max_memory) if not problems else None
+    problems += [too_big] if too_big else []
     return Report(spec, x, tuple(lowered), tuple(resolved), tuple(_place(spec, problems)))
 
 

@@ -60,7 +60,8 @@ class Diagnostic:
         where = f"{self.path_text}: " if self.path else ""
         text = f"{self.location}: error: {where}{self.message}"
         if self.source_line is not None and self.column is not None:
-            text += f"\n    {self.source_line}\n    {' ' * (self.column - 1)}^"
+            # A tab is one column, so shown as one space the caret stays under the right character.
+            text += f"\n    {self.source_line.replace(chr(9), ' ')}\n    {' ' * (self.column - 1)}^"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

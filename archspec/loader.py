@@ -33,6 +33,67 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+class _TooBig(Exception):
+    def __init__(self, mark: yaml.Mark, message: str):
+        super().__init__(message)
+        self.mark = mark
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two changes, used only to compose the node graph:
+
+    - it refuses to nest deeper than MAX_DEPTH while composing: PyYAML's composer recurses once per
+      level, so `[[[[...` a few thousand deep would otherwise end in a RecursionError;
+    - it resolves only the plain scalar types implicitly: an unquoted `2024-01-01` stays a string
+      instead of becoming a timestamp that a spec then has to refuse.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag in _PLAIN_SCALAR_TAGS | {_MERGE_TAG}]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if self.depth >= MAX_DEPTH:
+            raise _TooBig(self.peek_event().start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once every alias is expanded, without expanding any: each
+    distinct node is sized once (aliases share node objects), so a "billion laughs" document is
+    measured in microseconds and refused before a single copy is made. A node that contains itself
+    (`&a [*a]`) expands forever: it counts as too big."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise _TooBig(node.start_mark, "the document refers to itself through an alias (`&a [*a]`)")
+        in_progress.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key_node) + size(value) for key_node, value in node.value)
+        in_progress.discard(key)
+        sizes[key] = total = min(total, MAX_NODES + 1)  # capped: the sums stay small numbers
+        return total
+
+    return size(root)
+
+
 @dataclass(frozen=True)
 class Document:
     """Parsed spec data and where each value sits in the text it came from."""
@@ -78,9 +139,9 @@ class _Builder:
     def build(self, node: yaml.Node, path: SpecPath, depth: int) -> object:
         self.nodes_seen += 1
         if self.nodes_seen > MAX_NODES:
-            raise _TooBig(node, f"the document expands to more than {MAX_NODES:,} nodes")
+            raise _TooBig(node.start_mark, f"the document expands to more than {MAX_NODES:,} nodes")
         if depth > MAX_DEPTH:
-            raise _TooBig(node, f"the document nests deeper than {MAX_DEPTH} levels")
+            raise _TooBig(node.start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
         self.marks.setdefault(path, (node.start_mark.line, node.start_mark.column))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
@@ -101,7 +162,9 @@ class _Builder:
                 continue
             key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
-                self.errors.append((path, key_node, "a key must be a plain name", None))
+                found = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a list or mapping"
+                self.errors.append((path, key_node, f"expected a name as key, found {found!s}",
+                                    "keys are names such as `width`; quote a key to make it a string"))
                 continue
             if key in result:
                 first = self.key_marks[(*path, key)][0] + 1
@@ -121,7 +184,9 @@ class _Builder:
             if isinstance(value, dict):
                 merged = {**value, **merged}  # earlier sources win, as in the YAML merge-key spec
             else:
-                self.errors.append((path, source, "`<<` must merge a mapping", None))
+                self.errors.append((path, source, "expected a mapping after `<<:`, found "
+                                    f"{'a list' if isinstance(value, list) else repr(value)}",
+                                    "merge an anchored mapping: `<<: *defaults`"))
         return merged
 
     def _scalar(self, node: yaml.Node, path: SpecPath) -> object:
@@ -140,12 +205,6 @@ class _Builder:
         return None
 
 
-class _TooBig(Exception):
-    def __init__(self, node: yaml.Node, message: str):
-        super().__init__(message)
-        self.node = node
-
-
 def _error_at(file: str | None, text: str, line: int, column: int, message: str,
               hint: str | None = None, path: SpecPath = ()) -> SpecError:
     document = Document(None, file, text, {path: (line, column)})
@@ -157,47 +216,85 @@ def read_source(source: str | Path) -> tuple[str, str | None]:
     if isinstance(source, Path) or ("\n" not in source and ":" not in source):
         path = Path(source)
         try:
-            raw = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
+            size = path.stat().st_size
+            raw = path.read_bytes() if size <= MAX_BYTES else None
         except OSError as error:
             raise SpecError([Diagnostic((), f"cannot read spec file: {error.strerror}",
                                         "check the path", str(path))]) from None
         if raw is None:
-            raise SpecError([Diagnostic((), f"spec file is larger than {MAX_BYTES:,} bytes",
-                                        None, str(path))])
+            raise _too_large(str(path), size)
         try:
             return raw.decode("utf-8"), str(path)
         except UnicodeDecodeError as error:
-            raise SpecError([Diagnostic((), f"spec file is not UTF-8 (byte {error.start})",
-                                        "save the file as UTF-8", str(path))]) from None
+            line = raw.count(b"\n", 0, error.start)
+            column = error.start - (raw.rfind(b"\n", 0, error.start) + 1)
+            raise _error_at(str(path), raw.decode("utf-8", errors="replace"), line, column,
+                            f"expected UTF-8 text, found the byte 0x{raw[error.start]:02x} "
+                            f"(byte offset {error.start}), which is not valid UTF-8",
+                            "save the file as UTF-8") from None
     return source, None
+
+
+def _too_large(file: str | None, size: int) -> SpecError:
+    return SpecError([Diagnostic((), f"expected a spec of at most {MAX_BYTES:,} bytes, found {size:,}",
+                                 "a spec is a few kB: is this the right file?", file, 1, 1)])
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """0-based (line, column) of a character index."""
+    return text.count("\n", 0, index), index - (text.rfind("\n", 0, index) + 1)
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> tuple[str, str]:
+    """PyYAML's message, reworded where it is cryptic, and what to do about it."""
+    problem = error.problem or "invalid YAML"
+    if "another document" in problem:
+        return ("expected one document, found a second one (`---`)",
+                "a spec file holds one network: remove the `---` and what follows")
+    if "undefined alias" in problem:
+        return problem, "define the anchor (`&name`) before its first use (`*name`)"
+    if "'\\t'" in problem:  # PyYAML quotes the character: '\t'
+        return problem, "indent with spaces: YAML does not allow tabs there"
+    return problem, "check the indentation and the `key: value` syntax"
 
 
 def load_document(source: str | Path) -> Document:
     """Parse a spec file (or YAML text) into a `Document`; raise `SpecError` listing every problem."""
     text, file = read_source(source)
-    if len(text) > MAX_BYTES:
-        raise SpecError([Diagnostic((), f"spec text is larger than {MAX_BYTES:,} bytes", None, file)])
+    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
+        raise _too_large(file, len(text.encode("utf-8", errors="replace")))
+    too_big_hint = "a spec should be a few hundred lines, nest a few levels and use aliases sparingly"
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_SpecLoader)
+        if root is not None and _expanded_size(root) > MAX_NODES:
+            raise _TooBig(root.start_mark, f"the document expands to more than {MAX_NODES:,} nodes "
+                          "once its aliases are expanded")
+    except _TooBig as error:
+        raise _error_at(file, text, error.mark.line, error.mark.column, f"spec too large: {error}",
+                        too_big_hint) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line, mark.column) if mark else (0, 0)
-        problem = error.problem or "invalid YAML"
-        raise _error_at(file, text, line, column, f"invalid YAML: {problem}",
-                        "check the indentation and the `key: value` syntax") from None
-    except yaml.YAMLError as error:  # e.g. a control character the reader refuses
+        problem, hint = _yaml_problem(error)
+        raise _error_at(file, text, line, column, f"invalid YAML: {problem}", hint) from None
+    except yaml.reader.ReaderError as error:  # a control character or other unprintable one
+        line, column = _position(text, error.position)
+        raise _error_at(file, text, line, column,
+                        f"invalid YAML: expected printable text, found the character U+{error.character:04X}",
+                        "remove the character (YAML allows tabs, newlines and printable characters)") from None
+    except yaml.YAMLError as error:
         raise SpecError([Diagnostic((), f"invalid YAML: {error}", None, file)]) from None
+    except RecursionError:  # a guard only: _SpecLoader stops at MAX_DEPTH long before this
+        raise SpecError([Diagnostic((), f"spec too large: it nests too deeply", too_big_hint, file)]) from None
     if root is None:
-        raise SpecError([Diagnostic((), "the spec is empty", "start from a file in specs/", file)])
+        raise _error_at(file, text, 0, 0, "the spec is empty: expected a mapping with `name`, `input`, "
+                        "`stem`, `stages` and `head`", "start from a file in specs/")
     builder = _Builder(file, text)
     try:
         data = builder.build(root, (), 0)
     except _TooBig as error:
-        mark = error.node.start_mark
-        raise _error_at(file, text, mark.line, mark.column, f"spec too large: {error}",
-                        "a spec should be a few hundred lines without deep aliases") from None
-    except RecursionError:
-        raise SpecError([Diagnostic((), "spec nests too deeply", None, file)]) from None
+        raise _error_at(file, text, error.mark.line, error.mark.column, f"spec too large: {error}",
+                        too_big_hint) from None
     document = Document(data, file, text, builder.marks, builder.key_marks)
     if builder.errors:
         raise SpecError([
@@ -206,3 +303,28 @@ def load_document(source: str | Path) -> Document:
             for path, node, message, hint in builder.errors
         ])
     return document
+
+
+SCHEMA_COMMENT = "# yaml-language-server: $schema={}\n"
+
+
+def dump(data: object, *, schema: str | None = None) -> str:
+    """YAML text for plain spec data, such that `load_document(dump(data)).data == data`.
+
+    `data` is what `Spec.model_dump(mode="json")` or a spec document gives: maps, lists (or tuples),
+    strings, numbers, booleans and None. Layers and other small maps come out in flow style, one per
+    line, like the shipped specs. With `schema` (a path or URL to archspec.schema.json), the text
+    starts with the comment that gives editors completion and checking.
+    """
+    text = yaml.dump(_plain(data), Dumper=yaml.SafeDumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=None, width=110)
+    return (SCHEMA_COMMENT.format(schema) if schema else "") + text
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):  # the kind first, as people write it: {layer: maxpool, kernel: 3}
+        first = [key for key in ("layer", "block") if key in value]
+        return {key: _plain(value[key]) for key in [*first, *(k for k in value if k not in first)]}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from pydantic import BaseModel, ValidationError
@@ -19,7 +20,11 @@ _WHAT = {"layer": "layer kind", "block": "block kind"}
 def validate(document: Document) -> Spec:
     """The `Spec` for a loaded document; raises `SpecError` with every problem found."""
     try:
-        spec = Spec.model_validate(document.data)
+        # Strict, in JSON mode: YAML already gave every value its type, so `width: "64"`, `bias: 1` or
+        # `kernel: 3.0` are mistakes to report, not values to coerce, and what Pydantic accepts is
+        # exactly what the JSON Schema (schemas/archspec.schema.json) accepts. JSON mode still takes
+        # lists for the models' tuples. The loader's data is JSON-safe (no NaN, string keys).
+        spec = Spec.model_validate_json(json.dumps(document.data), strict=True)
     except ValidationError as error:
         raise SpecError(diagnostics(document, error)) from None
     spec._document = document
@@ -30,7 +35,16 @@ def diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
     grouped: dict[SpecPath, list[dict]] = defaultdict(list)
     for item in error.errors(include_url=False):
         grouped[_data_path(document.data, item["loc"])].append(item)
-    return [_diagnostic(document, path, items) for path, items in grouped.items()]
+    return [_diagnostic(document, path, items) for path, items in grouped.items()
+            if not _is_echo(path, items, grouped)]
+
+
+def _is_echo(path: SpecPath, items: list[dict], grouped: dict[SpecPath, list[dict]]) -> bool:
+    """An error that only echoes a deeper one: Pydantic calls a list "too short" when one of its items
+    failed, and for `size: [8, -8]` also reports that the list is not an integer (the union's other
+    member). The deeper error is the one that says what to fix."""
+    return (all(item["type"] == "too_short" or item["type"].endswith("_type") for item in items)
+            and any(other[:len(path)] == path and len(other) > len(path) for other in grouped))
 
 
 def _data_path(data: object, loc: tuple) -> SpecPath:
@@ -100,12 +114,47 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
         return document.diagnostic(path, f"missing required key `{path[-1]}`",
                                    f"add `{path[-1]}: ...` here")
     if kind == "value_error" and isinstance(found, dict):  # a rule across fields: say it as it is
-        return document.diagnostic(path, _expected(item))
-    expected = " or ".join(dict.fromkeys(_expected(i) for i in items))
-    return document.diagnostic(path, f"expected {expected}, found {_show(found)}")
+        return document.diagnostic(path, _expected(item, path))
+    expected = " or ".join(dict.fromkeys(_expected(i, path) for i in items))
+    return document.diagnostic(path, f"expected {expected}, found {_show(found)}",
+                               _type_hint(found, items))
 
 
-def _expected(item: dict) -> str:
+def _type_hint(found: object, items: list[dict]) -> str | None:
+    kinds = {item["type"] for item in items}
+    if "literal_error" in kinds:
+        choices = [str(choice) for item in items if item["type"] == "literal_error"
+                   for choice in item["ctx"].get("expected", "").replace("'", "").replace(" or ", ", ")
+                   .split(", ")]
+        by_case = {choice.lower(): choice for choice in choices}
+        if isinstance(found, str) and found.lower() in by_case:
+            return f"did you mean `{by_case[found.lower()]}`?"
+        return did_you_mean(found, choices)
+    if isinstance(found, str) and kinds & {"int_type", "float_type"} and _is_number(found):
+        return "write the number without quotes"
+    if isinstance(found, bool) and kinds & {"int_type", "float_type"}:
+        return "true and false are not numbers here: write the number"
+    if isinstance(found, float) and "int_type" in kinds and found.is_integer():
+        return f"write {int(found)}, without the decimal point"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# What a list-valued key holds, for "expected a list of ..." messages, and what one item looks like.
+_LISTS = {"stem": "layers", "head": "layers", "stages": "stages", "blocks": "blocks and layers"}
+_ITEMS = {"stem": "a layer such as {layer: relu}", "head": "a layer such as {layer: relu}",
+          "stages": "a stage such as {block: basic, width: 64} or {blocks: [...]}",
+          "blocks": "a block such as {block: basic, width: 64} or a layer such as {layer: relu}"}
+
+
+def _expected(item: dict, path: SpecPath = ()) -> str:
     message: str = item["msg"]
     for prefix in ("Input should be ", "Value error, ", "String should "):
         if message.startswith(prefix):
@@ -113,17 +162,34 @@ def _expected(item: dict) -> str:
             break
     if item["type"] == "string_pattern_mismatch":
         return f"a name of letters, digits and `_` (pattern {item['ctx']['pattern']})"
-    if item["type"].startswith("tuple") or item["type"] == "too_short" or item["type"] == "too_long":
-        return "a list of 2 numbers [height, width]"
+    key = next((part for part in reversed(path) if isinstance(part, str)), "")
+    if item["type"] in ("tuple_type", "list_type", "too_short", "too_long") and key in _LISTS:
+        limits = item.get("ctx") or {}
+        length = (f" (at least {limits['min_length']})" if item["type"] == "too_short" else
+                  f" (at most {limits.get('max_length')})" if item["type"] == "too_long" else "")
+        return f"a list of {_LISTS[key]}{length}"
+    if item["type"].startswith("tuple") or item["type"] in ("too_short", "too_long"):
+        return "a list of 2 numbers [height, width]" if key != "c2" and key != "c3" else \
+            "a list of 2 numbers [reduce, out]"
+    if item["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        return _ITEMS.get(key, "a mapping of keys to values") if path and isinstance(path[-1], int) \
+            else "a mapping of keys to values"
     for words, symbol in _COMPARISONS:
         message = message.replace(words, symbol)
-    return message.replace("a valid integer", "an integer").replace("a valid number", "a number")
+    for words, plain in _PLAIN_WORDS:
+        message = message.replace(words, plain)
+    return message
 
 
+_PLAIN_WORDS = [("a valid integer", "an integer"), ("a valid number", "a number"),
+                ("a valid boolean", "true or false"), ("a valid string", "a string")]
 _COMPARISONS = [("greater than or equal to ", ">= "), ("less than or equal to ", "<= "),
                 ("greater than ", "> "), ("less than ", "< ")]
 
 
 def _show(value: object) -> str:
-    text = "a mapping" if isinstance(value, dict) else repr(value)
+    """A found value as the user wrote it in YAML: null, true, "64" (quoted: a string), [1, 2]."""
+    if isinstance(value, dict):
+        return "a mapping"
+    text = json.dumps(value, ensure_ascii=False)
     return text if len(text) < 60 else text[:57] + "..."

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from archspec.budget import DEFAULT_MAX_MEMORY, parse_bytes
 from archspec.errors import Diagnostic
 from archspec.shapes import Shape
 
@@ -33,6 +34,19 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="path to a YAML spec, e.g. specs/resnet18.yaml")
     parser.add_argument("--input", type=parse_input, metavar="CxHxW",
                         help="input shape to check (default: the spec's `input`)")
+    parser.add_argument("--max-memory", type=parse_memory, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                        help="refuse a network whose estimated memory for one image exceeds SIZE "
+                             "(e.g. 512MiB, 16GiB, or `none`; default 4GiB)")
+
+
+def parse_memory(text: str) -> int | None:
+    """'4GiB' -> 4294967296; 'none' -> None (no budget)."""
+    if text.strip().lower() in ("none", "off", "unlimited"):
+        return None
+    try:
+        return parse_bytes(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
