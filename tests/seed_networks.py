@@ -25,7 +25,8 @@ def lenet() -> nn.Module:
 
 def lenet_bn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
         nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(),
         nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
         nn.Linear(256, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
@@ -34,7 +35,8 @@ def lenet_bn() -> nn.Module:
 
 def alexnet_d2l() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(), nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2),
         nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(kernel_size=3, stride=2),
         nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(),
         nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),
@@ -158,7 +160,8 @@ class Residual002(nn.Module):
 class Residual000(nn.Module):
     """Seed 000's block: the same computation as seed 002's, in the order conv, bn, conv, bn, 1x1 conv."""
 
-    def __init__(self, inChannels: int, outChannels: int, use_1x1conv: bool = False, stride: int = 1):  # noqa: N803
+    def __init__(self, inChannels: int, outChannels: int,  # noqa: N803
+                 use_1x1conv: bool = False, stride: int = 1):
         super().__init__()
         self.conv1 = nn.Sequential(nn.Conv2d(inChannels, outChannels, 3, stride, 1),
                                    nn.BatchNorm2d(outChannels), nn.ReLU())
@@ -256,8 +259,9 @@ class BasicBlock004(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(planes))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

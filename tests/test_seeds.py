@@ -165,7 +165,8 @@ TABLES = [
         self.layer4 output shape: torch.Size([1, 512, 4, 4])
         F.avg_pool2d(out, 4) output shape: torch.Size([1, 512, 1, 1])""",
            ours=("relu", "layer1", "layer2", "layer3", "layer4", "avgpool")),
-    # Seed 003 annotates one shape: `self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)# [64*112*112]`.
+    # Seed 003 annotates one shape:
+    # `self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)# [64*112*112]`.
     _table("003 ResNet-34", "resnet34-seed003", """
         self.conv1 output shape: torch.Size([1, 64, 112, 112])""", ours=("conv1",)),
 ]
@@ -225,7 +226,8 @@ def seed_pair(request: pytest.FixtureRequest) -> Iterator[tuple[str, nn.Module, 
     yield spec, compiled_with_weights(_report(spec), theirs), theirs
 
 
-def test_compiled_forward_equals_the_seeds_printed_tables(seed_pair: tuple[str, nn.Module, nn.Module]) -> None:
+def test_compiled_forward_equals_the_seeds_printed_tables(
+        seed_pair: tuple[str, nn.Module, nn.Module]) -> None:
     spec, ours, _ = seed_pair
     report = _report(spec)
     shapes = observed_shapes(ours, report.input_shape, batch=1)
