@@ -1,0 +1,282 @@
+"""`--format python`: readable, standalone PyTorch source for a compiled spec.
+
+One class for the network, named after the spec, and one small class per group of blocks with the
+same structure (python_classes.py), each with a straight-line `forward`. A comment gives the output
+shape on every line where the shape changes, written so that it is exact for every block the class
+builds (`N x out_channels x H/2 x W/2`); a shape no single formula covers gets no comment. Sequences
+numbered 0, 1, ... are written as `nn.Sequential`. The generated file imports only torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import textwrap
+
+from torch import nn
+
+from archspec.check import Report
+from archspec.export import ExportError, camel_case
+from archspec.export.python_classes import (Block, Collector, Group, Item, Leaf, Listing,
+                                            assign_params, base_name, shortcut_kind)
+from archspec.graph import ConcatNode, ResidualNode, Resolved, SequenceNode
+
+INDENT = "    "
+WIDTH = 100  # the longest line written
+_POSITIONAL = frozenset({"in_channels", "out_channels", "num_features", "in_features", "out_features"})
+_SUFFIXES = {"identity": "", "projection": "Projection", "zero-pad": "ZeroPad", "none": "Plain"}
+
+# Copies of archspec.modules' own leaf modules; each computes exactly what the original computes.
+_OWN_SOURCES = {"ZeroPadShortcut": '''
+class ZeroPadShortcut(nn.Module):
+    """He et al.'s option A shortcut: subsample by the stride, then append zero channels."""
+
+    def __init__(self, stride: int, extra_channels: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.extra_channels = extra_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+'''}
+
+
+def python_source(report: Report, network: nn.Module, weights_file: str | None = None) -> str:
+    """The generated module's text. `weights_file`: a state_dict saved beside it, named in the usage."""
+    if not report.ok or report.output_shape is None:
+        raise ExportError("the spec has errors; fix them before exporting")
+    whole = Resolved(SequenceNode(report.spec.name, report.nodes, (), kind="network"), "",
+                     report.input_shape, report.output_shape, report.params, report.macs,
+                     report.resolved)
+    collector = Collector()
+    top = collector.item("", whole, network)
+    assert isinstance(top, Block) and top.group is collector.groups[-1]  # the top is made last
+    assign_params(collector.groups)
+    _name_groups(collector.groups, camel_case(report.spec.name))
+    parts = [_module_docstring(report, top.group.name, weights_file), "import torch\nfrom torch import nn"]
+    parts += [_OWN_SOURCES[cls.__name__] for cls in sorted(collector.own_modules, key=str)]
+    parts += [_class_text(group, _top_docstring(report) if group is top.group else _docstring_of(group))
+              for group in collector.groups]
+    example = ", ".join(str(d) for d in (1, *report.input_shape))
+    outputs = ", ".join(str(d) for d in (1, *report.output_shape))
+    parts.append(f'if __name__ == "__main__":\n{INDENT}model = {top.group.name}().eval()\n'
+                 f"{INDENT}print(model(torch.zeros({example})).shape)  # torch.Size([{outputs}])")
+    return "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+
+
+def _name_groups(groups: list[Group], top_name: str) -> None:
+    """The network's class gets the spec's name; a block class its kind, then its shortcut, then a number."""
+    *blocks, top = groups
+    top.name = top_name
+    names = []
+    for group in blocks:
+        node = group.first.resolved.node
+        name = base_name(group, camel_case(node.name if node.kind == "stage" else node.kind))
+        names.append(name)
+    for number, group in enumerate(blocks):
+        node = group.first.resolved.node
+        if names.count(names[number]) > 1 and isinstance(node, ResidualNode):
+            names[number] += _SUFFIXES[shortcut_kind(node)]
+    taken = {top_name, *_OWN_SOURCES}
+    for number, group in enumerate(blocks):
+        name = names[number]
+        if names.count(name) > 1:
+            name += str(names[:number + 1].count(name))
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        group.name = name
+
+
+def _class_text(group: Group, docstring: str) -> str:
+    parameters = ["self", *(f"{param.name}{_annotation(param.values)}" for param in group.params)]
+    signature = f"{INDENT}def __init__({', '.join(parameters)}) -> None:"
+    if len(signature) > WIDTH:
+        signature = "\n".join([f"{INDENT}def __init__(", *(f"{INDENT * 2}{p}," for p in parameters),
+                               f"{INDENT}) -> None:"])
+    init = ["super().__init__()"]
+    for parallel in zip(*(block.children for block in group.blocks)):
+        attr = parallel[0].attr
+        lines = _expression(group, list(parallel), attr)
+        if _is_attribute(attr):
+            lines[0] = f"self.{attr} = {lines[0]}"
+        else:  # a name that cannot follow a dot (`0`, a keyword): the same state_dict key all the same
+            lines[-1] += ")"
+            lines[0] = f'self.add_module("{attr}", {lines[0]}'
+        init += lines
+    inputs = group.shape_text([block.resolved.in_shape for block in group.blocks])
+    forward = ([f"# x: {inputs}"] if inputs else []) + _forward(group)
+    lines = [f"class {group.name}(nn.Module):", *_docstring(docstring, INDENT), "",
+             signature, *[INDENT * 2 + line for line in init], "",
+             f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:",
+             *[INDENT * 2 + line for line in forward]]
+    return "\n".join(fitted for line in lines for fitted in _fit(line.rstrip()))
+
+
+def _fit(line: str) -> list[str]:
+    """A long line: its shape comment goes on a line of its own above it; long arguments get a line."""
+    if len(line) <= WIDTH:
+        return [line]
+    code, marker, comment = line.partition("  # N x ")
+    indent = code[:len(code) - len(code.lstrip())]
+    lines = [f"{indent}# N x {comment}"] if marker else []
+    head, _, arguments = code.partition("(")
+    closing = ")," if code.endswith("),") else ")"
+    if len(code) <= WIDTH or not code.endswith(closing):
+        return [*lines, code]
+    return [*lines, f"{head}(", f"{indent}{INDENT}{arguments[:-len(closing)]}", f"{indent}{closing}"]
+
+
+def _expression(group: Group, parallel: list[Item], path: str) -> list[str]:
+    """A constructor expression; its first line unindented, later lines relative to it."""
+    item = parallel[0]
+    if isinstance(item, Leaf):
+        arguments, by_keyword = [], False
+        for argument in item.arguments:
+            slot = f"{path}.{argument.name}"
+            if argument.default is not inspect.Parameter.empty and group.is_default(slot, argument.default):
+                by_keyword = True  # a position is skipped: the rest go by keyword
+                continue
+            by_keyword = by_keyword or argument.name not in _POSITIONAL
+            text = group.text(slot)
+            arguments.append(f"{argument.name}={text}" if by_keyword else text)
+        return [f"{item.callee}({', '.join(arguments)})"]
+    if isinstance(item, Block):
+        arguments = [group.text(f"{path}.{param.name}") for param in item.group.params]
+        return [f"{item.group.name}({', '.join(arguments)})"]
+    assert isinstance(item, Listing)
+    lines = ["nn.Sequential("]
+    before = [i.resolved.in_shape for i in parallel]
+    for children in zip(*(i.items for i in parallel)):
+        first, *rest = _expression(group, list(children), f"{path}.{children[0].attr}")
+        lines += [INDENT + first, *(INDENT + line for line in rest)]
+        after = [child.resolved.out_shape for child in children]
+        lines[-1] = _commented(lines[-1] + ",", group, after, before)
+        before = after
+    return [*lines, ")"]
+
+
+def _forward(group: Group) -> list[str]:
+    node = group.first.resolved.node
+    columns = list(zip(*(block.children for block in group.blocks)))
+    before = [block.resolved.in_shape for block in group.blocks]
+    if isinstance(node, ConcatNode):
+        names = [_variable(column[0].attr, number) for number, column in enumerate(columns, 1)]
+        lines = [_commented(f"{name} = {_get(column[0].attr)}(x)", group,
+                            [c.resolved.out_shape for c in column], None)
+                 for name, column in zip(names, columns)]
+        widths = [group.shape_text([c.resolved.out_shape for c in column]) for column in columns]
+        total = None  # the concatenation's channels: the sum of the branches'
+        if all(widths):
+            total = "(" + " + ".join(w.split(" x ")[1] for w in widths if w) + ")"
+            total = total if len(total) <= 50 else f"(the {len(columns)} branches' channels)"
+        joined = f"return torch.cat([{', '.join(names)}], dim=1)"
+        if len(joined) + 8 > WIDTH - 30:
+            joined = f"return torch.cat(\n{INDENT}[{', '.join(names)}],\n{INDENT}dim=1,\n)"
+        first, *rest = joined.split("\n")
+        return [*lines, _commented(first, group, [b.resolved.out_shape for b in group.blocks], None,
+                                   total), *rest]
+    main = len(node.main) if isinstance(node, ResidualNode) else len(columns)
+    has_shortcut = isinstance(node, ResidualNode) and node.shortcut is not None
+    variable = "out" if isinstance(node, ResidualNode) else "x"
+    lines, current = [], "x"
+
+    def call(column: tuple[Item, ...]) -> None:
+        nonlocal current, before
+        after = [item.resolved.out_shape for item in column]
+        lines.append(_commented(f"{variable} = {_get(column[0].attr)}({current})", group, after, before))
+        current, before = variable, after
+
+    for column in columns[:main]:
+        call(column)
+    if isinstance(node, ResidualNode) and node.add:
+        # The shortcut runs after the main path, as in archspec.modules.Residual: an in-place layer on
+        # the main path would otherwise change the order of the computation.
+        identity = f"{_get(columns[main][0].attr)}(x)" if has_shortcut else "x"
+        lines.append(f"out = {current} + {identity}  # {shortcut_kind(node)} shortcut")
+        current = "out"
+    for column in columns[main + has_shortcut:]:
+        call(column)
+    return [*lines, f"return {current}"]
+
+
+def _commented(code: str, group: Group, after: list, before: list | None,
+               channels: str | None = None) -> str:
+    """`code  # N x 128 x 28 x 28` where the shape changes (always, with `before` None)."""
+    if after == before:
+        return code
+    text = group.shape_text(after, channels)
+    return f"{code}  # {text}" if text else code
+
+
+def _is_attribute(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _get(attr: str) -> str:
+    return f"self.{attr}" if _is_attribute(attr) else f'getattr(self, "{attr}")'
+
+
+def _variable(attr: str, number: int) -> str:
+    good = _is_attribute(attr) and attr not in {"x", "out", "self", "torch", "nn"}
+    return attr if good else f"branch{number}"
+
+
+def _annotation(values: tuple[object, ...]) -> str:
+    kinds = {type(value) for value in values}
+    return f": {kinds.pop().__name__}" if len(kinds) == 1 and kinds <= {int, float, bool, str} else ""
+
+
+def _docstring(text: str, indent: str) -> list[str]:
+    safe = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    lines = [line for paragraph in safe.split("\n")
+             for line in (textwrap.wrap(paragraph, WIDTH - 4 - len(indent), break_on_hyphens=False) or [""])]
+    if len(lines) == 1 and len(lines[0]) + len(indent) + 6 <= WIDTH:
+        return [f'{indent}"""{lines[0]}"""']
+    return [f'{indent}"""{lines[0]}', *[(indent + line).rstrip() for line in lines[1:]], f'{indent}"""']
+
+
+def _docstring_of(group: Group) -> str:
+    node = group.first.resolved.node
+    if isinstance(node, ResidualNode):
+        kind = shortcut_kind(node)
+        summary = f"`{node.kind}` block " + ("without a shortcut" if kind == "none" else
+                                             f"with a{'n' if kind == 'identity' else ''} {kind} shortcut")
+    elif isinstance(node, ConcatNode):
+        summary = f"`{node.kind}` block: {len(group.first.children)} branches concatenated on channels"
+    elif node.kind == "stage":
+        return f"The stage `{node.name}`: its blocks and layers in order."
+    elif group.in_stage:
+        summary = f"`{node.kind}` block"
+    else:
+        summary = f"`{node.kind}`, a sequence of layers"
+    uses = [block.resolved.qualname for block in group.blocks]
+    where = ", ".join(uses) if len(uses) <= 3 else f"{uses[0]}, {uses[1]}, ..., {uses[-1]}: {len(uses)} uses"
+    return f"{summary} ({where})."
+
+
+def _module_docstring(report: Report, top_class: str, weights_file: str | None) -> str:
+    loading = (f'model.load_state_dict(torch.load("{weights_file}"))' if weights_file else
+               "model.load_state_dict(state_dict)  # e.g. archspec.compile(spec).state_dict()")
+    return "\n".join([
+        f'"""{report.spec.name}: standalone PyTorch source generated by `archspec export`.',
+        "",
+        "It needs only torch. Its parameter names are those of the module archspec compiles from the",
+        "spec, so that module's weights load with strict=True:",
+        "",
+        f"{INDENT}model = {top_class}()",
+        f"{INDENT}{loading}",
+        '"""',
+    ])
+
+
+def _top_docstring(report: Report) -> str:
+    spec = report.spec
+    lines = [spec.description or spec.name, "",
+             f"Input N x {' x '.join(map(str, report.input_shape))}, output N x "
+             f"{' x '.join(map(str, report.output_shape or ()))}; {report.params:,} parameters, "
+             f"{report.macs:,} multiply-accumulates per image."]
+    if report.input_range:
+        lines.append(f"Accepts inputs {report.input_range.describe()}.")
+    return "\n".join(lines)
