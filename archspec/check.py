@@ -168,25 +168,47 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[
     shape: Shape | None = x
     for entry, entry_origin in entries:
         copies = 1 if isinstance(entry, LayerBase) else entry.copies()
+        alike: Resolved | None = None  # a copy >= 1 of `entry` that later copies can reuse
         for copy in range(copies):
             if shape is None:
                 break
             name = str(len(children))
+            if alike is not None and alike.in_shape == shape:
+                node = replace(alike.node, name=name)
+                children.append(node)
+                resolved.append(_relabeled(alike, node, f"{stage.name}.{name}"))
+                continue  # an alike copy maps its input shape to itself: `shape` stays
             if isinstance(entry, LayerBase):
                 node: Node = LayerNode(entry.name or name, entry, entry_origin)
             else:
                 shortcut = entry.shortcut or stage.spec.shortcut
                 node = replace(entry.lower(copy, shape, shortcut, entry_origin), name=name)
             children.append(node)
+            problems_before = len(evaluator.problems)
             result = evaluator.run(node, shape, stage.name)
             if result is not None:
                 resolved.append(result)
+                if (copy >= 1 and result.out_shape == shape and len(evaluator.problems) == problems_before
+                        and getattr(entry, "copies_lower_alike", False)):
+                    alike = result
             shape = result.out_shape if result else None
     node = SequenceNode(stage.name, tuple(children), origin, kind="stage")
     if shape is None:
         return node, None
     return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),
                           sum(r.macs for r in resolved), tuple(resolved))
+
+
+def _relabeled(template: Resolved, node: Node, qualname: str) -> Resolved:
+    """`template`'s figures for an alike copy `node` named `qualname`: the same shapes and counts."""
+    cut = len(template.qualname)
+
+    def renamed(r: Resolved) -> Resolved:
+        return Resolved(r.node, qualname + r.qualname[cut:], r.in_shape, r.out_shape, r.params, r.macs,
+                        tuple(renamed(child) for child in r.children))
+
+    return Resolved(node, qualname, template.in_shape, template.out_shape, template.params,
+                    template.macs, tuple(renamed(child) for child in template.children))
 
 
 def _place(spec: Spec, problems: list[tuple[SpecPath, str, str | None]]) -> list[Diagnostic]:

@@ -38,6 +38,9 @@ class BlockStage(BaseModel):
     stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
     shortcut: Shortcut | None = Field(None, description="overrides the spec's `shortcut` default")
     default_shortcut_applies: ClassVar[bool] = True  # False for blocks without a residual path
+    # True when copies 1, 2, ... lower to equal graphs (but for their name) at equal input shapes:
+    # the checker then lowers and evaluates one of them and reuses it (ResNet-152 has 35 alike copies).
+    copies_lower_alike: ClassVar[bool] = False
 
     def block_stride(self, index: int) -> int:
         return self.stride if index == 0 else 1

@@ -7,7 +7,7 @@ parameter order as torchvision's.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -26,6 +26,7 @@ class ResidualStage(BlockStage):
     projection_bias: bool = Field(False, description="bias on the 1x1 projection convolution")
     activation_before_add: bool = Field(
         False, description="also apply ReLU to the main path before the addition (some tutorials do)")
+    copies_lower_alike: ClassVar[bool] = True  # `lower` uses the index only through block_stride
 
     def out_width(self) -> int:
         return self.width
