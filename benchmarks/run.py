@@ -1,0 +1,173 @@
+"""archspec's performance claims, measured side by side in one run and printed as ratios.
+
+    python benchmarks/run.py            # everything (about half an hour on 2 CPU cores)
+    python benchmarks/run.py --quick    # fewer rounds, ResNet-18 only for the runtime sections
+
+Prints one table and writes it as JSON to benchmarks/results/<machine>.json. Sections:
+  1 static check vs a meta-device forward    2 `archspec check` process vs a torch process
+  3 compiled module vs torchvision (eager, torch.compile)    4 archspec.compile vs the constructor
+  5 GPU (channels-last, bf16 autocast, seed training images/s): only where CUDA is available
+Absolute times depend on the machine; the ratios are the claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # archspec from this checkout, and the sibling modules
+
+import gpu
+import runtime
+import static_check
+import torch
+import torchvision
+
+STATIC_NETWORKS = ["resnet18", "resnet50", "resnet152"]
+RUNTIME_CONFIGS = [("resnet18", 8), ("resnet18", 32), ("resnet50", 8), ("resnet50", 32)]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    tag = f"{re.sub(r'[^a-z0-9]+', '-', cpu.lower()).strip('-')}-{cores}cores-torch{torch.__version__}"
+    return {"tag": re.sub(r"[^A-Za-z0-9_.-]", "_", tag), "cpu": cpu, "cores": cores,
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "python": platform.python_version(),
+            "platform": platform.platform(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def _load_average() -> list[float] | None:
+    return [round(load, 2) for load in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def parse_configs(text: str) -> list[tuple[str, int]]:
+    """'resnet18:8,resnet50:32' -> [('resnet18', 8), ('resnet50', 32)]; '' -> []."""
+    configs = []
+    for item in filter(None, text.split(",")):
+        network, _, batch = item.partition(":")
+        if network not in {"resnet18", "resnet50"} or not batch.isdigit():
+            raise argparse.ArgumentTypeError(f"expected resnet18:BATCH or resnet50:BATCH, found {item!r}")
+        configs.append((network, int(batch)))
+    return configs
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds; ResNet-18 only in 3 and 5")
+    parser.add_argument("--sections", default="1,2,3,4,5", help="which sections to run (default all)")
+    parser.add_argument("--compile-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
+                        help="configs for torch.compile (default: all four; --quick: resnet18:8)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="JSON file (default benchmarks/results/<machine>.json)")
+    return parser.parse_args()
+
+
+def run_sections(args: argparse.Namespace) -> dict[str, Any]:
+    sections = set(args.sections.split(","))
+    quick = args.quick
+    rounds = 7 if quick else 15
+    configs = RUNTIME_CONFIGS[:2] if quick else RUNTIME_CONFIGS
+    compile_configs = (args.compile_configs if args.compile_configs is not None
+                       else [("resnet18", 8)] if quick else RUNTIME_CONFIGS)
+    budget_s = 10.0 if quick else 60.0  # time per timed pair of models in section 3
+    results: dict[str, Any] = {}
+    if "1" in sections:
+        results["1 static check vs meta forward"] = static_check.static_vs_meta(STATIC_NETWORKS, rounds)
+    if "2" in sections:
+        results["2 whole process"] = static_check.whole_process("resnet152", 5 if quick else 11)
+    if "3" in sections:
+        results["3 runtime, CPU eager"] = runtime.eager(configs, budget_s)
+        results["3 runtime, CPU torch.compile"] = runtime.compiled(compile_configs, budget_s)
+    if "4" in sections:
+        results["4 build vs constructor"] = static_check.build_vs_constructor(STATIC_NETWORKS, rounds)
+    if "5" in sections:
+        gpu_results = gpu.gpu_section(configs, budget_s)
+        results["5 GPU"] = gpu_results["rows"] + ([gpu_results["training"]] if "training" in gpu_results
+                                                  else [])
+        results["5 GPU status"] = {key: value for key, value in gpu_results.items()
+                                   if key not in ("rows", "training")}
+    return results
+
+
+def _cell(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    archspec_time = f"{row['archspec_ms']:.3f}" if "archspec_ms" in row else ""
+    torch_time = f"{row['torch_ms']:.3f}" if "torch_ms" in row else ""
+    if "speedup" in row:
+        figure = f"{row['speedup']:.1f}x faster"
+    elif "ratio" in row:
+        figure = f"{row['ratio']:.3f} [{row['ratio_q1']:.3f}, {row['ratio_q3']:.3f}]"
+    elif "archspec_images_per_s" in row:
+        figure = f"{row['archspec_images_per_s']:.0f} vs {row['seed_images_per_s']:.0f} img/s"
+    else:
+        figure = ""
+    met = {True: "met", False: "MISSED", None: ""}[row.get("met")]
+    return row["name"], archspec_time, torch_time, figure, f"{row.get('goal') or ''} {met}".strip()
+
+
+def render(results: dict[str, Any], about: dict[str, Any]) -> str:
+    lines = [(f"machine: {about['cpu']}, {about['cores']} cores, torch {about['torch']} "
+              f"({about['torch_threads']} threads), torchvision {about['torchvision']}"),
+             ("speedup = torch time / archspec time; ratio = archspec time / torch time, the median "
+              "of round-by-round ratios [quartiles]; times are medians in ms")]
+    header = ("benchmark", "archspec ms", "torch ms", "speedup or ratio", "goal")
+    for section, rows in results.items():
+        if isinstance(rows, dict):
+            lines.append(f"\n{section}: " + ", ".join(f"{k}: {v}" for k, v in rows.items()))
+            continue
+        cells = [header] + [_cell(row) for row in rows]
+        widths = [max(len(cell[i]) for cell in cells) for i in range(5)]
+        lines.append(f"\n{section}")
+        for cell in cells:
+            lines.append("  ".join(c.ljust(w) if i in (0, 3, 4) else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(cell, widths))).rstrip())
+    return "\n".join(lines)
+
+
+def main() -> int:
+    args = parse_arguments()
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else os.cpu_count() or 1)
+    about = machine()
+    started, load_before = time.time(), _load_average()
+    results = run_sections(args)
+    print(render(results, about))
+    output = args.output or HERE / "results" / f"{about['tag']}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    document = {"machine": about, "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]),
+                "quick": args.quick, "seconds": round(time.time() - started, 1),
+                # Other processes' load, which inflates absolute times (interleaving protects ratios).
+                "load_average_before_after": [load_before, _load_average()],
+                "notes": NOTES, "results": results}
+    output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {output}")
+    return 0
+
+
+NOTES = {
+    "speedup": "torch's median time / archspec's median time (sections 1 and 2)",
+    "ratio": "archspec's time / torch's time: median of the round-by-round ratios, with quartiles",
+    "input_range": "Report.input_range is computed lazily (a binary search over input sizes): rows "
+                   "named '+range' include it, the others do not; the CLI always computes it",
+    "meta forward": "eval mode under no_grad on an already-built meta module (its cheapest setting)",
+    "interleaving": "candidates run alternately round after round, so that machine drift hits both",
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Section 3: the compiled module against torchvision's model with the same weights, on the CPU.
+
+Forward (eval mode, no_grad) and forward+backward (train mode, cross-entropy, gradients cleared
+each step), eager and under `torch.compile(fullgraph=True)`. The two models run alternately,
+round after round, and the ratio is the median of the round-by-round ratios: the machine's drift
+cancels, which a 3% goal needs on a shared machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from static_check import ROOT
+from timing import Samples, interleaved, ratio_summary
+from torch import nn
+
+import archspec
+
+TOLERANCE = 0.03  # the goal: archspec's time is torchvision's within 3%
+
+
+def same_models(network: str) -> tuple[nn.Module, nn.Module]:
+    """(archspec's module, torchvision's model) holding the same weights."""
+    torch.manual_seed(0)
+    theirs = getattr(torchvision.models, network)()
+    ours = archspec.compile(ROOT / "specs" / f"{network}.yaml")
+    archspec.load_torchvision_weights(ours, theirs)
+    return ours, theirs
+
+
+def step_functions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
+                   ) -> dict[str, Callable[[], object]]:
+    def forward() -> None:
+        with torch.no_grad():
+            model(images)
+
+    def forward_backward() -> None:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(images), labels).backward()
+
+    return {"forward": forward, "forward+backward": forward_backward}
+
+
+def rounds_within(seconds_per_round: float, budget_s: float, least: int, most: int) -> int:
+    return max(least, min(most, math.ceil(budget_s / max(seconds_per_round, 1e-6))))
+
+
+def _compare(ours: nn.Module, theirs: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             budget_s: float, least_rounds: int) -> dict[str, dict[str, Any]]:
+    """One result per mode; each mode's pair is timed by itself, alternately."""
+    results = {}
+    ours_steps, theirs_steps = step_functions(ours, images, labels), step_functions(theirs, images, labels)
+    for mode in ("forward", "forward+backward"):
+        training = mode != "forward"
+        ours.train(training)
+        theirs.train(training)
+        for step in (ours_steps[mode], theirs_steps[mode]):
+            step()  # warm-up; also the first call of a compiled model, which compiles it
+        start = time.perf_counter()
+        ours_steps[mode]()
+        theirs_steps[mode]()
+        rounds = rounds_within(time.perf_counter() - start, budget_s, least_rounds, 40)
+        samples = interleaved({"archspec": ours_steps[mode], "torchvision": theirs_steps[mode]},
+                              rounds=rounds, warmup=0)
+        results[mode] = equal_time_result(samples["archspec"], samples["torchvision"], rounds)
+    return results
+
+
+def equal_time_result(ours: Samples, theirs: Samples, rounds: int) -> dict[str, Any]:
+    """`ratio`: archspec's time over torchvision's, the median of the round-by-round ratios."""
+    summary = ratio_summary(ours, theirs)
+    return {"archspec_ms": ours.median * 1e3, "torch_ms": theirs.median * 1e3, "rounds": rounds,
+            **summary, "goal": "1.00 +- 0.03", "met": abs(summary["ratio"] - 1) <= TOLERANCE}
+
+
+def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(batch)
+    return (torch.randn(batch, 3, 224, 224, generator=generator),
+            torch.randint(0, 1000, (batch,), generator=generator))
+
+
+def eager(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any]]:
+    rows = []
+    for network, batch in configs:
+        ours, theirs = same_models(network)
+        images, labels = _inputs(batch)
+        ours.eval()
+        theirs.eval()
+        with torch.no_grad():  # the same weights must give the same outputs, or the timing is moot
+            difference = (ours(images) - theirs(images)).abs().max().item()
+        for mode, result in _compare(ours, theirs, images, labels, budget_s, least_rounds=5).items():
+            rows.append({"name": f"{network} batch {batch} {mode} (eager)", **result,
+                         "max_output_difference": difference})
+    return rows
+
+
+def graph_breaks(model: nn.Module, images: torch.Tensor) -> dict[str, Any]:
+    """What dynamo makes of the module: one graph and no break is what fullgraph=True needs."""
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model)(images)
+    return {"graph_count": explanation.graph_count, "graph_break_count": explanation.graph_break_count,
+            "break_reasons": [str(reason.reason) for reason in explanation.break_reasons]}
+
+
+def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any]]:
+    """Both models under torch.compile(fullgraph=True): fullgraph=True raises on any graph break, so
+    a row here is itself the proof that the compiled module traces as one graph."""
+    rows = []
+    for network, batch in configs:
+        ours, theirs = same_models(network)
+        images, labels = _inputs(batch)
+        ours.eval()
+        explained = graph_breaks(ours, images)
+        torch._dynamo.reset()
+        start = time.perf_counter()
+        fast_ours = torch.compile(ours, fullgraph=True, dynamic=False)
+        fast_theirs = torch.compile(theirs, fullgraph=True, dynamic=False)
+        results = _compare(fast_ours, fast_theirs, images, labels, budget_s, least_rounds=5)
+        seconds = time.perf_counter() - start
+        for mode, result in results.items():
+            rows.append({"name": f"{network} batch {batch} {mode} (torch.compile fullgraph)", **result,
+                         **explained, "section_seconds_including_compilation": seconds})
+    torch._dynamo.reset()
+    return rows

@@ -1,0 +1,132 @@
+"""Sections 1, 2 and 4: the static check against torch's cheapest shape inference, and the build.
+
+1. `archspec.check` vs a forward pass of the same compiled module on the meta device (tensors with
+   shapes and no data: the cheapest way torch has to learn a network's shapes).
+2. `archspec check SPEC` as a whole process vs a `python -c` that imports torch and runs a meta forward
+   of torchvision's model: what a user waits for at the terminal.
+4. `archspec.compile` (load, check, build, init) vs torchvision's constructor (build, init).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from timing import Samples, interleaved, ratio_summary, time_processes
+
+import archspec
+
+ROOT = Path(__file__).resolve().parent.parent
+META_INPUT = (1, 3, 224, 224)
+
+
+def _spec_path(network: str) -> Path:
+    return ROOT / "specs" / f"{network}.yaml"
+
+
+def _speedup_row(name: str, ours: Samples, theirs: Samples, least: float | None,
+                 **extra: Any) -> dict[str, Any]:
+    """`speedup`: how many times longer torch takes than archspec (goal: at least `least`)."""
+    speedup = theirs.median / ours.median
+    return {"name": name, "archspec_ms": ours.median * 1e3, "torch_ms": theirs.median * 1e3,
+            "speedup": speedup, "goal": f">= {least:g}x" if least else None,
+            "met": speedup >= least if least else None, **extra}
+
+
+def _static_candidates(network: str) -> dict[str, Callable[[], object]]:
+    """The static check (with and without loading, with and without the input range) and torch's
+    meta forward, for one network."""
+    path = _spec_path(network)
+    spec = archspec.load(path)
+    meta_module = archspec.compile(spec).to("meta").eval()
+    meta_input = torch.empty(META_INPUT, device="meta")
+    expected = archspec.check(spec).output_shape
+    with torch.no_grad():
+        observed = tuple(meta_module(meta_input).shape[1:])
+    if observed != expected:  # a benchmark of two computations that disagree would mean nothing
+        raise AssertionError(f"{network}: static {expected} but meta forward {observed}")
+
+    def meta_forward() -> None:
+        with torch.no_grad():
+            meta_module(meta_input)
+
+    def build_on_meta_and_forward() -> None:
+        with torch.device("meta"), torch.no_grad():
+            getattr(torchvision.models, network)()(meta_input)
+
+    return {
+        "check": lambda: archspec.check(spec),
+        "check+range": lambda: archspec.check(spec).input_range,
+        "load+check": lambda: archspec.check(archspec.load(path)),
+        "load+check+range": lambda: archspec.check(archspec.load(path)).input_range,
+        "meta forward": meta_forward,
+        "build on meta+forward": build_on_meta_and_forward,
+    }
+
+
+def static_vs_meta(networks: list[str], rounds: int) -> list[dict[str, Any]]:
+    """Section 1. The meta forward runs under no_grad in eval mode, its cheapest setting; the module
+    exists already, so torch is not charged for building it (the last row per network charges it)."""
+    rows = []
+    for network in networks:
+        samples = interleaved(_static_candidates(network), rounds=rounds, warmup=2, sample_seconds=0.02)
+        meta = samples["meta forward"]
+        for ours, range_included in (("check", False), ("check+range", True),
+                                     ("load+check", False), ("load+check+range", True)):
+            rows.append(_speedup_row(f"{network}: {ours} vs meta forward", samples[ours], meta, 100,
+                                     input_range_included=range_included))
+        rows.append(_speedup_row(f"{network}: load+check+range vs torchvision built on meta + forward",
+                                 samples["load+check+range"], samples["build on meta+forward"], None,
+                                 input_range_included=True))
+    return rows
+
+
+TORCH_SHAPES_SCRIPT = (
+    "import torch, torchvision\n"
+    "with torch.device('meta'), torch.no_grad():\n"
+    "    model = torchvision.models.{network}()\n"
+    "    print(tuple(model(torch.empty({input})).shape))\n"
+)
+
+
+def whole_process(network: str, rounds: int) -> list[dict[str, Any]]:
+    """Section 2. Both commands print the network's output shape; archspec also prints its table
+    (with the accepted input range, which the CLI always computes)."""
+    script = TORCH_SHAPES_SCRIPT.format(network=network, input=META_INPUT)
+    samples = time_processes({
+        "archspec": [sys.executable, "-m", "archspec", "check", f"specs/{network}.yaml"],
+        "torch": [sys.executable, "-c", script],
+    }, rounds=rounds, cwd=str(ROOT))
+    ours, theirs = samples["archspec"], samples["torch"]
+    return [
+        _speedup_row(f"`archspec check specs/{network}.yaml` vs python -c torch meta forward", ours,
+                     theirs, 8, input_range_included=True,
+                     archspec_all_ms=[s * 1e3 for s in ours.seconds],
+                     torch_all_ms=[s * 1e3 for s in theirs.seconds]),
+        {"name": f"`archspec check specs/{network}.yaml` median wall time", "archspec_ms": ours.median * 1e3,
+         "goal": "<= 300 ms", "met": ours.median <= 0.3},
+    ]
+
+
+def build_vs_constructor(networks: list[str], rounds: int) -> list[dict[str, Any]]:
+    """Section 4. Both sides initialise the weights the same way (the specs say `init: kaiming`,
+    torchvision's ResNet init); archspec's side also loads and checks the spec."""
+    rows = []
+    for network in networks:
+        path = _spec_path(network)
+        if archspec.load(path).init != "kaiming":
+            raise AssertionError(f"{path} must use `init: kaiming` to compare with torchvision")
+        samples = interleaved({"archspec.compile": partial(archspec.compile, path),
+                               "torchvision": getattr(torchvision.models, network)},
+                              rounds=rounds, warmup=1)
+        ours, theirs = samples["archspec.compile"], samples["torchvision"]
+        summary = ratio_summary(ours, theirs)
+        rows.append({"name": f"{network}: archspec.compile(path) vs torchvision constructor",
+                     "archspec_ms": ours.median * 1e3, "torch_ms": theirs.median * 1e3, **summary,
+                     "goal": "<= 1.1", "met": summary["ratio"] <= 1.1})
+    return rows
