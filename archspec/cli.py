@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "archspec.commands.check",
     "archspec.commands.compile",
     "archspec.commands.gallery",
+    "archspec.commands.export",
 )
 
 

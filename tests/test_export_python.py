@@ -98,7 +98,7 @@ def runs(tmp_path_factory) -> dict[str, object]:
         torch.set_num_threads(threads)
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     process = subprocess.run([sys.executable, "-I", str(RUNNER_PATH), str(folder / "manifest.json")],
-                             cwd=folder, capture_output=True, text=True, timeout=300, env={})
+                             cwd=folder, capture_output=True, text=True, timeout=300, env={}, check=False)
     assert process.returncode == 0, process.stderr[-3000:]
     got = {name: torch.load(entry["output"]) for name, entry in zip(CASES, manifest)}
     return {"folder": folder, "expected": expected, "got": got,
@@ -146,7 +146,7 @@ def test_generated_source_gives_bit_identical_outputs(runs, name):
 
 
 def test_generated_sources_are_ruff_clean(runs):
-    process = subprocess.run([*RUFF, str(runs["folder"])], capture_output=True, text=True)
+    process = subprocess.run([*RUFF, str(runs["folder"])], capture_output=True, text=True, check=False)
     assert process.returncode == 0, process.stdout[-3000:]
 
 

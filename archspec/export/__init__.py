@@ -10,6 +10,8 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass
 
+from archspec.graph import ResidualNode
+
 
 @dataclass(frozen=True)
 class Format:
@@ -45,3 +47,12 @@ def camel_case(name: str) -> str:
     if not text or not text[0].isalpha():
         text = "Net" + text
     return text + "Net" if keyword.iskeyword(text) else text  # a spec named `none` -> NoneNet
+
+
+def shortcut_kind(node: ResidualNode) -> str:
+    """identity, projection, zero-pad or none: how a residual block's input reaches its addition."""
+    if not node.add:
+        return "none"
+    if node.shortcut is None:
+        return "identity"
+    return "zero-pad" if node.shortcut.kind == "zero_pad_shortcut" else "projection"

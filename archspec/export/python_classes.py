@@ -19,7 +19,7 @@ from torch import nn
 
 from archspec import modules
 from archspec.export import ExportError
-from archspec.graph import ConcatNode, LayerNode, Resolved, ResidualNode
+from archspec.graph import ConcatNode, LayerNode, ResidualNode, Resolved
 from archspec.shapes import Shape
 
 # archspec's own leaf modules; the generated file carries a copy of each one used (python_source.py).
@@ -209,15 +209,6 @@ def assign_params(groups: list[Group]) -> None:
             group.slots[path] = by_values[key]
         group.params = sorted(by_values.values(), key=lambda p: p.category != CHANNELS)
         _name_params(group)
-
-
-def shortcut_kind(node: ResidualNode) -> str:
-    """identity, projection, zero-pad or none: how the block's input reaches its addition."""
-    if not node.add:
-        return "none"
-    if node.shortcut is None:
-        return "identity"
-    return "zero-pad" if node.shortcut.kind == "zero_pad_shortcut" else "projection"
 
 
 def base_name(group: Group, camel: str) -> str:

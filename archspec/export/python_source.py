@@ -16,9 +16,17 @@ import textwrap
 from torch import nn
 
 from archspec.check import Report
-from archspec.export import ExportError, camel_case
-from archspec.export.python_classes import (Block, Collector, Group, Item, Leaf, Listing,
-                                            assign_params, base_name, shortcut_kind)
+from archspec.export import ExportError, camel_case, shortcut_kind
+from archspec.export.python_classes import (
+    Block,
+    Collector,
+    Group,
+    Item,
+    Leaf,
+    Listing,
+    assign_params,
+    base_name,
+)
 from archspec.graph import ConcatNode, ResidualNode, Resolved, SequenceNode
 
 INDENT = "    "
@@ -273,10 +281,10 @@ def _module_docstring(report: Report, top_class: str, weights_file: str | None) 
 
 def _top_docstring(report: Report) -> str:
     spec = report.spec
+    shapes = (f"Input N x {' x '.join(map(str, report.input_shape))}, output N x "
+              f"{' x '.join(map(str, report.output_shape or ()))}")
     lines = [spec.description or spec.name, "",
-             f"Input N x {' x '.join(map(str, report.input_shape))}, output N x "
-             f"{' x '.join(map(str, report.output_shape or ()))}; {report.params:,} parameters, "
-             f"{report.macs:,} multiply-accumulates per image."]
+             f"{shapes}; {report.params:,} parameters, {report.macs:,} multiply-accumulates per image."]
     if report.input_range:
         lines.append(f"Accepts inputs {report.input_range.describe()}.")
     return "\n".join(lines)

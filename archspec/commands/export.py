@@ -1,0 +1,129 @@
+"""`archspec export SPEC --format F -o PATH`: the checked network as standalone PyTorch source, ONNX,
+a torch.export program, or a diagram (SVG, DOT). Imports torch only for the formats that need it."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from archspec.commands import EXIT_OK, UsageError, add_spec_arguments, report_errors
+from archspec.export import FORMATS, ExportError
+
+NAME = "export"
+HELP = "write the network as PyTorch source, ONNX, a torch.export program, or an SVG/DOT diagram"
+_BY_SUFFIX = {**{f.suffix: f.name for f in FORMATS.values()}, ".gv": "dot"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spec_arguments(parser)
+    parser.add_argument("--format", "-f", choices=list(FORMATS), metavar="FORMAT",
+                        help="; ".join(f"{f.name}: {f.help}" for f in FORMATS.values())
+                        + " (default: from the suffix of -o)")
+    parser.add_argument("-o", "--output", type=Path, metavar="PATH",
+                        help="file to write (default: the spec's name with the format's suffix, e.g. "
+                             "resnet18.onnx, in the current folder)")
+    parser.add_argument("--weights", type=Path, metavar="CHECKPOINT",
+                        help="load trained weights first: an `archspec train` checkpoint or a "
+                             "state_dict (python also writes them as a state_dict beside the source)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archspec import check, load
+
+    spec = load(args.spec)
+    name, target = _format_and_target(args, spec.name)
+    try:
+        from archspec.export.output import check_target
+
+        check_target(target)  # before any slow work: an unwritable path fails at once
+        weights_target = target.with_suffix(".pt") if name == "python" and args.weights else None
+        if weights_target is not None:
+            _refuse_overwriting_input(weights_target, args.weights)
+            check_target(weights_target)
+        report = check(spec, args.input, max_memory=args.max_memory)
+        if not report.ok:
+            return report_errors(report.errors)
+        started = time.perf_counter()
+        written, note = _export(name, report, target, args.weights, weights_target)
+    except ExportError as error:
+        raise UsageError(str(error)) from None
+    size = sum(path.stat().st_size for path in written)
+    print(f"wrote {' and '.join(map(str, written))} ({_size(size)}, {time.perf_counter() - started:.1f} s)"
+          + (f": {note}" if note else ""))
+    return EXIT_OK
+
+
+def _export(name: str, report, target: Path, weights: Path | None,
+            weights_target: Path | None) -> tuple[list[Path], str]:
+    """Writes `target` (and, for python with --weights, the state_dict beside it); what it wrote."""
+    if not FORMATS[name].needs_module and weights is None:
+        return _write_diagram(name, report, target), ""
+    import torch
+
+    from archspec.build import build_module
+    from archspec.export.weights import load_weights
+
+    if name == "python" and weights is None:
+        with torch.device("meta"):  # the source needs the layers' settings, not their values
+            network = build_module(report)
+    else:
+        network = build_module(report)
+    if weights is not None:
+        load_weights(network, weights)
+    if name == "python":
+        return _write_python(report, network, target, weights_target), ""
+    if name == "onnx":
+        from archspec.export.onnx import export_onnx
+
+        return [target], export_onnx(network, report.input_shape, target)
+    if name == "exported":
+        from archspec.export.exported import export_program
+
+        return [target], export_program(network, report.input_shape, target)
+    return _write_diagram(name, report, target), "the weights fit the spec (a diagram does not show them)"
+
+
+def _write_python(report, network, target: Path, weights_target: Path | None) -> list[Path]:
+    import torch
+
+    from archspec.export.output import staged
+    from archspec.export.python_source import python_source
+
+    source = python_source(report, network, weights_target.name if weights_target else None)
+    with staged(target) as source_file:
+        source_file.write_text(source, encoding="utf-8")
+        if weights_target is None:
+            return [target]
+        with staged(weights_target) as weights_file:  # both files appear, or neither
+            torch.save(network.state_dict(), weights_file)
+    return [target, weights_target]
+
+
+def _write_diagram(name: str, report, target: Path) -> list[Path]:
+    from archspec.export.diagram import diagram, dot
+    from archspec.export.output import write_text
+    from archspec.export.svg import svg
+
+    write_text(target, svg(diagram(report)) if name == "svg" else dot(report))
+    return [target]
+
+
+def _format_and_target(args: argparse.Namespace, spec_name: str) -> tuple[str, Path]:
+    if args.format is None:
+        if args.output is None or args.output.suffix.lower() not in _BY_SUFFIX:
+            suffixes = ", ".join(sorted(_BY_SUFFIX))
+            raise UsageError(f"give --format ({', '.join(FORMATS)}), or -o PATH ending in one of {suffixes}")
+        return _BY_SUFFIX[args.output.suffix.lower()], args.output
+    return args.format, args.output or Path(spec_name + FORMATS[args.format].suffix)
+
+
+def _refuse_overwriting_input(weights_target: Path, weights: Path) -> None:
+    if weights_target.resolve() == weights.resolve():
+        raise ExportError(f"the state_dict written beside the source, {weights_target}, would replace "
+                          f"the checkpoint given to --weights; choose another -o")
+
+
+def _size(count: int) -> str:
+    return (f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB" if count >= 1e3
+            else f"{count} bytes")

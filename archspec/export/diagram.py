@@ -1,0 +1,192 @@
+"""`--format dot` and the model of every diagram: the network as groups of boxes, top to bottom.
+
+A diagram is read from the static report alone (no torch): the stem's layers, each stage with its
+blocks, the head's layers. A block box names its kind, its main path's layers and its shortcut
+(identity, projection, zero-pad or none); every edge carries the output shape of the box above it.
+Consecutive blocks that are alike (same layers, same shortcut, same shapes) share one box marked
+"x 3", so ResNet-152 stays readable. svg.py draws the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from archspec.check import Report
+from archspec.export import shortcut_kind
+from archspec.graph import ConcatNode, LayerNode, ResidualNode, Resolved, walk
+from archspec.shapes import Shape, pair, show
+
+# Layers left out of a block's summary: they keep the shape and carry no choice worth a glance.
+_QUIET = frozenset({"batchnorm", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "flatten",
+                    "dropout", "local_response_norm"})
+
+
+@dataclass(frozen=True)
+class Box:
+    name: str  # "conv1", "layer2.0", "layer3.1-5" for alike blocks
+    what: str  # "basic", "inception (4 branches, concatenated)", "conv 7x7/2, 64"
+    lines: tuple[str, ...]  # what is inside: layers, branches
+    in_shape: Shape
+    out_shape: Shape
+    shortcut: str | None = None  # identity, projection, zero-pad or none; None: not a residual block
+    shortcut_detail: str = ""  # "conv 1x1/2, 128 + batchnorm"
+    count: int = 1
+
+    @property
+    def title(self) -> str:
+        what = f"{self.count} × {self.what}" if self.count > 1 else self.what
+        return what if what == self.name else f"{self.name}  {what}"
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str  # "stem", a stage's name, "head"
+    boxes: tuple[Box, ...]
+    is_stage: bool
+
+
+@dataclass(frozen=True)
+class Diagram:
+    title: str
+    subtitle: str
+    input_shape: Shape
+    groups: tuple[Group, ...]
+
+
+def diagram(report: Report) -> Diagram:
+    groups: list[Group] = []
+    loose: list[Box] = []  # top-level layers since the last stage
+    seen_stage = False
+    for top in report.resolved:
+        if top.kind != "stage":
+            _add_layer(loose, top)
+            continue
+        if loose:
+            groups.append(Group("stem" if not seen_stage else "layers", tuple(loose), False))
+            loose = []
+        seen_stage = True
+        groups.append(Group(top.node.name, tuple(_merge_alike([_box(child) for child in top.children])),
+                            True))
+    if loose:
+        groups.append(Group("head" if seen_stage else "layers", tuple(loose), False))
+    spec = report.spec
+    subtitle = (f"{report.params:,} parameters, {report.macs / 1e9:.2f} G multiply-accumulates "
+                f"at {show(report.input_shape)}")
+    return Diagram(spec.name, subtitle, report.input_shape, tuple(groups))
+
+
+def layer_text(node: LayerNode) -> str:
+    """'conv 7x7/2, 64', 'maxpool 3x3/2', 'linear 1000': a layer as a person would write it."""
+    layer = node.layer
+    kind = node.kind.replace("_", " ")
+    if node.kind == "zero_pad_shortcut":
+        return f"subsample /{layer.stride}, zero-pad to {layer.width}"  # type: ignore[attr-defined]
+    text = kind
+    kernel = getattr(layer, "kernel", None)
+    if kernel is not None:
+        text += " {}x{}".format(*pair(kernel))
+        stride = pair(getattr(layer, "stride", None) or 1)
+        if stride != (1, 1):
+            text += f"/{stride[0]}" if stride[0] == stride[1] else "/{}x{}".format(*stride)
+    if getattr(layer, "width", None) is not None:
+        text += f", {layer.width}"  # type: ignore[attr-defined]
+    if getattr(layer, "groups", 1) != 1:
+        text += f", groups {layer.groups}"  # type: ignore[attr-defined]
+    if node.kind == "dropout":
+        text += f" {layer.p}"  # type: ignore[attr-defined]
+    if node.kind == "adaptive_avgpool":
+        text += " to {}x{}".format(*pair(layer.size))  # type: ignore[attr-defined]
+    return text
+
+
+def dot(report: Report) -> str:
+    """Graphviz DOT text of the diagram (render it with `dot -Tsvg`)."""
+    model = diagram(report)
+    title = _quote(model.title + "\n" + model.subtitle)
+    lines = [f"digraph {_quote(model.title)} {{",
+             f'  graph [rankdir=TB, labelloc=t, fontname="monospace", label={title}];',
+             '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="monospace"];',
+             '  edge [fontname="monospace", fontsize=10];',
+             f'  input [shape=oval, label={_quote("input " + show(model.input_shape))}];']
+    previous = "input"
+    for number, group in enumerate(model.groups):
+        lines.append(f"  subgraph {_quote(f'cluster_{number}')} {{")
+        lines.append(f'    label={_quote(group.name)}; style="rounded,filled"; '
+                     f'fillcolor="{"#eef3fb" if group.is_stage else "#f3f3f3"}"; color="#b0b8c4";')
+        for box in group.boxes:
+            label = "\n".join([box.title, *box.lines,
+                               *([f"shortcut: {box.shortcut}" + (f" ({box.shortcut_detail})"
+                                                                 if box.shortcut_detail else "")]
+                                 if box.shortcut else [])])
+            lines.append(f"    {_quote(box.name)} [label={_quote(label)}];")
+        lines.append("  }")
+        for box in group.boxes:
+            lines.append(f"  {_quote(previous)} -> {_quote(box.name)} [label={_quote(show(box.in_shape))}];")
+            previous = box.name
+    lines.append(f'  output [shape=oval, label={_quote("output")}];')
+    last = model.groups[-1].boxes[-1].out_shape if model.groups else model.input_shape
+    lines.append(f"  {_quote(previous)} -> output [label={_quote(show(last))}];")
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def _add_layer(boxes: list[Box], resolved: Resolved) -> None:
+    """A top-level layer: its own box, or, for a BatchNorm, ReLU, flatten..., a note in the box above."""
+    assert isinstance(resolved.node, LayerNode)
+    text = layer_text(resolved.node)
+    if boxes and resolved.node.kind in _QUIET:
+        last = boxes[-1]
+        lines = (f"{last.lines[0]}, {text}",) if last.lines else (f"then {text}",)
+        boxes[-1] = replace(last, lines=lines, out_shape=resolved.out_shape)
+    else:
+        boxes.append(Box(resolved.qualname, text, (), resolved.in_shape, resolved.out_shape))
+
+
+def _box(resolved: Resolved) -> Box:
+    """One block (or a layer placed among a stage's blocks)."""
+    node = resolved.node
+    if isinstance(node, LayerNode):
+        return Box(resolved.qualname, layer_text(node), (), resolved.in_shape, resolved.out_shape)
+    if isinstance(node, ResidualNode):
+        main = resolved.children[:len(node.main)]
+        shortcut = resolved.children[len(node.main)] if node.shortcut is not None else None
+        detail = " + ".join(layer_text(r.node) for _, r in walk(shortcut)
+                            if isinstance(r.node, LayerNode)) if shortcut else ""
+        return Box(resolved.qualname, node.kind, _chain(main), resolved.in_shape, resolved.out_shape,
+                   shortcut_kind(node), detail)
+    if isinstance(node, ConcatNode):
+        lines = tuple(f"{branch.node.name}: {' → '.join(_chain(branch.children)) or 'identity'}"
+                      for branch in resolved.children)
+        return Box(resolved.qualname, f"{node.kind} ({len(lines)} branches, concatenated)", lines,
+                   resolved.in_shape, resolved.out_shape)
+    return Box(resolved.qualname, node.kind, (" → ".join(_chain(resolved.children)),),
+               resolved.in_shape, resolved.out_shape)
+
+
+def _chain(children: tuple[Resolved, ...]) -> tuple[str, ...]:
+    """The main layers in order, repeats folded: ('conv 3x3, 256 x3', 'maxpool 2x2/2')."""
+    texts = [layer_text(r.node) for top in children for _, r in walk(top)
+             if isinstance(r.node, LayerNode) and r.node.kind not in _QUIET]
+    folded: list[tuple[str, int]] = []
+    for text in texts:
+        if folded and folded[-1][0] == text:
+            folded[-1] = (text, folded[-1][1] + 1)
+        else:
+            folded.append((text, 1))
+    return tuple(text if count == 1 else f"{count} × {text}" for text, count in folded)
+
+
+def _merge_alike(boxes: list[Box]) -> list[Box]:
+    merged: list[Box] = []
+    for box in boxes:
+        last = merged[-1] if merged else None
+        if (last is not None and last.in_shape == last.out_shape == box.in_shape == box.out_shape
+                and replace(last, name=box.name, count=1) == box):
+            name = f"{last.name.split('-')[0]}-{box.name.rsplit('.', 1)[-1]}"
+            merged[-1] = replace(box, name=name, count=last.count + 1)
+        else:
+            merged.append(box)
+    return merged
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

@@ -1,0 +1,59 @@
+"""`--weights PATH`: trained weights into the compiled module before it is exported.
+
+Accepts what `archspec train` saves (a dict whose "model" entry is the state_dict) and a bare
+state_dict, also one saved from a DataParallel or torch.compile wrapper (keys prefixed "module." or
+"_orig_mod."). Files are read with torch.load(weights_only=True): a checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from archspec.export import ExportError
+
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def load_weights(network: nn.Module, path: Path) -> None:
+    """Loads the checkpoint at `path` into `network` (strictly), or explains why it does not fit."""
+    if not path.is_file():
+        raise ExportError(f"weights file {path} does not exist" if not path.exists()
+                          else f"weights path {path} is not a file")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ExportError(f"{path} is not a PyTorch checkpoint that can be read safely: {first_line}") from error
+    state = content.get("model") if isinstance(content, Mapping) and "model" in content else content
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ExportError(f"{path} holds neither a state_dict nor an `archspec train` checkpoint "
+                          "(a dict with the state_dict under \"model\")")
+    state = _unwrapped(dict(state))
+    ours = network.state_dict()
+    missing = [key for key in ours if key not in state]
+    unexpected = [key for key in state if key not in ours]
+    wrong = [f"{key} (checkpoint {_shape(state[key])}, model {_shape(tensor)})"
+             for key, tensor in ours.items() if key in state and state[key].shape != tensor.shape]
+    if missing or unexpected or wrong:
+        problems = [f"{len(items)} {what}: {', '.join(items[:3])}{', ...' if len(items) > 3 else ''}"
+                    for what, items in (("missing tensors", missing), ("unexpected tensors", unexpected),
+                                        ("tensors of another shape", wrong)) if items]
+        raise ExportError(f"the weights in {path} do not fit this spec: {'; '.join(problems)} "
+                          "(were they trained from this spec, at this --input size?)")
+    network.load_state_dict(state, strict=True)
+
+
+def _unwrapped(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    for prefix in _WRAPPER_PREFIXES:
+        if state and all(key.startswith(prefix) for key in state):
+            state = {key[len(prefix):]: value for key, value in state.items()}
+    return state
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "x".join(map(str, tensor.shape)) or "scalar"

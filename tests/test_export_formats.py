@@ -1,0 +1,236 @@
+"""`archspec export`: ONNX (onnx.checker, onnxruntime, dynamic batch), torch.export programs, SVG and
+DOT diagrams, --weights on every format, and bad requests (exit 2, nothing written).
+
+The network formats are tested on a small spec with every kind of node (zero-pad, projection and
+identity shortcuts, an Inception concatenation, a list stage, BatchNorm1d and dropout in the head),
+exported through the command line with trained-looking weights (random BatchNorm statistics).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from conftest import ROOT, SPECS
+
+import archspec
+from archspec.cli import main
+
+SMALL_SPEC = """\
+# yaml-language-server: $schema=../schemas/archspec.schema.json
+name: export-small
+input: {channels: 3, size: 16}
+stem:
+  - {layer: conv, width: 8, kernel: 3, padding: 1, bias: false}
+  - {layer: batchnorm}
+  - {layer: relu}
+stages:
+  - {block: basic, width: 8, repeats: 2, shortcut: A}
+  - {block: basic, width: 16, stride: 2, shortcut: A}
+  - {block: bottleneck, width: 8, stride: 2, shortcut: B}
+  - blocks:
+      - {block: inception, c1: 8, c2: [8, 16], c3: [4, 8], c4: 8}
+      - {layer: maxpool, kernel: 2}
+head:
+  - {layer: global_avgpool}
+  - {layer: flatten}
+  - {layer: linear, width: 24}
+  - {layer: batchnorm}
+  - {layer: relu}
+  - {layer: dropout, p: 0.5}
+  - {layer: linear, width: 5}
+"""
+BROKEN_SPEC = SMALL_SPEC.replace("{layer: linear, width: 24}", "{layer: linear, width: 24}\n  - {layer: conv, width: 3}")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> dict[str, object]:
+    """The small spec, a compiled module with trained-looking weights, and those weights on disk."""
+    folder = tmp_path_factory.mktemp("export")
+    spec_path = folder / "small.yaml"
+    spec_path.write_text(SMALL_SPEC, encoding="utf-8")
+    torch.manual_seed(0)
+    network = archspec.compile(archspec.load(spec_path))
+    for module in network.modules():  # statistics a training run would leave, not the defaults
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
+    network.eval()
+    checkpoint = folder / "last.pt"  # what `archspec train` saves: the state_dict under "model"
+    torch.save({"format": "archspec-checkpoint", "version": 1, "model": network.state_dict(),
+                "epoch": 3, "spec_name": "export-small"}, checkpoint)
+    return {"folder": folder, "spec": spec_path, "network": network, "checkpoint": checkpoint}
+
+
+def export(*arguments: object) -> int:
+    """The exit code of `archspec export ARGUMENTS` (argparse's own errors exit via SystemExit)."""
+    try:
+        return main(["export", *map(str, arguments)])
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+def reference(small: dict, batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(batch, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return x, small["network"](x)
+
+
+def test_onnx_passes_the_checker_and_matches_pytorch_at_two_batch_sizes(small, tmp_path, capsys):
+    target = tmp_path / "small.onnx"
+    assert export(small["spec"], "--format", "onnx", "-o", target, "--weights", small["checkpoint"]) == 0
+    assert "ONNX opset" in capsys.readouterr().out
+    onnx.checker.check_model(str(target), full_check=True)
+    model = onnx.load(str(target))
+    batch_dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param and not batch_dim.HasField("dim_value")  # a named, dynamic batch size
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    for batch in (1, 3):
+        x, expected = reference(small, batch, batch)
+        (got,) = session.run(None, {"input": x.numpy()})
+        assert got.shape == (batch, 5)
+        assert np.abs(got - expected.numpy()).max() < 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.onnx"]  # no temporary left
+
+
+def test_exported_program_reloads_and_runs_with_a_dynamic_batch(small, tmp_path):
+    target = tmp_path / "small.pt2"
+    assert export(small["spec"], "-o", target, "--weights", small["checkpoint"]) == 0  # format from suffix
+    program = torch.export.load(str(target)).module()
+    for batch in (1, 4):
+        x, expected = reference(small, batch, 10 + batch)
+        with torch.no_grad():
+            got = program(x)
+        assert got.shape == (batch, 5)
+        assert torch.allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_python_with_weights_writes_a_state_dict_that_loads_strictly(small, tmp_path):
+    target = tmp_path / "small_net.py"
+    assert export(small["spec"], "-f", "python", "-o", target, "--weights", small["checkpoint"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small_net.pt", "small_net.py"]
+    text = target.read_text()
+    assert 'model.load_state_dict(torch.load("small_net.pt"))' in text
+    namespace: dict[str, object] = {}
+    exec(compile(text, str(target), "exec"), namespace)  # noqa: S102  (our own generated file)
+    model = namespace["ExportSmall"]()
+    model.load_state_dict(torch.load(tmp_path / "small_net.pt", weights_only=True), strict=True)
+    x, expected = reference(small, 2, 7)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), expected)
+
+
+@pytest.mark.parametrize("saved", ["bare", "wrapped"])
+def test_weights_also_load_from_a_bare_or_wrapped_state_dict(small, tmp_path, saved):
+    state = small["network"].state_dict()
+    if saved == "wrapped":  # saved from DataParallel: every key starts with "module."
+        state = {f"module.{key}": value for key, value in state.items()}
+    torch.save(state, tmp_path / "weights.pt")
+    assert export(small["spec"], "-o", tmp_path / "net.py", "--weights", tmp_path / "weights.pt") == 0
+    written = torch.load(tmp_path / "net.pt", weights_only=True)  # the weights the export used
+    expected = small["network"].state_dict()
+    assert list(written) == list(expected)
+    assert all(torch.equal(written[key], expected[key]) for key in expected)
+
+
+def test_svg_diagram_shows_stages_blocks_shortcuts_and_shapes(tmp_path):
+    target = tmp_path / "resnet34.svg"
+    assert export(SPECS / "resnet34.yaml", "-o", target) == 0
+    root = ET.parse(target).getroot()  # well-formed XML
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = ["".join(element.itertext()) for element in root.iter("{http://www.w3.org/2000/svg}text")]
+    for expected in ("stem", "layer1", "layer4", "head", "input 3x224x224", "output",
+                     "conv1  conv 7x7/2, 64", "layer2.0  basic", "layer3.1-5  5 × basic",
+                     "identity shortcut", "projection shortcut", "conv 1x1/2, 128 + batchnorm",
+                     "64x112x112", "128x28x28", "512x7x7", "512", "1000"):
+        assert expected in texts, expected
+    assert texts.count("projection shortcut") == 3 and texts.count("identity shortcut") == 4
+
+
+def test_svg_draws_zero_pad_and_missing_shortcuts_and_concatenations(small, tmp_path):
+    assert export(small["spec"], "-o", tmp_path / "small.svg") == 0
+    texts = "\n".join(ET.parse(tmp_path / "small.svg").getroot().itertext())
+    assert "zero-pad shortcut" in texts and "subsample /2, zero-pad to 16" in texts
+    assert "inception (4 branches, concatenated)" in texts and "branch2: conv 1x1, 8 → conv 3x3, 16" in texts
+    assert export(SPECS / "plain18.yaml", "-o", tmp_path / "plain.svg") == 0
+    assert "no shortcut" in "\n".join(ET.parse(tmp_path / "plain.svg").getroot().itertext())
+
+
+def test_readme_diagram_is_up_to_date(tmp_path):
+    assert export(SPECS / "resnet34.yaml", "-o", tmp_path / "resnet34.svg") == 0
+    assert (tmp_path / "resnet34.svg").read_text() == (ROOT / "docs" / "resnet34.svg").read_text(), \
+        "regenerate it: archspec export specs/resnet34.yaml -o docs/resnet34.svg"
+
+
+def test_dot_is_a_graph_with_a_cluster_per_stage_and_shapes_on_edges(tmp_path):
+    target = tmp_path / "resnet18.dot"
+    assert export(SPECS / "resnet18.yaml", "--format", "dot", "-o", target) == 0
+    text = target.read_text()
+    assert text.startswith('digraph "resnet18" {') and text.rstrip().endswith("}")
+    assert text.count("subgraph ") == 6  # stem, layer1..layer4, head
+    assert '"layer1.0-1" -> "layer2.0" [label="64x56x56"];' in text  # alike blocks share a node
+    assert "shortcut: projection (conv 1x1/2, 256 + batchnorm)" in text
+    assert '"fc" -> output [label="1000"];' in text
+
+
+def test_diagrams_and_the_command_module_do_not_import_torch(tmp_path):
+    code = ("import sys; from archspec.cli import main; "
+            f"assert main(['export', {str(SPECS / 'resnet50.yaml')!r}, '-o', {str(tmp_path / 'r.svg')!r}]) == 0; "
+            f"assert main(['export', {str(SPECS / 'resnet50.yaml')!r}, '-o', {str(tmp_path / 'r.dot')!r}]) == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    process = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                             check=False)
+    assert process.returncode == 0, process.stderr
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--format", "pdf"], "invalid choice: 'pdf'"),
+    (["-o", "{tmp}/model.txt"], "give --format"),
+    (["-f", "onnx", "-o", "{tmp}/missing/model.onnx"], "the folder {tmp}/missing does not exist"),
+    (["-f", "svg", "-o", "{tmp}"], "is a folder"),
+    (["-f", "svg", "-o", "{tmp}/x.svg", "--weights", "{tmp}/nothing.pt"], "weights file {tmp}/nothing.pt does not exist"),
+    (["-f", "onnx", "-o", "{tmp}/x.onnx", "--weights", "{tmp}/garbage.pt"], "is not a PyTorch checkpoint"),
+    (["-f", "python", "-o", "{tmp}/x.py", "--weights", "{tmp}/other.pt"], "do not fit this spec"),
+])
+def test_bad_requests_exit_2_with_a_message_and_write_nothing(small, tmp_path, capsys, arguments, message):
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    torch.save({"model": {"fc.weight": torch.zeros(3, 3)}}, tmp_path / "other.pt")
+    before = sorted(os.listdir(tmp_path))
+    assert export(small["spec"], *[a.format(tmp=tmp_path) for a in arguments]) == 2
+    error = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in error and "Traceback" not in error
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_spec_failing_the_check_exits_2_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(BROKEN_SPEC, encoding="utf-8")
+    assert export(spec, "-f", "onnx", "-o", tmp_path / "broken.onnx") == 2
+    error = capsys.readouterr().err
+    assert "broken.yaml:" in error and "conv expects an image" in error
+    assert sorted(os.listdir(tmp_path)) == ["broken.yaml"]
+
+
+def test_a_failure_while_writing_leaves_no_file_and_keeps_the_old_one(small, tmp_path, monkeypatch, capsys):
+    target = tmp_path / "small.pt2"
+    target.write_bytes(b"the previous export")
+
+    def disk_full(_program, path, *_args, **_kwargs):
+        Path(path).write_bytes(b"half a program")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch.export, "save", disk_full)
+    assert export(small["spec"], "-f", "exported", "-o", target) == 2
+    assert f"cannot write {target}: No space left on device" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["small.pt2"] and target.read_bytes() == b"the previous export"
