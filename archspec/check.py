@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from pydantic import ValidationError
+
 from archspec.budget import (DEFAULT_MAX_MEMORY, MemoryEstimate, block_count_problem, estimate_memory,
                              memory_problem)
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
@@ -182,7 +184,12 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[
                 node: Node = LayerNode(entry.name or name, entry, entry_origin)
             else:
                 shortcut = entry.shortcut or stage.spec.shortcut
-                node = replace(entry.lower(copy, shape, shortcut, entry_origin), name=name)
+                try:
+                    node = replace(entry.lower(copy, shape, shortcut, entry_origin), name=name)
+                except ValidationError as error:  # a derived layer outside the language's limits
+                    _out_of_limits(evaluator, entry_origin, f"{stage.name}.{name}", error)
+                    shape = None
+                    break
             children.append(node)
             problems_before = len(evaluator.problems)
             result = evaluator.run(node, shape, stage.name)
@@ -197,6 +204,18 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[
         return node, None
     return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),
                           sum(r.macs for r in resolved), tuple(resolved))
+
+
+def _out_of_limits(evaluator: Evaluator, origin: SpecPath, where: str, error: ValidationError) -> None:
+    """A block whose own fields are valid can still derive a layer that is not, e.g. a bottleneck
+    with width_per_group 4096 asks for a 3x3 convolution with 2^20 channels."""
+    first = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"])
+    limit = first["msg"].replace("Input should be ", "").replace("less than or equal to", "<=")
+    evaluator.problem(origin, where, f"expected the {error.title.lower()} layers this block makes to have "
+                      f"{field} {limit}, found {first['input']:,}" if isinstance(first["input"], int)
+                      else f"the {error.title.lower()} layers this block makes are invalid: {first['msg']}",
+                      "use smaller widths or multipliers (width_per_group, expansion)")
 
 
 def _relabeled(template: Resolved, node: Node, qualname: str) -> Resolved:

@@ -18,6 +18,7 @@ from archspec.errors import SpecError
 COMMAND_MODULES = (
     "archspec.commands.check",
     "archspec.commands.compile",
+    "archspec.commands.schema",
     "archspec.commands.gallery",
     "archspec.commands.export",
 )

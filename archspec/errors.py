@@ -60,8 +60,8 @@ class Diagnostic:
         where = f"{self.path_text}: " if self.path else ""
         text = f"{self.location}: error: {where}{self.message}"
         if self.source_line is not None and self.column is not None:
-            # A tab is one column, so shown as one space the caret stays under the right character.
-            text += f"\n    {self.source_line.replace(chr(9), ' ')}\n    {' ' * (self.column - 1)}^"
+            line, caret = _excerpt(self.source_line, self.column - 1)
+            text += f"\n    {line}\n    {' ' * caret}^"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
@@ -75,6 +75,19 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def _excerpt(line: str, column: int, width: int = 100) -> tuple[str, int]:
+    """The quoted YAML line, cut to `width` characters around `column`, and the caret's offset.
+    A tab is one column: shown as one space, the caret stays under the right character."""
+    line = line.replace("\t", " ")
+    if len(line) <= width:
+        return line, column
+    start = max(0, min(column - width // 3, len(line) - width))
+    cut = line[start:start + width]
+    prefix = "..." if start else ""
+    suffix = "..." if start + width < len(line) else ""
+    return prefix + cut + suffix, column - start + len(prefix)
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

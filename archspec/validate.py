@@ -35,8 +35,33 @@ def diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
     grouped: dict[SpecPath, list[dict]] = defaultdict(list)
     for item in error.errors(include_url=False):
         grouped[_data_path(document.data, item["loc"])].append(item)
-    return [_diagnostic(document, path, items) for path, items in grouped.items()
-            if not _is_echo(path, items, grouped)]
+    conflicts = {where: keys for path in grouped for where, keys in [_conflict(document.data, path)] if keys}
+    placed = [_conflict_diagnostic(document, where, keys) for where, keys in conflicts.items()]
+    return placed + [_diagnostic(document, path, items) for path, items in grouped.items()
+                     if not _is_echo(path, items, grouped)
+                     and not any(path[:len(where)] == where for where in conflicts)]
+
+
+# Keys that choose what a mapping is; two of them in one mapping make every other error noise.
+_CHOOSERS = (("block", "blocks"), ("layer", "block"), ("layer", "blocks"))
+
+
+def _conflict(data: object, path: SpecPath) -> tuple[SpecPath, tuple[str, str] | None]:
+    """The innermost mapping on `path` that has two keys choosing different things, if any."""
+    for end in range(len(path), -1, -1):
+        mapping = _value_at(data, path[:end])
+        if isinstance(mapping, dict):
+            for pair in _CHOOSERS:
+                if all(key in mapping for key in pair):
+                    return path[:end], pair
+    return path, None
+
+
+def _conflict_diagnostic(document: Document, where: SpecPath, keys: tuple[str, str]) -> Diagnostic:
+    return document.diagnostic(
+        where, f"expected either `{keys[0]}` or `{keys[1]}`, found both",
+        "`block: ...` is a stage of one block kind, `blocks: [...]` a list of blocks and layers, "
+        "`layer: ...` a single layer: keep the one you mean")
 
 
 def _is_echo(path: SpecPath, items: list[dict], grouped: dict[SpecPath, list[dict]]) -> bool:
@@ -64,7 +89,9 @@ def _data_path(data: object, loc: tuple) -> SpecPath:
 
 
 def path_is_tag(part: str) -> bool:
-    return (part in LAYERS or part in BLOCKS or part in UNION_TAGS or "[" in part
+    # Pydantic's member tags: int, constrained-int, tuple[...], function-after[...]. Spec keys never
+    # contain "-" or "[", and a user's unknown key with them is matched as a key before this is asked.
+    return (part in LAYERS or part in BLOCKS or part in UNION_TAGS or "[" in part or "-" in part
             or part in ("int", "str", "bool", "float"))
 
 
@@ -80,12 +107,12 @@ def _value_at(data: object, path: SpecPath) -> object:
 def _allowed_keys(data: object, parent: SpecPath) -> list[str]:
     mapping = _value_at(data, parent)
     model: type[BaseModel] | None = {(): Spec, ("input",): InputSpec}.get(parent)
-    if isinstance(mapping, dict):
+    if isinstance(mapping, dict):  # the model the discriminators chose: blocks, then layer, then block
         if "blocks" in mapping:
-            model = ListStage
+            return list(ListStage.model_fields)
         for tag, registry in _TAGS.items():
-            if mapping.get(tag) in registry:
-                model = registry[mapping[tag]]
+            if isinstance(mapping.get(tag), str) and mapping[tag] in registry:  # a dict is unhashable
+                return list(registry[mapping[tag]].model_fields)
     return [name for name in model.model_fields] if model else []
 
 
@@ -97,19 +124,26 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
         key = path[-1]
         allowed = _allowed_keys(document.data, path[:-1])
         hint = did_you_mean(key, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+        if key == "layer" and len(path) == 3 and path[0] == "stages":
+            hint = _LAYER_AS_STAGE
         return document.diagnostic(path, f"unknown key `{key}`", hint, at_key=True)
     if kind == "union_tag_invalid":
         tag = item["ctx"]["discriminator"].strip("'")
         names = _TAGS[tag].names() if tag in _TAGS else []
-        hint = did_you_mean(item["ctx"]["tag"], names)
+        given = _value_at(document.data, (*path, tag))
+        hint = did_you_mean(given, names)
         listing = f"expected one of: {', '.join(names)}"
-        return document.diagnostic(
-            (*path, tag), f"unknown {_WHAT.get(tag, tag)} `{item['ctx']['tag']}`; {listing}", hint)
+        shown = f"`{given}`" if isinstance(given, str) else f"{_show(given)} (a name is needed)"
+        return document.diagnostic((*path, tag), f"unknown {_WHAT.get(tag, tag)} {shown}; {listing}", hint)
     if kind == "union_tag_not_found":
         tag = item["ctx"]["discriminator"].strip("'")
         names = _TAGS[tag].names() if tag in _TAGS else []
-        return document.diagnostic(path, f"missing `{tag}`: expected one of {', '.join(names)}",
-                                   f"add `{tag}: {names[0] if names else '...'}`")
+        hint = (_LAYER_AS_STAGE if tag == "block" and isinstance(found, dict) and "layer" in found
+                else f"add `{tag}: {names[0] if names else '...'}`")
+        return document.diagnostic(path, f"missing `{tag}`: expected one of {', '.join(names)}", hint)
+    if kind == "missing" and found is not None:  # a missing item of a fixed-length list
+        return document.diagnostic(path, f"expected {_expected({'type': 'too_short', 'msg': ''}, path)}, "
+                                   f"found {_show(found)}")
     if kind == "missing":
         return document.diagnostic(path, f"missing required key `{path[-1]}`",
                                    f"add `{path[-1]}: ...` here")
@@ -146,6 +180,8 @@ def _is_number(text: str) -> bool:
         return False
     return True
 
+
+_LAYER_AS_STAGE = "a stage is a block, not a layer: write the layer in a list stage, {blocks: [{layer: ...}]}"
 
 # What a list-valued key holds, for "expected a list of ..." messages, and what one item looks like.
 _LISTS = {"stem": "layers", "head": "layers", "stages": "stages", "blocks": "blocks and layers"}

@@ -1,0 +1,70 @@
+"""`archspec schema [-o PATH]`: the JSON Schema of the spec language, generated from the Pydantic models.
+
+The checked-in copy, schemas/archspec.schema.json, is what editors read through the first line of
+every spec (`# yaml-language-server: $schema=../schemas/archspec.schema.json`): completion of keys
+and kinds, descriptions on hover, and type and range errors as you type. Regenerate it after adding
+a layer or block kind: `archspec schema -o schemas/archspec.schema.json` (a test fails until you do).
+
+What the schema cannot say, the checker still does: rules across fields written as model validators
+(a bottleneck's `width * width_per_group >= 64`, an inception block's `width` being the sum of its
+branches), and everything about shapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from archspec.commands import EXIT_OK, UsageError
+
+NAME = "schema"
+HELP = "print (or write with -o) the JSON Schema of specs, for editor completion and checking"
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def build_schema() -> dict[str, object]:
+    """The spec language's JSON Schema (draft 2020-12), as a dict."""
+    from archspec.spec import Spec
+
+    generated = Spec.model_json_schema()
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": "archspec spec",
+        **{key: value for key, value in generated.items() if key != "title"},
+    }
+
+
+def schema_text() -> str:
+    """The schema as the checked-in file holds it: stable key order, two-space indent, final newline."""
+    return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="write the schema to PATH (e.g. schemas/archspec.schema.json) instead "
+                             "of printing it")
+
+
+def run(args: argparse.Namespace) -> int:
+    text = schema_text()
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    target = Path(args.output)
+    if target.is_dir():
+        raise UsageError(f"{target} is a directory: give a file name, e.g. {target / 'archspec.schema.json'}")
+    try:
+        # Written next to the target, then renamed over it: never a half-written schema.
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, target)
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror}") from None
+    print(f"wrote {target}", file=sys.stderr)
+    return EXIT_OK

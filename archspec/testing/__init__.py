@@ -1,0 +1,261 @@
+"""Hypothesis strategies for archspec spec documents, for archspec's tests and for yours.
+
+    from hypothesis import given, settings
+    import archspec
+    from archspec.testing import invalid_specs, to_spec, valid_specs
+
+    @settings(max_examples=25, deadline=None)
+    @given(valid_specs(max_stages=2, block_kinds=["basic", "bottleneck"], max_width=8))
+    def test_my_training_step_runs_on_any_resnet(document):
+        model = archspec.compile(to_spec(document))
+        ...
+
+    @given(invalid_specs(faults=["identity_shortcut"]))
+    def test_my_tool_reports_the_fault(near_miss):
+        ...  # near_miss.document, near_miss.fault, near_miss.error_path
+
+Documents are plain dicts, exactly what a YAML spec file holds (`archspec.loader.dump` writes one).
+Every strategy takes keyword-only knobs; widths and sizes are small by default so that compiling and
+running a drawn network takes milliseconds. Requires `hypothesis` (`pip install archspec[test]`);
+archspec itself never imports this package.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from archspec.blocks import BLOCKS
+from archspec.errors import SpecPath
+from archspec.spec import Spec
+from archspec.testing.faults import FAULTS, candidates
+from archspec.testing.kinds import (ALWAYS_VALID_SHORTCUTS, BLOCK_STRATEGIES, SHORTCUTS, BlockStrategy, Draw,
+                                    Knobs, draw_image_layer, register_block_strategy)
+from archspec.testing.reference import Refused, Trace, trace
+
+__all__ = ["BLOCK_STRATEGIES", "FAULTS", "HEADS", "SHORTCUTS", "BlockStrategy", "InvalidSpec", "Refused",
+           "Trace", "invalid_specs", "register_block_strategy", "to_spec", "trace", "valid_specs"]
+
+HEADS = ("global", "adaptive", "fixed_pool", "flatten", "none")
+
+
+def to_spec(document: dict) -> Spec:
+    """The validated `Spec` of a document, through the same YAML text a spec file would hold."""
+    from archspec import load
+    from archspec.loader import dump
+
+    return load(dump(document))
+
+
+@dataclass(frozen=True)
+class _Options:
+    max_stages: int
+    max_repeats: int
+    max_width: int
+    block_kinds: tuple[str, ...]
+    shortcuts: tuple[str, ...]
+    input_sizes: st.SearchStrategy[int]
+    channels: st.SearchStrategy[int]
+    heads: tuple[str, ...]
+    square: bool
+    list_stages: bool
+
+
+def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Sequence[str] | None,
+             shortcuts: Sequence[str], input_sizes: st.SearchStrategy[int] | None,
+             channels: st.SearchStrategy[int] | None, heads: Sequence[str], square: bool,
+             list_stages: bool) -> _Options:
+    kinds = tuple(BLOCKS.names() if block_kinds is None else block_kinds)
+    missing = [kind for kind in kinds if kind not in BLOCK_STRATEGIES]
+    if missing:
+        raise InvalidArgument(f"no strategy for block kind(s) {missing}: add one with "
+                              "archspec.testing.register_block_strategy")
+    unknown = [kind for kind in kinds if kind not in BLOCKS]
+    if unknown or not kinds:
+        raise InvalidArgument(f"block_kinds must name registered kinds ({BLOCKS.names()}); found {unknown}")
+    if not shortcuts or not set(shortcuts) <= set(SHORTCUTS):
+        raise InvalidArgument(f"shortcuts must be a non-empty subset of {SHORTCUTS}; found {shortcuts}")
+    if not heads or not set(heads) <= set(HEADS):
+        raise InvalidArgument(f"heads must be a non-empty subset of {HEADS}; found {heads}")
+    for name, value in (("max_stages", max_stages), ("max_repeats", max_repeats), ("max_width", max_width)):
+        if not isinstance(value, int) or value < 1:
+            raise InvalidArgument(f"{name} must be a positive integer; found {value!r}")
+    return _Options(max_stages, max_repeats, max_width, kinds, tuple(shortcuts),
+                    input_sizes if input_sizes is not None else st.integers(4, 32),
+                    channels if channels is not None else st.integers(1, 3), tuple(heads), square,
+                    list_stages)
+
+
+def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 16,
+                block_kinds: Sequence[str] | None = None, shortcuts: Sequence[str] = SHORTCUTS,
+                input_sizes: st.SearchStrategy[int] | None = None,
+                channels: st.SearchStrategy[int] | None = None, heads: Sequence[str] = HEADS,
+                square: bool = False, list_stages: bool = True) -> st.SearchStrategy[dict]:
+    """Spec documents that are valid: archspec accepts them and PyTorch runs them at their input.
+
+    - max_stages: at most this many stages (at least one is attempted; a kind that cannot fit the
+      current map, such as `vgg` on a 1x1 map, is skipped).
+    - max_repeats: largest `repeats` of a stage (for `vgg`: convolutions per block).
+    - max_width: largest width drawn for a convolution, block or linear layer (a bottleneck's
+      output is width x expansion; an inception block's is the sum of four widths up to max_width/2).
+    - block_kinds: kinds to draw from; None means every kind registered in `archspec.blocks.BLOCKS`.
+    - shortcuts: the shortcut options residual stages may use; each is only used where it is valid
+      (A where the width does not shrink, identity where the stage keeps the shape at stride 1).
+    - input_sizes: height and width of the input (default integers 4..32); channels: default 1..3.
+    - heads: head styles: global (global_avgpool, flatten, linear), adaptive (adaptive_avgpool
+      k x k), fixed_pool (an avgpool the size of the final map, as ResNet's original AvgPool2d(7):
+      a bounded input range), flatten (flatten, linear: one input size), none.
+    - square: only square inputs (`size: 32`); otherwise sometimes `size: [h, w]`.
+    - list_stages: sometimes write a stage as `{blocks: [...]}` mixing layers and blocks.
+    """
+    options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes,
+                       channels, heads, square, list_stages)
+    return _network(options)
+
+
+@st.composite
+def _network(draw: Draw, options: _Options, stem_first: str | None = None,
+             head: str | None = None) -> dict:
+    channels, height = draw(options.channels), draw(options.input_sizes)
+    size: Any = height if options.square or draw(st.booleans()) else [height, draw(options.input_sizes)]
+    default = draw(st.sampled_from([None, *(s for s in ALWAYS_VALID_SHORTCUTS if s in options.shortcuts)]))
+    knobs = Knobs(options.max_repeats, options.max_width, options.shortcuts, default or "B")
+    document: dict = {"name": draw(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,15}", fullmatch=True)),
+                      "input": {"channels": channels, "size": size}}
+    if draw(st.booleans()):
+        document["description"] = draw(st.text(max_size=30))
+    if default is not None:
+        document["shortcut"] = default
+    if draw(st.booleans()):
+        document["init"] = draw(st.sampled_from(["pytorch", "kaiming"]))
+    x = (channels, *(size if isinstance(size, list) else [size, size]))
+
+    stem = []
+    for number in range(draw(st.integers(1 if stem_first else 0, 3))):
+        layer = draw_image_layer(draw, x, knobs, stem_first if number == 0 else None)
+        if layer is not None:
+            stem.append(layer)
+            x = trace({"input": document["input"], "stem": stem}).output
+    if stem:
+        document["stem"] = stem
+
+    stages = []
+    for number in range(draw(st.integers(1, options.max_stages))):
+        stage = _stage(draw, options, knobs, x, number)
+        if stage is not None:
+            stages.append(stage)
+            x = trace({**document, "stem": stem, "stages": stages}).output
+    if stages:
+        document["stages"] = stages
+    document["head"] = _head(draw, head or draw(st.sampled_from(options.heads)), x, options.max_width)
+    if not document["head"]:
+        del document["head"]
+    trace(document)  # raises if a draw above broke its promise: a bug in these strategies
+    return document
+
+
+def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> dict | None:
+    kind = draw(st.sampled_from(options.block_kinds))
+    return BLOCK_STRATEGIES[kind].draw(draw, x, knobs)
+
+
+def _stage(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...], number: int) -> dict | None:
+    if not (options.list_stages and draw(st.integers(0, 3)) == 0):
+        stage = _block(draw, options, knobs, x)
+        if stage is not None and draw(st.integers(0, 4)) == 0:
+            stage["name"] = f"group{number + 1}"
+        return stage
+    entries: list[dict] = []
+    start = {"input": {"channels": x[0], "size": list(x[1:])}, "shortcut": knobs.default_shortcut}
+    for _ in range(draw(st.integers(1, 3))):
+        entry = (draw_image_layer(draw, x, knobs) if draw(st.booleans())
+                 else _block(draw, options, knobs, x))
+        if entry is not None:
+            entries.append(entry)
+            x = trace({**start, "stages": [{"blocks": entries}]}).output
+    return {"blocks": entries} if entries else None
+
+
+def _head(draw: Draw, style: str, x: tuple[int, ...], max_width: int) -> list[dict]:
+    linear = {"layer": "linear", "width": draw(st.integers(1, max_width))}
+    pool: list[dict] = {
+        "global": [{"layer": "global_avgpool"}],
+        "adaptive": [{"layer": "adaptive_avgpool", "size": draw(st.integers(1, 3))}],
+        "fixed_pool": [{"layer": "avgpool", "kernel": list(x[1:])}],
+        "flatten": [],
+        "none": [],
+    }[style]
+    if style == "none":
+        return []
+    middle = draw(st.sampled_from([[], [{"layer": "dropout", "p": 0.5}], [{"layer": "batchnorm"}]]))
+    return [*pool, {"layer": "flatten"}, *middle, linear]
+
+
+@dataclass(frozen=True)
+class InvalidSpec:
+    """A near miss: a valid spec with one value changed so that the network breaks."""
+
+    document: dict  # the invalid spec
+    fault: str  # the kind of fault, a key of FAULTS
+    path: SpecPath  # where the changed value sits
+    value: object  # the value written there
+    valid_document: dict  # the valid spec it came from
+    error_path: SpecPath  # the layer, block or stage where the network breaks
+    reason: str  # what breaks there, in the reference's words
+
+
+def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, max_repeats: int = 2,
+                  max_width: int = 16, block_kinds: Sequence[str] | None = None,
+                  shortcuts: Sequence[str] = SHORTCUTS, input_sizes: st.SearchStrategy[int] | None = None,
+                  channels: st.SearchStrategy[int] | None = None,
+                  square: bool = False) -> st.SearchStrategy[InvalidSpec]:
+    """Near-miss documents: a drawn valid spec with one value changed so that archspec must refuse
+    it and plain PyTorch fails on it as well (see FAULTS for the kinds of fault and what each
+    changes). `faults`: which kinds (default: every one the block kinds allow). The other knobs are
+    those of `valid_specs`, for the valid spec each near miss starts from.
+    """
+    options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes, channels,
+                       HEADS, square, True)
+    usable = [name for name, fault in FAULTS.items()
+              if not fault.kinds or set(fault.kinds(BLOCK_STRATEGIES)) & set(options.block_kinds)]
+    chosen = list(usable if faults is None else faults)
+    unusable = [name for name in chosen if name not in usable]
+    if unusable or not chosen:
+        raise InvalidArgument(f"faults must be a non-empty subset of {usable} for these block kinds; "
+                              f"found {unusable or chosen}")
+    return st.sampled_from(chosen).flatmap(lambda name: _near_miss(options, name))
+
+
+@st.composite
+def _near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
+    fault = FAULTS[name]
+    if fault.kinds:
+        kinds = tuple(k for k in options.block_kinds if k in fault.kinds(BLOCK_STRATEGIES))
+        options = _Options(**{**options.__dict__, "block_kinds": kinds})
+    base = draw(_network(options, stem_first=fault.stem_first, head=fault.head))
+    choices = candidates(name, base, trace(base))
+    assume(choices)
+    path, value = draw(st.sampled_from(choices))
+    if isinstance(value, st.SearchStrategy):
+        value = draw(value)
+    document = copy.deepcopy(base)
+    _set(document, path, value)
+    try:
+        trace(document)
+    except Refused as refused:
+        assume(refused.torch_fails and fault.breaks_at(refused.path, path))
+        return InvalidSpec(document, name, path, value, base, refused.path, refused.reason)
+    assume(False)  # this change happened to keep the network valid: draw another
+    raise AssertionError("unreachable")
+
+
+def _set(document: Any, path: SpecPath, value: object) -> None:
+    for part in path[:-1]:
+        document = document[part]
+    document[path[-1]] = value

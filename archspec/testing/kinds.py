@@ -1,0 +1,207 @@
+"""Per-kind strategies: for every block kind (and the image layers) a way to draw an entry that is
+valid for a given input shape, paired with the reference rule for its output shape.
+
+A new block kind needs an entry in `BLOCK_STRATEGIES` (`register_block_strategy`); archspec's own
+test suite fails while a registered kind has none, so `valid_specs()` always covers every kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from archspec.testing.reference import (BLOCK_SHAPES, BlockShape, Refused, Shape, conv_size,
+                                        layer_shape)
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+SHORTCUTS = ("A", "B", "C", "identity", "none")
+ALWAYS_VALID_SHORTCUTS = ("B", "C", "none")  # fine whatever the shapes
+
+
+@dataclass(frozen=True)
+class Knobs:
+    max_repeats: int
+    max_width: int
+    shortcuts: tuple[str, ...]  # the options a residual stage may use
+    default_shortcut: str  # the spec-level default in effect (written or not)
+
+
+def maybe(draw: Draw, entry: dict, key: str, values: st.SearchStrategy[Any]) -> None:
+    """Sometimes write an optional key, so that both the default and explicit values get tested."""
+    if draw(st.booleans()):
+        entry[key] = draw(values)
+
+
+def width(draw: Draw, knobs: Knobs) -> int:
+    return draw(st.integers(1, knobs.max_width))
+
+
+# ---- residual blocks --------------------------------------------------------------------------
+
+def _shortcut(draw: Draw, entry: dict, x: Shape, out_width: int, knobs: Knobs) -> bool:
+    """Picks a shortcut valid here; False when the allowed options leave none."""
+    stride = entry.get("stride", 1)
+    out = (out_width, conv_size(x[1], 3, stride, 1), conv_size(x[2], 3, stride, 1))
+    # identity only where the stride is 1: on a 1x1 map a stride-2 identity block is valid, but only at
+    # exactly that size, and PyTorch would broadcast the addition at others.
+    valid = [s for s in knobs.shortcuts if s in ALWAYS_VALID_SHORTCUTS or (s == "A" and out_width >= x[0])
+             or (s == "identity" and stride == 1 and out == x)]
+    if not valid:
+        return False
+    choice = draw(st.sampled_from([*valid, *([None] if knobs.default_shortcut in knobs.shortcuts else [])]))
+    if choice is not None:
+        entry["shortcut"] = choice
+    return True
+
+
+def _residual_extras(draw: Draw, entry: dict) -> None:
+    maybe(draw, entry, "bias", st.booleans())
+    maybe(draw, entry, "projection_norm", st.booleans())
+    maybe(draw, entry, "projection_bias", st.booleans())
+    maybe(draw, entry, "activation_before_add", st.booleans())
+    maybe(draw, entry, "norm_eps", st.sampled_from([1e-5, 1e-3]))
+
+
+def draw_basic(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    entry: dict = {"block": "basic", "width": width(draw, knobs)}
+    maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
+    maybe(draw, entry, "stride", st.sampled_from([1, 2]))
+    _residual_extras(draw, entry)
+    if not _shortcut(draw, entry, x, entry["width"], knobs):
+        # Only A / identity allowed and the shape changes: a block that keeps the shape fits both.
+        entry.update(width=x[0], stride=1)
+        _shortcut(draw, entry, x, x[0], knobs)
+    return entry
+
+
+def draw_bottleneck(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    entry: dict = {"block": "bottleneck", "width": width(draw, knobs)}
+    maybe(draw, entry, "expansion", st.sampled_from([1, 2, 4]))
+    maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
+    maybe(draw, entry, "stride", st.sampled_from([1, 2]))
+    maybe(draw, entry, "stride_on", st.sampled_from(["3x3", "1x1"]))
+    if draw(st.booleans()):  # ResNeXt / Wide ResNet: keep the 3x3's channels small but non-zero
+        entry["groups"] = draw(st.sampled_from([1, 2, 4]))
+        per_group = draw(st.integers(1, 4))
+        entry["width_per_group"] = -(-64 * per_group // entry["width"])
+    _residual_extras(draw, entry)
+    if not _shortcut(draw, entry, x, entry["width"] * entry.get("expansion", 4), knobs):
+        for key in ("groups", "width_per_group"):
+            entry.pop(key, None)
+        entry.update(width=x[0], expansion=1, stride=1)
+        _shortcut(draw, entry, x, x[0], knobs)
+    return entry
+
+
+# ---- plain blocks -----------------------------------------------------------------------------
+
+def draw_vgg(draw: Draw, x: Shape, knobs: Knobs) -> dict | None:
+    if min(x[1:]) < 2:  # its 2x2 max-pool needs a 2x2 map
+        return None
+    entry: dict = {"block": "vgg", "width": width(draw, knobs)}
+    maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
+    maybe(draw, entry, "batchnorm", st.booleans())
+    maybe(draw, entry, "bias", st.booleans())
+    return entry
+
+
+def draw_nin(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    kernel = draw(st.integers(1, 5))
+    entry: dict = {"block": "nin", "width": width(draw, knobs), "kernel": kernel}
+    maybe(draw, entry, "padding", st.integers(0, kernel // 2))
+    maybe(draw, entry, "stride", st.sampled_from([1, 2]))
+    maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
+    maybe(draw, entry, "bias", st.booleans())
+    try:
+        BLOCK_SHAPES["nin"](entry, x, knobs.default_shortcut, ())
+    except Refused:  # the kernel does not fit (or shrinks the map away over the repeats)
+        entry.update(kernel=1, padding=0)
+    return entry
+
+
+def draw_inception(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    small = st.integers(1, max(1, knobs.max_width // 2))
+    entry: dict = {"block": "inception", "c1": draw(small), "c2": [draw(small), draw(small)],
+                   "c3": [draw(small), draw(small)], "c4": draw(small)}
+    maybe(draw, entry, "c3_kernel", st.sampled_from([1, 3, 5]))
+    maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
+    maybe(draw, entry, "batchnorm", st.booleans())
+    maybe(draw, entry, "bias", st.booleans())
+    maybe(draw, entry, "pool_ceil_mode", st.booleans())
+    if draw(st.booleans()):
+        entry["width"] = entry["c1"] + entry["c2"][1] + entry["c3"][1] + entry["c4"]
+    return entry
+
+
+@dataclass(frozen=True)
+class BlockStrategy:
+    """How to draw one block kind for an input shape, and the reference rule for its output shape."""
+
+    draw: Callable[[Draw, Shape, Knobs], dict | None]  # None: the kind cannot fit this input
+    shape: BlockShape
+    strided: bool = False  # its `stride` changes the output size
+    residual: bool = False  # it takes a `shortcut`
+
+
+BLOCK_STRATEGIES: dict[str, BlockStrategy] = {
+    "basic": BlockStrategy(draw_basic, BLOCK_SHAPES["basic"], strided=True, residual=True),
+    "bottleneck": BlockStrategy(draw_bottleneck, BLOCK_SHAPES["bottleneck"], strided=True, residual=True),
+    "vgg": BlockStrategy(draw_vgg, BLOCK_SHAPES["vgg"]),
+    "nin": BlockStrategy(draw_nin, BLOCK_SHAPES["nin"], strided=True),
+    "inception": BlockStrategy(draw_inception, BLOCK_SHAPES["inception"]),
+}
+
+
+def register_block_strategy(kind: str, strategy: BlockStrategy) -> None:
+    """Adds (or replaces) the strategy of a block kind, e.g. one your own code registered in BLOCKS."""
+    BLOCK_STRATEGIES[kind] = strategy
+    BLOCK_SHAPES[kind] = strategy.shape
+
+
+# ---- image layers (stem, list stages) ---------------------------------------------------------
+
+def draw_conv(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    kernel = draw(st.integers(1, 5))
+    layer: dict = {"layer": "conv", "width": width(draw, knobs), "kernel": kernel}
+    maybe(draw, layer, "stride", st.sampled_from([1, 2]))
+    maybe(draw, layer, "padding", st.integers(0, kernel // 2 + 1))
+    maybe(draw, layer, "dilation", st.sampled_from([1, 2]))
+    maybe(draw, layer, "bias", st.booleans())
+    common = [g for g in (1, 2, 3, 4) if x[0] % g == 0 and layer["width"] % g == 0]
+    maybe(draw, layer, "groups", st.sampled_from(common))
+    return layer
+
+
+def draw_pool(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    kernel = draw(st.integers(1, 3))
+    layer: dict = {"layer": draw(st.sampled_from(["maxpool", "avgpool"])), "kernel": kernel}
+    maybe(draw, layer, "stride", st.sampled_from([1, 2]))
+    maybe(draw, layer, "padding", st.integers(0, kernel // 2))
+    maybe(draw, layer, "ceil_mode", st.booleans())
+    if layer["layer"] == "avgpool":
+        maybe(draw, layer, "count_include_pad", st.booleans())
+    return layer
+
+
+def draw_pointwise(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    return draw(st.sampled_from([
+        {"layer": "batchnorm"}, {"layer": "relu"}, {"layer": "relu", "inplace": False}, {"layer": "gelu"},
+        {"layer": "silu"}, {"layer": "tanh"}, {"layer": "sigmoid"},
+        {"layer": "leaky_relu", "negative_slope": 0.2}, {"layer": "dropout", "p": 0.25},
+        {"layer": "local_response_norm", "size": 3}]))
+
+
+IMAGE_LAYERS = {"conv": draw_conv, "pool": draw_pool, "pointwise": draw_pointwise}
+
+
+def draw_image_layer(draw: Draw, x: Shape, knobs: Knobs, kind: str | None = None) -> dict | None:
+    """A layer valid for image input `x`, or None when the drawn window does not fit."""
+    layer = IMAGE_LAYERS[kind or draw(st.sampled_from(sorted(IMAGE_LAYERS)))](draw, x, knobs)
+    try:
+        layer_shape(layer, x, ())
+    except Refused:
+        return None
+    return layer
