@@ -73,14 +73,15 @@ def _export(name: str, report, target: Path, weights: Path | None,
         load_weights(network, weights)
     if name == "python":
         return _write_python(report, network, target, weights_target), ""
+    untrained = "" if weights else "; untrained: freshly initialised weights (give --weights CHECKPOINT)"
     if name == "onnx":
         from archspec.export.onnx import export_onnx
 
-        return [target], export_onnx(network, report.input_shape, target)
+        return [target], export_onnx(network, report.input_shape, target) + untrained
     if name == "exported":
         from archspec.export.exported import export_program
 
-        return [target], export_program(network, report.input_shape, target)
+        return [target], export_program(network, report.input_shape, target) + untrained
     return _write_diagram(name, report, target), "the weights fit the spec (a diagram does not show them)"
 
 

@@ -70,8 +70,8 @@ def diagram(report: Report) -> Diagram:
     if loose:
         groups.append(Group("head" if seen_stage else "layers", tuple(loose), False))
     spec = report.spec
-    subtitle = (f"{report.params:,} parameters, {report.macs / 1e9:.2f} G multiply-accumulates "
-                f"at {show(report.input_shape)}")
+    macs = f"{report.macs / 1e9:.2f} G" if report.macs >= 1e9 else f"{report.macs / 1e6:.1f} M"
+    subtitle = f"{report.params:,} parameters, {macs} multiply-accumulates at {show(report.input_shape)}"
     return Diagram(spec.name, subtitle, report.input_shape, tuple(groups))
 
 
