@@ -70,7 +70,7 @@ def _export(name: str, report, target: Path, weights: Path | None,
     else:
         network = build_module(report)
     if weights is not None:
-        load_weights(network, weights)
+        load_weights(network, weights, report.spec.name)
     if name == "python":
         return _write_python(report, network, target, weights_target), ""
     untrained = "" if weights else "; untrained: freshly initialised weights (give --weights CHECKPOINT)"

@@ -19,7 +19,7 @@ from archspec.export import ExportError
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
-def load_weights(network: nn.Module, path: Path) -> None:
+def load_weights(network: nn.Module, path: Path, spec_name: str | None = None) -> None:
     """Loads the checkpoint at `path` into `network` (strictly), or explains why it does not fit."""
     if not path.is_file():
         raise ExportError(f"weights file {path} does not exist" if not path.exists()
@@ -27,12 +27,14 @@ def load_weights(network: nn.Module, path: Path) -> None:
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ExportError(f"{path} is not a PyTorch checkpoint that can be read safely: {first_line}") from error
+        raise ExportError(f"{path} is not a PyTorch checkpoint that can be read safely ({_reason(error)}); "
+                          "weights are read with torch.load(weights_only=True): tensors and plain data "
+                          "only") from error
     state = content.get("model") if isinstance(content, Mapping) and "model" in content else content
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ExportError(f"{path} holds neither a state_dict nor an `archspec train` checkpoint "
                           "(a dict with the state_dict under \"model\")")
+    trained_from = content.get("spec_name") if isinstance(content, Mapping) else None
     state = _unwrapped(dict(state))
     ours = network.state_dict()
     missing = [key for key in ours if key not in state]
@@ -43,9 +45,19 @@ def load_weights(network: nn.Module, path: Path) -> None:
         problems = [f"{len(items)} {what}: {', '.join(items[:3])}{', ...' if len(items) > 3 else ''}"
                     for what, items in (("missing tensors", missing), ("unexpected tensors", unexpected),
                                         ("tensors of another shape", wrong)) if items]
-        raise ExportError(f"the weights in {path} do not fit this spec: {'; '.join(problems)} "
-                          "(were they trained from this spec, at this --input size?)")
+        origin = (f"they were trained from the spec `{trained_from}`, not `{spec_name}`"
+                  if isinstance(trained_from, str) and spec_name and trained_from != spec_name
+                  else "were they trained from this spec, at this --input size?")
+        raise ExportError(f"the weights in {path} do not fit this spec: {'; '.join(problems)} ({origin})")
     network.load_state_dict(state, strict=True)
+
+
+def _reason(error: Exception) -> str:
+    """The line of torch.load's message that says what is wrong, without its advice to trust the file."""
+    text = str(error).strip()
+    if "WeightsUnpickler error:" in text:
+        return text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0].split(". ")[0]
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _unwrapped(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
