@@ -216,13 +216,16 @@ def read_source(source: str | Path) -> tuple[str, str | None]:
     if isinstance(source, Path) or ("\n" not in source and ":" not in source):
         path = Path(source)
         try:
-            size = path.stat().st_size
-            raw = path.read_bytes() if size <= MAX_BYTES else None
+            # Read at most one byte past the limit: a size from stat() cannot be trusted (a FIFO,
+            # /dev/zero or a growing file reports 0 and never ends).
+            with path.open("rb") as stream:
+                raw = stream.read(MAX_BYTES + 1)
+                reported = path.stat().st_size
         except OSError as error:
             raise SpecError([Diagnostic((), f"cannot read spec file: {error.strerror}",
                                         "check the path", str(path))]) from None
-        if raw is None:
-            raise _too_large(str(path), size)
+        if len(raw) > MAX_BYTES:
+            raise _too_large(str(path), reported if reported > MAX_BYTES else None)
         try:
             return raw.decode("utf-8"), str(path)
         except UnicodeDecodeError as error:
@@ -235,8 +238,9 @@ def read_source(source: str | Path) -> tuple[str, str | None]:
     return source, None
 
 
-def _too_large(file: str | None, size: int) -> SpecError:
-    return SpecError([Diagnostic((), f"expected a spec of at most {MAX_BYTES:,} bytes, found {size:,}",
+def _too_large(file: str | None, size: int | None) -> SpecError:
+    found = f"{size:,}" if size is not None else f"more than {MAX_BYTES:,} (and no size on file)"
+    return SpecError([Diagnostic((), f"expected a spec of at most {MAX_BYTES:,} bytes, found {found}",
                                  "a spec is a few kB: is this the right file?", file, 1, 1)])
 
 

@@ -125,6 +125,11 @@ def test_huge_files_are_refused_before_parsing(tmp_path: Path):
     assert "at most" in only_error("name: x\n" + " " * MAX_BYTES + "\n")
 
 
+def test_endless_files_are_read_only_up_to_the_limit():
+    message = only_error(Path("/dev/zero"))  # reports size 0 and never ends
+    assert f"found more than {MAX_BYTES:,}" in message
+
+
 @pytest.mark.parametrize("value, shown", [(".nan", ".nan"), (".inf", ".inf"), ("-.inf", "-.inf"),
                                           ("1.0e+999", "1.0e+999")])
 def test_nan_and_infinity_are_errors(value: str, shown: str):

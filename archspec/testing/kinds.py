@@ -65,8 +65,13 @@ def _residual_extras(draw: Draw, entry: dict) -> None:
     maybe(draw, entry, "norm_eps", st.sampled_from([1e-5, 1e-3]))
 
 
+def keeps_width(draw: Draw) -> bool:
+    """Often a block keeps its input's width, as most ResNet blocks do (where identity shortcuts fit)."""
+    return draw(st.integers(0, 2)) == 0
+
+
 def draw_basic(draw: Draw, x: Shape, knobs: Knobs) -> dict:
-    entry: dict = {"block": "basic", "width": width(draw, knobs)}
+    entry: dict = {"block": "basic", "width": x[0] if keeps_width(draw) else width(draw, knobs)}
     maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
     maybe(draw, entry, "stride", st.sampled_from([1, 2]))
     _residual_extras(draw, entry)
@@ -80,6 +85,8 @@ def draw_basic(draw: Draw, x: Shape, knobs: Knobs) -> dict:
 def draw_bottleneck(draw: Draw, x: Shape, knobs: Knobs) -> dict:
     entry: dict = {"block": "bottleneck", "width": width(draw, knobs)}
     maybe(draw, entry, "expansion", st.sampled_from([1, 2, 4]))
+    if keeps_width(draw):
+        entry.update(width=x[0], expansion=1)
     maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
     maybe(draw, entry, "stride", st.sampled_from([1, 2]))
     maybe(draw, entry, "stride_on", st.sampled_from(["3x3", "1x1"]))
