@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import SPECS
+from hypothesis import given, settings
 
 import archspec
 from archspec.build import build_module
 from archspec.check import Report
 from archspec.export.python_source import python_source
 from archspec.shapes import Shape
+from archspec.testing import to_spec, valid_specs
 
 RUNNER_PATH = Path(__file__).with_name("export_python_runner.py")
 _runner_spec = importlib.util.spec_from_file_location("export_python_runner", RUNNER_PATH)
@@ -126,9 +128,7 @@ def _run_compiled(folder: Path) -> tuple[list[dict], dict[str, tuple[torch.Tenso
 
 
 def _top_class(file: Path) -> str:
-    """The network's class: the last class of the file."""
-    classes = [node.name for node in ast.parse(file.read_text()).body if isinstance(node, ast.ClassDef)]
-    return classes[-1]
+    return _top_class_of(file.read_text())
 
 
 def test_the_generated_files_ran_where_archspec_is_not_importable(runs):
@@ -202,3 +202,24 @@ def test_names_python_cannot_write_after_a_dot_and_every_shortcut_kind():
     assert '"""`basic` block without a shortcut (layer5.0, layer5.1)."""' in lines
     plain = text[text.index("class BasicBlockPlain"):text.index("class ExportEdgeCases")]
     assert " + " not in plain  # no addition at all
+
+
+@settings(max_examples=12, deadline=None)
+@given(valid_specs(max_stages=3, max_repeats=2, max_width=12))
+def test_any_valid_spec_exports_to_source_that_computes_the_same(document):
+    """Every block kind and shortcut the strategies draw, in combinations no shipped spec has."""
+    report = archspec.check(to_spec(document))
+    network = build_module(report).eval()
+    namespace: dict[str, object] = {}
+    text = python_source(report, network)
+    exec(compile(text, "generated.py", "exec"), namespace)  # noqa: S102  (our own generated file)
+    model = namespace[_top_class_of(text)]().eval()
+    model.load_state_dict(network.state_dict(), strict=True)
+    assert list(model.state_dict()) == list(network.state_dict())
+    x = torch.randn(2, *report.input_shape)
+    with torch.no_grad():
+        assert torch.equal(model(x), network(x))
+
+
+def _top_class_of(text: str) -> str:
+    return [node.name for node in ast.parse(text).body if isinstance(node, ast.ClassDef)][-1]
