@@ -153,6 +153,8 @@ def test_json_gives_every_error_as_data(text: str, tmp_path: Path, capsys: pytes
     expected = [d.to_json() for d in errors_of(text, tmp_path)]
     assert report["errors"] == expected
     assert all(set(e) == {"path", "file", "line", "column", "message", "hint"} for e in report["errors"])
+    ok = archspec.check(archspec.load(ROOT / "specs" / "resnet18.yaml")).to_json()
+    assert set(report) == set(ok)  # one shape of object, whether loading or checking failed
 
 
 def test_exit_codes_and_no_traceback_from_a_real_process(tmp_path: Path):

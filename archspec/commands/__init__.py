@@ -52,7 +52,9 @@ def parse_memory(text: str) -> int | None:
 def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
     """Prints a spec's errors (terminal form on stderr, or JSON on stdout); returns exit code 2."""
     if as_json:
-        print(json.dumps({"ok": False, "output_shape": None, "params": None, "macs": None,
+        # The keys of Report.to_json(), so that scripts read one shape whatever failed.
+        print(json.dumps({"ok": False, "name": None, "input_shape": None, "output_shape": None,
+                          "params": None, "macs": None, "input_range": None, "memory_bytes": None,
                           "errors": [d.to_json() for d in errors]}, indent=2))
     else:
         print("\n".join(d.render() for d in errors), file=sys.stderr)
