@@ -10,6 +10,7 @@ are constructed, whatever tag the text asks for.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,14 @@ class _SpecLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+
+# YAML 1.1 (PyYAML) reads `1e-5` as a string because it wants a dot in a float; YAML 1.2 and every
+# other tool read it as a number, and users write BatchNorm epsilons that way.
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def _expanded_size(root: yaml.Node) -> int:

@@ -35,7 +35,7 @@ class Registry(Generic[ModelT]):
         return self._kinds[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._kinds
+        return isinstance(name, str) and name in self._kinds
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._kinds)

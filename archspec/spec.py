@@ -83,3 +83,7 @@ class Spec(BaseModel):
     @property
     def document(self) -> Document | None:
         return self._document
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the specs are: where each was loaded from does not matter."""
+        return isinstance(other, Spec) and self.model_dump() == other.model_dump()
