@@ -1,0 +1,27 @@
+"""`archspec eval SPEC --checkpoint PATH`: test loss and accuracy of a trained spec."""
+
+from __future__ import annotations
+
+import argparse
+
+from archspec.commands.train import add_data_arguments
+
+NAME = "eval"
+HELP = "test accuracy and loss of a checkpoint from `archspec train` (and its confusion matrix)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="the spec the checkpoint was trained from")
+    parser.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt of a run")
+    add_data_arguments(parser, required=False)
+    parser.add_argument("--batch-size", type=int, default=256, metavar="B", help="default 256")
+    parser.add_argument("--amp", action="store_true", help="evaluate in mixed precision")
+    parser.add_argument("--confusion", action="store_true",
+                        help="also print the confusion matrix (rows: true class, columns: predicted)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archspec.train.evaluation import evaluate_checkpoint
+
+    return evaluate_checkpoint(args)

@@ -1,0 +1,71 @@
+"""`archspec train SPEC --data NAME`: train a compiled spec, alone or under torchrun."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from archspec.train.data import AUGMENTATIONS, NORMALIZATIONS, data_names
+
+NAME = "train"
+HELP = "train a spec on a dataset (digits, mnist, fashion-mnist, cifar10, cifar100, folder:PATH)"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    """The dataset options `train` and `eval` share."""
+    parser.add_argument("--data", required=required, metavar="NAME",
+                        help=f"dataset: {', '.join(data_names())}")
+    parser.add_argument("--data-root", default="data", metavar="DIR",
+                        help="where torchvision datasets are (or go, with --download); default ./data")
+    parser.add_argument("--download", action="store_true", help="fetch a torchvision dataset if absent")
+    parser.add_argument("--normalize", choices=list(NORMALIZATIONS), default=None,
+                        help="normalisation preset (default: the dataset's; eval: the training run's)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="auto: CUDA when available, else the CPU")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="DataLoader worker processes (default 0: load in the main process)")
+
+
+def augment_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip() and part.strip() != "none")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="path to a YAML spec, e.g. specs/digits-resnet.yaml")
+    add_data_arguments(parser, required=True)
+    parser.add_argument("--epochs", type=int, default=10, metavar="N", help="default 10")
+    parser.add_argument("--batch-size", type=int, default=128, metavar="B",
+                        help="global batch size, split over torchrun's processes (default 128)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: 0.001 for adam, 0.1 for sgd)")
+    parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="default adam")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="default 0")
+    parser.add_argument("--schedule", choices=["none", "step", "cosine"], default="none",
+                        help="learning-rate schedule, stepped per epoch: step = x0.1 at 50%% and 75%% "
+                        "of the epochs; cosine = cosine decay to 0 (default none)")
+    parser.add_argument("--augment", type=augment_list, default=(), metavar="LIST",
+                        help=f"comma-separated training augmentations: {', '.join(AUGMENTATIONS)}")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: float16 with loss scaling on CUDA, bfloat16 on the CPU")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="run directory: checkpoints, metrics, plot (default runs/SPEC-NAME)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.add_argument("--overwrite", action="store_true", help="start again over a run in --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archspec.train.loop import TrainConfig, train
+
+    out = args.out if args.out is not None else str(Path("runs") / Path(args.spec).stem)
+    config = TrainConfig(
+        spec=args.spec, data=args.data, out=out, data_root=args.data_root, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
+        weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment,
+        normalize=args.normalize, device=args.device, amp=args.amp, channels_last=args.channels_last,
+        compile=args.compile, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
+        download=args.download, workers=args.workers)
+    return train(config)

@@ -1,0 +1,86 @@
+"""`archspec eval`: a checkpoint's test loss, accuracy and confusion matrix.
+
+The dataset and its normalisation default to the training run's (from the checkpoint's config), so
+`eval` measures exactly what the run's per-epoch line reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from archspec.commands import EXIT_OK, UsageError
+from archspec.train.checkpoint import load_checkpoint
+from archspec.train.data import known_class_count, load_data
+from archspec.train.distributed import Context, pick_device
+from archspec.train.network import build_network, check_classes, checked_spec, load_trained_weights
+from archspec.train.steps import Precision, evaluate
+
+
+def evaluate_checkpoint(args: argparse.Namespace) -> int:
+    if args.batch_size < 1 or args.workers < 0:
+        raise UsageError("--batch-size must be at least 1 and --workers zero or positive")
+    spec, report, spec_text = checked_spec(args.spec)
+    checkpoint = load_checkpoint(Path(args.checkpoint))
+    trained = checkpoint.get("config", {})
+    data_name = args.data or trained.get("data")
+    if not data_name:
+        raise UsageError("--data is needed: the checkpoint does not say which dataset it was trained on")
+    classes = known_class_count(data_name)
+    if classes is not None:
+        check_classes(spec, report, classes, data_name)
+    data = load_data(data_name, Path(args.data_root).expanduser(), report.input_shape,
+                     normalization=args.normalize or trained.get("normalization"),
+                     download=args.download)
+    check_classes(spec, report, len(data.classes), data_name)
+
+    from torch.utils.data import DataLoader
+
+    device = pick_device(args.device, Context())
+    network = build_network(report, device, channels_last=False)
+    load_trained_weights(network, checkpoint, f"{args.checkpoint} does not fit {args.spec}")
+    if checkpoint.get("spec") not in (None, spec_text):
+        print(f"note: {args.spec} differs from the spec text stored in the checkpoint "
+              "(the weights fit)", file=sys.stderr)
+    loader = DataLoader(data.test, batch_size=args.batch_size, shuffle=False, num_workers=args.workers,
+                        pin_memory=device.type == "cuda")
+    totals, confusion = evaluate(network, loader, Precision(device, args.amp), len(data.classes))
+    result = {"data": data_name, "images": int(totals.count), "correct": int(totals.correct),
+              "accuracy": totals.accuracy, "loss": totals.mean_loss,
+              "epoch": checkpoint.get("epoch"), "classes": list(data.classes)}
+    if args.confusion:
+        result["confusion"] = confusion.tolist()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    print(f"{spec.name} after {checkpoint.get('epoch')} epochs on {data_name} ({data.location}): "
+          f"test accuracy {totals.accuracy:.2%} ({int(totals.correct):,}/{int(totals.count):,}), "
+          f"test loss {totals.mean_loss:.4f}")
+    if args.confusion:
+        print(render_confusion(confusion.tolist(), list(data.classes)))
+    return EXIT_OK
+
+
+def render_confusion(matrix: list[list[int]], classes: list[str]) -> str:
+    """The matrix as a table: rows are true classes, columns predictions, then each class's recall."""
+    labels = [_short(name) for name in classes]
+    largest = max((count for row in matrix for count in row), default=0)
+    cell = max(len(str(largest)), *(len(label) for label in labels), 3)
+    name_width = max(len("true"), *(len(label) for label in labels))
+    lines = ["true".ljust(name_width) + " " + " ".join(f"{label:>{cell}}" for label in labels)
+             + "  recall"]
+    for index, (label, row) in enumerate(zip(labels, matrix, strict=True)):
+        total = sum(row)
+        recall = f"{row[index] / total:.1%}" if total else "-"
+        lines.append(f"{label:<{name_width}} " + " ".join(f"{count:>{cell}}" for count in row)
+                     + f"  {recall:>6}")
+    return "\n".join(lines)
+
+
+def _short(name: Any) -> str:
+    """A class name short enough for a column: "T-shirt/top" stays, "0 - zero" becomes "0"."""
+    text = str(name)
+    return text.split(" - ")[0] if " - " in text else text[:12]

@@ -1,0 +1,65 @@
+"""The network a training run or an evaluation uses: the compiled spec, checked against the dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.check import Report
+from archspec.commands import UsageError
+from archspec.errors import SpecError
+from archspec.spec import Spec
+
+
+def checked_spec(spec_path: str) -> tuple[Spec, Report, str]:
+    """The spec, its static report and its YAML text; SpecError (exit 2) if the spec is invalid."""
+    from archspec import check, load
+    from archspec.loader import read_source
+
+    spec = load(spec_path)
+    report = check(spec)
+    if not report.ok:
+        raise SpecError(report.errors)
+    text, _ = read_source(spec_path)
+    return spec, report, text
+
+
+def check_classes(spec: Spec, report: Report, classes: int, data_name: str) -> None:
+    """The spec's output must be a flat vector with one score per class of the dataset."""
+    output = report.output_shape or ()
+    last = len(spec.head) - 1
+    where: tuple[str | int, ...] = ("head", last, "width") if last >= 0 else ("head",)
+    document = spec.document
+    if len(output) != 1:
+        message = (f"the network outputs {'x'.join(map(str, output))}, but a classifier for "
+                   f"{data_name} must output {classes} class scores")
+        hint = f"end the head with `{{layer: flatten}}` and `{{layer: linear, width: {classes}}}`"
+    elif output[0] != classes:
+        message = f"the network outputs {output[0]} class scores, but {data_name} has {classes} classes"
+        hint = f"set the last layer's `width: {classes}`"
+    else:
+        return
+    if document is None:
+        from archspec.errors import Diagnostic
+
+        raise SpecError([Diagnostic(where, message, hint)])
+    raise SpecError([document.diagnostic(where, message, hint)])
+
+
+def build_network(report: Report, device: Any, channels_last: bool) -> Any:
+    from archspec.build import build_module
+
+    network = build_module(report).to(device)
+    if channels_last:
+        import torch
+
+        network = network.to(memory_format=torch.channels_last)
+    return network
+
+
+def load_trained_weights(network: Any, checkpoint: dict[str, Any], problem: str) -> None:
+    """The checkpoint's weights into `network`, strictly; a UsageError `problem: first mismatch`."""
+    try:
+        network.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:  # PyTorch lists every mismatch; its second line names the first
+        lines = str(error).strip().splitlines()
+        raise UsageError(f"{problem}: {lines[1].strip() if len(lines) > 1 else lines[0]}") from None
