@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "archspec.commands.compile",
     "archspec.commands.schema",
     "archspec.commands.gallery",
+    "archspec.commands.train",
+    "archspec.commands.eval",
     "archspec.commands.export",
 )
 
