@@ -218,3 +218,18 @@ def test_train_command_on_mnist_files_resized_to_the_spec(tmp_path, capsys):
     assert code == 0, out
     assert "64 train / 20 test images, 10 classes" in out and "epoch 1/1  loss " in out
     assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_a_failed_download_is_one_clear_line(tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+
+    def offline(self):  # what torchvision raises when no mirror answers
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://mirror/, got:\n"
+                           "<urlopen error [Errno -3] Temporary failure in name resolution>\n")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    with pytest.raises(UsageError) as error:
+        load_data("mnist", tmp_path / "data", (1, 28, 28), download=True)
+    message = str(error.value)
+    assert message.startswith(f"could not download mnist into {tmp_path / 'data'}: Error downloading")
+    assert "Temporary failure in name resolution" in message and "\n" not in message
