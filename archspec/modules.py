@@ -31,6 +31,9 @@ class ZeroPadShortcut(Module):
         return f"stride={self.stride}, extra_channels={self.extra_channels}"
 
 
+_OUTPUT_NOT_SAVED_FOR_BACKWARD = (Conv2d, BatchNorm1d, BatchNorm2d, Linear)
+
+
 class Residual(Module):
     """post(main(x) + shortcut(x)). The main path's layers are this module's own children (conv1,
     bn1, ...), then `downsample`, then the post layers: torchvision's names and parameter order."""
@@ -46,14 +49,21 @@ class Residual(Module):
         self.main_names = tuple(name for name, _ in main)
         self.post_names = tuple(name for name, _ in post)
         self.add = add
+        # Add into the main path's output, as torchvision's blocks do (`out += identity`): no new
+        # tensor per block (1-2% of a CPU forward). Only after a layer whose backward does not read
+        # its own output (a ReLU's does), and never into the block's input (an empty main path).
+        self.add_in_place = bool(main) and isinstance(main[-1][1], _OUTPUT_NOT_SAVED_FOR_BACKWARD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
         for name in self.main_names:
             out = getattr(self, name)(out)
-        if self.add:
+        if self.add:  # shapes proven equal by the static check
             identity = x if self.downsample is None else self.downsample(x)
-            out = out + identity  # shapes proven equal by the static check
+            if self.add_in_place:
+                out += identity
+            else:
+                out = out + identity
         for name in self.post_names:
             out = getattr(self, name)(out)
         return out
