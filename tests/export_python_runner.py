@@ -54,8 +54,15 @@ def example_input(shape: list[int], seed: int) -> torch.Tensor:
 
 def main(manifest_path: str) -> None:
     torch.set_num_threads(THREADS)
-    reachable = importlib.util.find_spec("archspec") is not None
-    sys.modules["archspec"] = None  # type: ignore[assignment]  # and even so, `import archspec` fails
+    # Block archspec before any generated file runs. `python -I` keeps the repository off sys.path, but
+    # an installed archspec (pip install -e .) would still be found through site-packages.
+    sys.modules["archspec"] = None  # type: ignore[assignment]
+    try:
+        import archspec  # noqa: F401
+    except ImportError:
+        reachable = False
+    else:
+        reachable = True
     with open(manifest_path, encoding="utf-8") as file:
         manifest = json.load(file)
     for entry in manifest:
