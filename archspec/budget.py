@@ -68,10 +68,10 @@ def memory_problem(estimate: MemoryEstimate, budget: int | None
                else estimate.heaviest)
     origin: SpecPath = culprit.node.origin if culprit is not None else ("input",)
     return (origin,
-            f"expected at most {format_bytes(budget)} of memory (the budget), found that the network "
-            f"needs {estimate.describe()}",
-            "use a smaller input, fewer or narrower layers, or raise the budget with "
-            "`--max-memory` (Python: `max_memory=`)")
+            (f"expected at most {format_bytes(budget)} of memory (the budget), found that the network "
+             f"needs {estimate.describe()}"),
+            ("use a smaller input, fewer or narrower layers, or raise the budget with "
+             "`--max-memory` (Python: `max_memory=`)"))
 
 
 def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:

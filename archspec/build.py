@@ -15,7 +15,7 @@ from torch import nn
 from archspec import modules
 from archspec.check import Report
 from archspec.errors import SpecError
-from archspec.graph import ConcatNode, LayerNode, Resolved, ResidualNode, SequenceNode
+from archspec.graph import ConcatNode, LayerNode, ResidualNode, Resolved, SequenceNode
 
 
 def build_module(report: Report) -> modules.Network:

@@ -9,8 +9,13 @@ from functools import cached_property
 
 from pydantic import ValidationError
 
-from archspec.budget import (DEFAULT_MAX_MEMORY, MemoryEstimate, block_count_problem, estimate_memory,
-                             memory_problem)
+from archspec.budget import (
+    DEFAULT_MAX_MEMORY,
+    MemoryEstimate,
+    block_count_problem,
+    estimate_memory,
+    memory_problem,
+)
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, walk
 from archspec.layers import LayerBase

@@ -14,8 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.registry import Registry
-from archspec.shapes import (Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair,
-                             show, windowed)
+from archspec.shapes import Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair, show, windowed
 
 Count = Annotated[int, Field(ge=1, le=65_536)]
 Size = Annotated[int, Field(ge=1, le=4_096)]

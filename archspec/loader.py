@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -49,7 +50,7 @@ class _SpecLoader(yaml.SafeLoader):
       instead of becoming a timestamp that a spec then has to refuse.
     """
 
-    yaml_implicit_resolvers = {
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag in _PLAIN_SCALAR_TAGS | {_MERGE_TAG}]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
@@ -193,8 +194,8 @@ class _Builder:
             if isinstance(value, dict):
                 merged = {**value, **merged}  # earlier sources win, as in the YAML merge-key spec
             else:
-                self.errors.append((path, source, "expected a mapping after `<<:`, found "
-                                    f"{'a list' if isinstance(value, list) else repr(value)}",
+                self.errors.append((path, source, ("expected a mapping after `<<:`, found "
+                                    f"{'a list' if isinstance(value, list) else repr(value)}"),
                                     "merge an anchored mapping: `<<: *defaults`"))
         return merged
 
@@ -211,7 +212,7 @@ class _Builder:
         self.errors.append(
             (path, node, f"YAML tag `{node.tag}` is not allowed in a spec",
              "a spec is plain data: use maps, lists, strings and numbers only"))
-        return None
+        return
 
 
 def _error_at(file: str | None, text: str, line: int, column: int, message: str,
@@ -298,7 +299,7 @@ def load_document(source: str | Path) -> Document:
     except yaml.YAMLError as error:
         raise SpecError([Diagnostic((), f"invalid YAML: {error}", None, file)]) from None
     except RecursionError:  # a guard only: _SpecLoader stops at MAX_DEPTH long before this
-        raise SpecError([Diagnostic((), f"spec too large: it nests too deeply", too_big_hint, file)]) from None
+        raise SpecError([Diagnostic((), "spec too large: it nests too deeply", too_big_hint, file)]) from None
     if root is None:
         raise _error_at(file, text, 0, 0, "the spec is empty: expected a mapping with `name`, `input`, "
                         "`stem`, `stages` and `head`", "start from a file in specs/")

@@ -9,10 +9,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F  # noqa: N812
-from torch.nn import (GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d,  # noqa: F401
-                      Conv2d, Dropout, Flatten, LeakyReLU, Linear, LocalResponseNorm, MaxPool2d,
-                      Module, ReLU, Sequential, Sigmoid, SiLU, Tanh)
+import torch.nn.functional as F
+from torch.nn import (  # noqa: F401
+    GELU,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    LocalResponseNorm,
+    MaxPool2d,
+    Module,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    SiLU,
+    Tanh,
+)
 
 
 class ZeroPadShortcut(Module):

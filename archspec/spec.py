@@ -61,7 +61,7 @@ class InputSpec(BaseModel):
         return (self.channels, *pair(self.size))
 
 
-class Spec(BaseModel):
+class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen model)
     """A network: `input` -> `stem` layers -> `stages` of blocks -> `head` layers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

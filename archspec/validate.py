@@ -76,10 +76,9 @@ def _data_path(data: object, loc: tuple) -> SpecPath:
     """Pydantic's loc without the union members and tags it inserts: the path as the user wrote it."""
     path: list[str | int] = []
     for part in loc:
-        if isinstance(data, dict) and isinstance(part, str) and part in data:
-            data = data[part]
-            path.append(part)
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        in_mapping = isinstance(data, dict) and isinstance(part, str) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if in_mapping or in_list:
             data = data[part]
             path.append(part)
         elif isinstance(data, dict) and isinstance(part, str) and not path_is_tag(part):
@@ -113,7 +112,7 @@ def _allowed_keys(data: object, parent: SpecPath) -> list[str]:
         for tag, registry in _TAGS.items():
             if isinstance(mapping.get(tag), str) and mapping[tag] in registry:  # a dict is unhashable
                 return list(registry[mapping[tag]].model_fields)
-    return [name for name in model.model_fields] if model else []
+    return list(model.model_fields) if model else []
 
 
 def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagnostic:

@@ -9,7 +9,7 @@ weights, MACs. Where a seed's code has a bug, the fix is named in a comment.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import nn
 
 # ----------------------------------------------------------------- seed 002: LeNet, LeNet-BN, AlexNet
@@ -172,7 +172,7 @@ class Residual000(nn.Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
         outputConv2 = self.conv2(self.conv1(input))  # noqa: N806
         if self.conv3:
-            input = self.conv3(input)
+            input = self.conv3(input)  # noqa: A001  (the seed's own code)
         return F.relu(outputConv2 + input)
 
 

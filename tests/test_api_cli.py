@@ -9,11 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SPECS
 from torch import nn
 
 import archspec
 from archspec.cli import main as console_main
+from conftest import ROOT, SPECS
 
 RESNET18 = SPECS / "resnet18.yaml"
 CIFAR = SPECS / "resnet20-cifar.yaml"

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SPECS
 
 from archspec.cli import main
 from archspec.commands import UsageError
 from archspec.train.data import channel_stats, digits_split, load_data
 from archspec.train.folder import stratified_split
+from conftest import SPECS
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")

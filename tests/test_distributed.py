@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, SPECS
 
 from archspec.cli import main
+from conftest import ROOT, SPECS
 
 # The same layers as the shipped digits spec's stem and head, without BatchNorm.
 PLAIN_SPEC = """\

@@ -19,10 +19,10 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-from conftest import ROOT, SPECS
 
 import archspec
 from archspec.cli import main
+from conftest import ROOT, SPECS
 
 SMALL_SPEC = """\
 # yaml-language-server: $schema=../schemas/archspec.schema.json
@@ -48,7 +48,8 @@ head:
   - {layer: dropout, p: 0.5}
   - {layer: linear, width: 5}
 """
-BROKEN_SPEC = SMALL_SPEC.replace("{layer: linear, width: 24}", "{layer: linear, width: 24}\n  - {layer: conv, width: 3}")
+BROKEN_SPEC = SMALL_SPEC.replace("{layer: linear, width: 24}",
+                                 "{layer: linear, width: 24}\n  - {layer: conv, width: 3}")
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ def test_python_with_weights_writes_a_state_dict_that_loads_strictly(small, tmp_
     text = target.read_text()
     assert 'model.load_state_dict(torch.load("small_net.pt"))' in text
     namespace: dict[str, object] = {}
-    exec(compile(text, str(target), "exec"), namespace)  # noqa: S102  (our own generated file)
+    exec(compile(text, str(target), "exec"), namespace)
     model = namespace["ExportSmall"]()
     model.load_state_dict(torch.load(tmp_path / "small_net.pt", weights_only=True), strict=True)
     x, expected = reference(small, 2, 7)
@@ -199,7 +200,8 @@ def test_diagrams_and_the_command_module_do_not_import_torch(tmp_path):
     (["-o", "{tmp}/model.txt"], "give --format"),
     (["-f", "onnx", "-o", "{tmp}/missing/model.onnx"], "the folder {tmp}/missing does not exist"),
     (["-f", "svg", "-o", "{tmp}"], "is a folder"),
-    (["-f", "svg", "-o", "{tmp}/x.svg", "--weights", "{tmp}/nothing.pt"], "weights file {tmp}/nothing.pt does not exist"),
+    (["-f", "svg", "-o", "{tmp}/x.svg", "--weights", "{tmp}/nothing.pt"],
+     "weights file {tmp}/nothing.pt does not exist"),
     (["-f", "onnx", "-o", "{tmp}/x.onnx", "--weights", "{tmp}/garbage.pt"], "is not a PyTorch checkpoint"),
     (["-f", "python", "-o", "{tmp}/x.py", "--weights", "{tmp}/other.pt"], "do not fit this spec"),
 ])

@@ -13,12 +13,12 @@ from functools import cache
 
 import pytest
 import torch
-from conftest import SPECS
 from golden_tool import GOLDEN, SOURCED, UNVERIFIED, WRITE_COMMAND, golden_path, read_golden, static_figures
 
 import archspec
 from archspec.build import build_module
 from archspec.verify import verify_against_forward
+from conftest import SPECS
 
 SPEC_FILES = sorted(SPECS.glob("*.yaml"))
 

@@ -17,11 +17,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from conftest import SPECS
 from torch import nn
 from torch_checks import assert_same_outputs, counted_macs, randomise_batchnorm
 
 import archspec
+from conftest import SPECS
 
 # Depth -> (n blocks per stage, parameter count). The counts are those of issue 2; the paper's table 6
 # rounds them to 0.27M, 0.46M, 0.66M, 0.85M and 1.7M.

@@ -29,10 +29,17 @@ from archspec.graph import ConcatNode, LayerNode, Node, ResidualNode, SequenceNo
 from archspec.layers import LayerBase
 from archspec.loader import dump, load_document
 from archspec.spec import ListStage, Spec
-from archspec.testing import (BLOCK_STRATEGIES, FAULTS, SHORTCUTS, InvalidSpec, invalid_specs, to_spec, trace,
-                              valid_specs)
+from archspec.testing import (
+    BLOCK_STRATEGIES,
+    FAULTS,
+    SHORTCUTS,
+    InvalidSpec,
+    invalid_specs,
+    to_spec,
+    trace,
+    valid_specs,
+)
 from archspec.verify import verify_against_forward
-
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -110,7 +117,7 @@ def test_static_figures_equal_the_compiled_module(document: dict):
     accepted = report.input_range
     assert accepted is not None
     channels, height, width = report.input_shape
-    for axis, declared in ((0, height), (1, width)):
+    for axis, _declared in ((0, height), (1, width)):
         def shape(size: int, axis: int = axis) -> tuple[int, int, int]:
             return (channels, size, width) if axis == 0 else (channels, height, size)
         low, high = accepted.min_size[axis], accepted.max_size[axis]
@@ -200,8 +207,8 @@ def eager_forward(spec: Spec) -> torch.Tensor:
             if isinstance(entry, LayerBase):
                 x = run_node(LayerNode("", entry, ()), x)
                 continue
-            for copy in range(entry.copies()):
-                x = run_node(entry.lower(copy, tuple(x.shape[1:]), entry.shortcut or spec.shortcut, ()), x)
+            for index in range(entry.copies()):
+                x = run_node(entry.lower(index, tuple(x.shape[1:]), entry.shortcut or spec.shortcut, ()), x)
     for layer in spec.head:
         x = run_node(LayerNode("", layer, ()), x)
     return x

@@ -32,5 +32,5 @@ def test_quick_start_has_the_two_commands_and_ci_runs_the_test_one() -> None:
 
 def test_every_command_the_readme_shows_exists() -> None:
     shown = set(re.findall(r"^(?:\$ )?archspec ([a-z]+)", README, flags=re.MULTILINE))
-    parser, commands = make_parser()
+    _, commands = make_parser()
     assert shown and shown <= set(commands), f"README shows unknown commands: {shown - set(commands)}"

@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+import seed_networks as seeds
 import torch
 from torch import nn
+from torch_checks import assert_same_outputs, compiled_with_weights, counted_macs, randomise_batchnorm
 
 import archspec
-import seed_networks as seeds
 from archspec.build import build_module
 from archspec.graph import Resolved, walk
 from archspec.verify import observed_shapes
 from conftest import SPECS
-from torch_checks import assert_same_outputs, compiled_with_weights, counted_macs, randomise_batchnorm
 
 Shape = tuple[int, ...]
 

@@ -18,11 +18,11 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from torch_checks import assert_same_outputs, compiled_with_weights, counted_macs, randomise_batchnorm
 
 import archspec
 from archspec.build import build_module
 from conftest import SPECS
-from torch_checks import assert_same_outputs, compiled_with_weights, counted_macs, randomise_batchnorm
 
 tv = torchvision.models
 # spec -> (torchvision builder, the weights enum publishing num_params/_ops/min_size, the count).

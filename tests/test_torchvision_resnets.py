@@ -13,12 +13,12 @@ from collections.abc import Iterator
 import pytest
 import torch
 import torchvision
-from conftest import SPECS
 from torch import nn
 from torch_checks import assert_same_outputs, counted_macs, randomise_batchnorm
 
 import archspec
 from archspec.build import build_module
+from conftest import SPECS
 
 # spec/torchvision builder name -> the weights enum whose meta publishes num_params and _ops
 WEIGHTS = {

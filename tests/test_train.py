@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SPECS
 
 import archspec
 from archspec.cli import main
 from archspec.train import loop
 from archspec.train.data import digits_split
 from archspec.train.report import ProgressBar
+from conftest import SPECS
 
 DIGITS_SPEC = SPECS / "digits-resnet.yaml"
 EPOCHS = 10

@@ -35,8 +35,16 @@ from archspec.blocks import BLOCKS
 from archspec.errors import SpecPath
 from archspec.spec import Spec
 from archspec.testing.faults import FAULTS, candidates
-from archspec.testing.kinds import (ALWAYS_VALID_SHORTCUTS, BLOCK_STRATEGIES, SHORTCUTS, BlockStrategy, Draw,
-                                    Knobs, draw_image_layer, register_block_strategy)
+from archspec.testing.kinds import (
+    ALWAYS_VALID_SHORTCUTS,
+    BLOCK_STRATEGIES,
+    SHORTCUTS,
+    BlockStrategy,
+    Draw,
+    Knobs,
+    draw_image_layer,
+    register_block_strategy,
+)
 from archspec.testing.reference import Refused, Trace, trace
 
 __all__ = ["BLOCK_STRATEGIES", "FAULTS", "HEADS", "SHORTCUTS", "BlockStrategy", "InvalidSpec", "Refused",

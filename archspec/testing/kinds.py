@@ -13,8 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from archspec.testing.reference import (BLOCK_SHAPES, BlockShape, Refused, Shape, conv_size,
-                                        layer_shape)
+from archspec.testing.reference import BLOCK_SHAPES, BlockShape, Refused, Shape, conv_size, layer_shape
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 SHORTCUTS = ("A", "B", "C", "identity", "none")

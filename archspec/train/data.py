@@ -221,7 +221,7 @@ def _download(dataset_class: Any, root: Path, name: str) -> None:
         root.mkdir(parents=True, exist_ok=True)
         dataset_class(str(root), train=True, download=True)
         dataset_class(str(root), train=False, download=True)
-    except Exception as error:  # noqa: BLE001 - urllib, HTTP and checksum errors: all mean "not fetched"
+    except Exception as error:
         reason = " ".join(str(error).split())[:300]
         raise UsageError(f"could not download {name} into {root}: {reason}; check the network "
                          "connection, or copy the files there yourself") from None

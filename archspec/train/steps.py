@@ -71,8 +71,8 @@ def train_epoch(network: Any, loader: Any, optimizer: Any, scaler: Any, precisio
     loss_sum = torch.zeros((), dtype=torch.float64, device=precision.device)
     correct = torch.zeros((), dtype=torch.int64, device=precision.device)
     count = 0
-    for step, (images, labels) in enumerate(loader, start=1):
-        images, labels = precision.inputs(images, labels)
+    for step, batch in enumerate(loader, start=1):
+        images, labels = precision.inputs(*batch)
         with precision.autocast():
             scores = network(images)
             loss = F.cross_entropy(scores, labels)
@@ -104,8 +104,8 @@ def evaluate(network: Any, loader: Any, precision: Precision, classes: int = 0) 
     confusion = torch.zeros((classes, classes), dtype=torch.int64, device=precision.device)
     count = 0
     with torch.no_grad():
-        for images, labels in loader:
-            images, labels = precision.inputs(images, labels)
+        for batch in loader:
+            images, labels = precision.inputs(*batch)
             with precision.autocast():
                 scores = network(images)
                 loss = F.cross_entropy(scores.float(), labels, reduction="sum")
