@@ -25,11 +25,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # archspec from this checkout, and the sibling modules
 
-import gpu
-import runtime
-import static_check
-import torch
-import torchvision
+import gpu  # noqa: E402  (the sibling modules, found through the path set just above)
+import runtime  # noqa: E402
+import static_check  # noqa: E402
+import torch  # noqa: E402
+import torchvision  # noqa: E402
 
 STATIC_NETWORKS = ["resnet18", "resnet50", "resnet152"]
 RUNTIME_CONFIGS = [("resnet18", 8), ("resnet18", 32), ("resnet50", 8), ("resnet50", 32)]
@@ -88,21 +88,29 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
                        else [("resnet18", 8)] if quick else RUNTIME_CONFIGS)
     budget_s = 10.0 if quick else 60.0  # time per timed pair of models in section 3
     results: dict[str, Any] = {}
+    loads: dict[str, Any] = {}
+
+    def record(section: str, rows: Any) -> None:
+        # Other processes' load inflates absolute times (the interleaved ratios are meant to survive
+        # it): the 1-minute load average as each section ends says how quiet the machine was.
+        results[section], loads[section] = rows, _load_average()
+
     if "1" in sections:
-        results["1 static check vs meta forward"] = static_check.static_vs_meta(STATIC_NETWORKS, rounds)
+        record("1 static check vs meta forward", static_check.static_vs_meta(STATIC_NETWORKS, rounds))
     if "2" in sections:
-        results["2 whole process"] = static_check.whole_process("resnet152", 5 if quick else 11)
+        record("2 whole process", static_check.whole_process("resnet152", 5 if quick else 11))
     if "3" in sections:
-        results["3 runtime, CPU eager"] = runtime.eager(configs, budget_s)
-        results["3 runtime, CPU torch.compile"] = runtime.compiled(compile_configs, budget_s)
+        record("3 runtime, CPU eager", runtime.eager(configs, budget_s))
+        record("3 runtime, CPU torch.compile", runtime.compiled(compile_configs, budget_s))
     if "4" in sections:
-        results["4 build vs constructor"] = static_check.build_vs_constructor(STATIC_NETWORKS, rounds)
+        record("4 build vs constructor", static_check.build_vs_constructor(STATIC_NETWORKS, rounds))
     if "5" in sections:
         gpu_results = gpu.gpu_section(configs, budget_s)
-        results["5 GPU"] = gpu_results["rows"] + ([gpu_results["training"]] if "training" in gpu_results
-                                                  else [])
+        record("5 GPU", gpu_results["rows"] + ([gpu_results["training"]] if "training" in gpu_results
+                                              else []))
         results["5 GPU status"] = {key: value for key, value in gpu_results.items()
                                    if key not in ("rows", "training")}
+    results["load average (1, 5, 15 min) as each section ended"] = loads
     return results
 
 
@@ -118,7 +126,13 @@ def _cell(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
     else:
         figure = ""
     met = {True: "met", False: "MISSED", None: ""}[row.get("met")]
-    return row["name"], archspec_time, torch_time, figure, f"{row.get('goal') or ''} {met}".strip()
+    goal = f"{row.get('goal') or ''} {met}".strip()
+    if "graph_count (train)" in row:  # dynamo's view of the compiled module, eval and train mode
+        same = row["same operations as torchvision (eval)"] and row["same operations as torchvision (train)"]
+        goal += (f"; graphs {row['graph_count (eval)']}+{row['graph_count (train)']}, breaks "
+                 f"{row['graph_break_count (eval)'] + row['graph_break_count (train)']}, "
+                 f"{'same' if same else 'DIFFERENT'} ops as torchvision")
+    return row["name"], archspec_time, torch_time, figure, goal
 
 
 def render(results: dict[str, Any], about: dict[str, Any]) -> str:
@@ -128,6 +142,8 @@ def render(results: dict[str, Any], about: dict[str, Any]) -> str:
               "of round-by-round ratios [quartiles]; times are medians in ms")]
     header = ("benchmark", "archspec ms", "torch ms", "speedup or ratio", "goal")
     for section, rows in results.items():
+        if not rows:
+            continue  # a skipped section: its status line says why
         if isinstance(rows, dict):
             lines.append(f"\n{section}: " + ", ".join(f"{k}: {v}" for k, v in rows.items()))
             continue

@@ -94,18 +94,36 @@ def eager(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any
         theirs.eval()
         with torch.no_grad():  # the same weights must give the same outputs, or the timing is moot
             difference = (ours(images) - theirs(images)).abs().max().item()
-        for mode, result in _compare(ours, theirs, images, labels, budget_s, least_rounds=5).items():
+        for mode, result in _compare(ours, theirs, images, labels, budget_s, least_rounds=9).items():
             rows.append({"name": f"{network} batch {batch} {mode} (eager)", **result,
                          "max_output_difference": difference})
     return rows
 
 
-def graph_breaks(model: nn.Module, images: torch.Tensor) -> dict[str, Any]:
-    """What dynamo makes of the module: one graph and no break is what fullgraph=True needs."""
+def dynamo_view(model: nn.Module, images: torch.Tensor) -> tuple[dict[str, Any], list[str]]:
+    """What dynamo makes of the module: its graph and break counts (one graph and no break is what
+    fullgraph=True needs), and the names of the operations in its graphs, in order."""
     torch._dynamo.reset()
     explanation = torch._dynamo.explain(model)(images)
-    return {"graph_count": explanation.graph_count, "graph_break_count": explanation.graph_break_count,
-            "break_reasons": [str(reason.reason) for reason in explanation.break_reasons]}
+    operations = [getattr(node.target, "__name__", str(node.target))
+                  for graph in explanation.graphs for node in graph.graph.nodes if node.op.startswith("call_")]
+    return ({"graph_count": explanation.graph_count, "graph_break_count": explanation.graph_break_count,
+             "break_reasons": [str(reason.reason) for reason in explanation.break_reasons]}, operations)
+
+
+def same_traced_operations(ours: nn.Module, theirs: nn.Module, images: torch.Tensor) -> dict[str, Any]:
+    """Dynamo's graph of archspec's module against torchvision's, in both modes: the same operations
+    in the same order mean inductor compiles the same kernels, whatever the timing noise says."""
+    facts: dict[str, Any] = {}
+    for mode in ("eval", "train"):
+        ours.train(mode == "train")
+        theirs.train(mode == "train")
+        explained, our_operations = dynamo_view(ours, images)
+        _, their_operations = dynamo_view(theirs, images)
+        facts.update({f"{key} ({mode})": value for key, value in explained.items()})
+        facts[f"traced operations ({mode})"] = len(our_operations)
+        facts[f"same operations as torchvision ({mode})"] = our_operations == their_operations
+    return facts
 
 
 def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any]]:
@@ -115,13 +133,12 @@ def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, 
     for network, batch in configs:
         ours, theirs = same_models(network)
         images, labels = _inputs(batch)
-        ours.eval()
-        explained = graph_breaks(ours, images)
+        explained = same_traced_operations(ours, theirs, images)
         torch._dynamo.reset()
         start = time.perf_counter()
         fast_ours = torch.compile(ours, fullgraph=True, dynamic=False)
         fast_theirs = torch.compile(theirs, fullgraph=True, dynamic=False)
-        results = _compare(fast_ours, fast_theirs, images, labels, budget_s, least_rounds=5)
+        results = _compare(fast_ours, fast_theirs, images, labels, budget_s, least_rounds=9)
         seconds = time.perf_counter() - start
         for mode, result in results.items():
             rows.append({"name": f"{network} batch {batch} {mode} (torch.compile fullgraph)", **result,
