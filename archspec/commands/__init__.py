@@ -39,6 +39,12 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. 512MiB, 16GiB, or `none`; default 4GiB)")
 
 
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The per-layer table's options, shared by `check` and `compile`."""
+    parser.add_argument("--depth", type=int, default=1, metavar="N",
+                        help="table depth: 0 top level, 1 blocks (default), 2 layers in blocks")
+
+
 def parse_memory(text: str) -> int | None:
     """'4GiB' -> 4294967296; 'none' -> None (no budget)."""
     if text.strip().lower() in ("none", "off", "unlimited"):

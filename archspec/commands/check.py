@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from archspec.commands import EXIT_INVALID, EXIT_OK, add_spec_arguments, report_errors
+from archspec.commands import EXIT_INVALID, EXIT_OK, add_spec_arguments, add_table_arguments, report_errors
 from archspec.table import render_table
 
 NAME = "check"
@@ -14,8 +14,7 @@ HELP = "static check only: shapes, parameters, MACs, accepted input sizes (no to
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
-    parser.add_argument("--depth", type=int, default=1, metavar="N",
-                        help="table depth: 0 top level, 1 blocks (default), 2 layers in blocks")
+    add_table_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archspec.commands import EXIT_INTERNAL, EXIT_OK, add_spec_arguments, report_errors
+from archspec.commands import EXIT_INTERNAL, EXIT_OK, add_spec_arguments, add_table_arguments, report_errors
 from archspec.table import render_table
 
 NAME = "compile"
@@ -14,8 +14,7 @@ HELP = "check, build the nn.Module and print its per-layer table"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
-    parser.add_argument("--depth", type=int, default=1, metavar="N",
-                        help="table depth: 0 top level, 1 blocks (default), 2 layers in blocks")
+    add_table_arguments(parser)
     parser.add_argument("--check-shapes", action="store_true",
                         help="run a forward pass and verify every static shape and parameter count")
 
