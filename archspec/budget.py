@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Resolved, walk
 from archspec.layers import LayerBase
+from archspec.shapes import Shape
 from archspec.spec import ListStage, Spec
 
 BYTES_PER_VALUE = 4  # float32
@@ -47,15 +49,25 @@ class MemoryEstimate:
         return text + " (float32, one image)"
 
 
-def estimate_memory(resolved: tuple[Resolved, ...]) -> MemoryEstimate:
+def estimate_memory(resolved: Sequence[Resolved], layers: Iterable[Resolved] | None = None) -> MemoryEstimate:
+    """The estimate for a checked network: `resolved` its top-level nodes, `layers` its layers in
+    order (by default found by walking `resolved`; the checker hands in the ones it evaluated)."""
     params = sum(r.params for r in resolved)
-    layers = [node for top in resolved for _, node in walk(top) if isinstance(node.node, LayerNode)]
-    if not layers:
+    if layers is None:
+        layers = (node for top in resolved for _, node in walk(top) if isinstance(node.node, LayerNode))
+    sizes: dict[Shape, int] = {}  # a network has few distinct shapes: one product per shape
+    largest = heaviest = None
+    most_values = most_params = -1
+    for layer in layers:
+        in_size = sizes.get(layer.in_shape) or sizes.setdefault(layer.in_shape, math.prod(layer.in_shape))
+        out_size = sizes.get(layer.out_shape) or sizes.setdefault(layer.out_shape, math.prod(layer.out_shape))
+        if in_size + out_size > most_values:  # strict: the first of equals, as max() would pick
+            largest, most_values = layer, in_size + out_size
+        if layer.params > most_params:
+            heaviest, most_params = layer, layer.params
+    if largest is None:
         return MemoryEstimate(params * BYTES_PER_VALUE, 0, None)
-    largest = max(layers, key=lambda r: math.prod(r.in_shape) + math.prod(r.out_shape))
-    heaviest = max(layers, key=lambda r: r.params)
-    activations = math.prod(largest.in_shape) + math.prod(largest.out_shape)
-    return MemoryEstimate(params * BYTES_PER_VALUE, activations * BYTES_PER_VALUE, largest, heaviest)
+    return MemoryEstimate(params * BYTES_PER_VALUE, most_values * BYTES_PER_VALUE, largest, heaviest)
 
 
 def memory_problem(estimate: MemoryEstimate, budget: int | None

@@ -4,7 +4,7 @@ node, and every error found. Pure Python: this module and everything it imports 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 from pydantic import ValidationError
@@ -115,7 +115,8 @@ def check(spec: Spec, input_shape: Shape | None = None,
             resolved.append(result)
         shape = result.out_shape if result else None
     problems += [(p.origin, p.message, p.hint) for p in evaluator.problems]
-    too_big = memory_problem(estimate_memory(tuple(resolved)), max_memory) if not problems else None
+    too_big = (memory_problem(estimate_memory(resolved, evaluator.layers), max_memory)
+               if not problems and max_memory is not None else None)
     problems += [too_big] if too_big else []
     return Report(spec, x, tuple(lowered), tuple(resolved), tuple(_place(spec, problems)))
 
@@ -175,34 +176,38 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[
     shape: Shape | None = x
     for entry, entry_origin in entries:
         copies = 1 if isinstance(entry, LayerBase) else entry.copies()
-        alike: Resolved | None = None  # a copy >= 1 of `entry` that later copies can reuse
+        alike: dict[object, Resolved] = {}  # copies of `entry` that later copies can reuse, by alike_key
         for copy in range(copies):
             if shape is None:
                 break
             name = str(len(children))
-            if alike is not None and alike.in_shape == shape:
-                node = replace(alike.node, name=name)
+            key = None if isinstance(entry, LayerBase) else entry.alike_key(copy)
+            template = alike.get(key) if key is not None else None
+            if template is not None and template.in_shape == shape:
+                node = template.node._replace(name=name)
                 children.append(node)
-                resolved.append(_relabeled(alike, node, f"{stage.name}.{name}"))
-                continue  # an alike copy maps its input shape to itself: `shape` stays
+                resolved.append(_relabeled(template, node, f"{stage.name}.{name}"))
+                shape = template.out_shape
+                continue
             if isinstance(entry, LayerBase):
                 node: Node = LayerNode(entry.name or name, entry, entry_origin)
             else:
                 shortcut = entry.shortcut or stage.spec.shortcut
                 try:
-                    node = replace(entry.lower(copy, shape, shortcut, entry_origin), name=name)
+                    node = entry.lower(copy, shape, shortcut, entry_origin)
                 except ValidationError as error:  # a derived layer outside the language's limits
                     _out_of_limits(evaluator, entry_origin, f"{stage.name}.{name}", error)
                     shape = None
                     break
+                if node.name != name:  # a block names its copy by index; a list stage numbers all entries
+                    node = node._replace(name=name)
             children.append(node)
             problems_before = len(evaluator.problems)
             result = evaluator.run(node, shape, stage.name)
             if result is not None:
                 resolved.append(result)
-                if (copy >= 1 and result.out_shape == shape and len(evaluator.problems) == problems_before
-                        and getattr(entry, "copies_lower_alike", False)):
-                    alike = result
+                if key is not None and len(evaluator.problems) == problems_before:
+                    alike[key] = result  # only a copy without problems: a faulty one reports them itself
             shape = result.out_shape if result else None
     node = SequenceNode(stage.name, tuple(children), origin, kind="stage")
     if shape is None:

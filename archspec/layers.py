@@ -8,6 +8,7 @@ Channel counts and `in_features` are never spec fields: they come from the input
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -41,6 +42,16 @@ class LayerBase(BaseModel):
         raise NotImplementedError
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
+def derived(kind: type[LayerBase], **fields: Any) -> LayerBase:
+    """A layer that a block makes, validated like a written one (so a block cannot derive, say, a
+    convolution with 2^20 channels: `ValidationError`). Layers are frozen values, so equal settings
+    share one object: ResNet-152's 151 ReLUs are one, and a check validates each distinct layer once
+    per process instead of once per block (pydantic validation was a third of the check's time).
+    `typed`: `bias=1` and `bias=True` stay apart, as validation treats them differently."""
+    return kind(**fields)
+
+
 @LAYERS.register
 class Conv(LayerBase):
     """2-d convolution. `width` is the number of output channels."""
@@ -57,17 +68,17 @@ class Conv(LayerBase):
     always_numbered: ClassVar[bool] = True
 
     def infer(self, x: Shape) -> Facts:
-        channels, _, _ = expect_image(x, "conv")
-        if channels % self.groups or self.width % self.groups:
+        if len(x) != 3:
+            expect_image(x, "conv")  # raises
+        channels, width, groups = x[0], self.width, self.groups
+        if channels % groups or width % groups:
             raise ShapeProblem(
-                f"groups {self.groups} must divide both the {channels} input channels and the "
-                f"{self.width} output channels", "choose groups that divide both", "groups")
+                f"groups {groups} must divide both the {channels} input channels and the "
+                f"{width} output channels", "choose groups that divide both", "groups")
         kernel = pair(self.kernel)
-        out = windowed(x, "conv", self.width, kernel, pair(self.stride), pair(self.padding),
-                       pair(self.dilation))
-        weights = self.width * (channels // self.groups) * kernel[0] * kernel[1]
-        params = weights + (self.width if self.bias else 0)
-        return Facts(out, params, weights * out[1] * out[2])
+        out = windowed(x, "conv", width, kernel, pair(self.stride), pair(self.padding), pair(self.dilation))
+        weights = width * (channels // groups) * kernel[0] * kernel[1]
+        return (out, weights + width if self.bias else weights, weights * out[1] * out[2])
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.Conv2d(x[0], self.width, pair(self.kernel), pair(self.stride), pair(self.padding),
@@ -85,7 +96,7 @@ class BatchNorm(LayerBase):
     always_numbered: ClassVar[bool] = True
 
     def infer(self, x: Shape) -> Facts:
-        return Facts(x, 2 * x[0], 0)
+        return (x, 2 * x[0], 0)
 
     def build(self, nn: Any, x: Shape) -> Any:
         norm = nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm1d
@@ -96,7 +107,7 @@ class _Elementwise(LayerBase):
     """A layer that keeps the shape and has no parameters."""
 
     def infer(self, x: Shape) -> Facts:
-        return Facts(x, 0, 0)
+        return (x, 0, 0)
 
 
 @LAYERS.register
@@ -178,7 +189,7 @@ class LocalResponseNorm(_Elementwise):
 
     def infer(self, x: Shape) -> Facts:
         expect_image(x, "local_response_norm")
-        return Facts(x, 0, 0)
+        return (x, 0, 0)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
@@ -201,8 +212,8 @@ class _Pool(LayerBase):
 
     def infer(self, x: Shape) -> Facts:
         kernel, stride, padding = self.window()
-        return Facts(windowed(x, self.layer, x[0], kernel, stride, padding,  # type: ignore[attr-defined]
-                              ceil_mode=self.ceil_mode), 0, 0)
+        return (windowed(x, self.layer, x[0], kernel, stride, padding,  # type: ignore[attr-defined]
+                         ceil_mode=self.ceil_mode), 0, 0)
 
 
 @LAYERS.register
@@ -236,7 +247,7 @@ class AdaptiveAvgPool(LayerBase):
 
     def infer(self, x: Shape) -> Facts:
         channels, _, _ = expect_image(x, "adaptive_avgpool")
-        return Facts((channels, *pair(self.size)), 0, 0)
+        return ((channels, *pair(self.size)), 0, 0)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.AdaptiveAvgPool2d(pair(self.size))
@@ -251,7 +262,7 @@ class GlobalAvgPool(LayerBase):
 
     def infer(self, x: Shape) -> Facts:
         channels, _, _ = expect_image(x, "global_avgpool")
-        return Facts((channels, 1, 1), 0, 0)
+        return ((channels, 1, 1), 0, 0)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.AdaptiveAvgPool2d((1, 1))
@@ -263,7 +274,7 @@ class Flatten(LayerBase):
     default_name: ClassVar[str] = "flatten"
 
     def infer(self, x: Shape) -> Facts:
-        return Facts((math.prod(x),), 0, 0)
+        return ((math.prod(x),), 0, 0)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.Flatten(1)
@@ -281,7 +292,7 @@ class Linear(LayerBase):
     def infer(self, x: Shape) -> Facts:
         features = expect_flat(x, "linear")
         weights = features * self.width
-        return Facts((self.width,), weights + (self.width if self.bias else 0), weights)
+        return ((self.width,), weights + (self.width if self.bias else 0), weights)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.Linear(x[0], self.width, self.bias)
@@ -304,7 +315,7 @@ class ZeroPadShortcut(LayerBase):
             raise ShapeProblem(
                 f"shortcut A zero-pads channels, it cannot reduce {channels} channels to {self.width}",
                 "use shortcut B (1x1 projection) where the width shrinks", "shortcut")
-        return Facts((self.width, -(-height // self.stride), -(-width // self.stride)), 0, 0)
+        return ((self.width, -(-height // self.stride), -(-width // self.stride)), 0, 0)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.ZeroPadShortcut(self.stride, self.width - x[0])

@@ -6,8 +6,6 @@ A shape leaves out the batch dimension: (channels, height, width) for an image-l
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
 
@@ -22,12 +20,10 @@ class ShapeProblem(Exception):
         self.field = field
 
 
-class Facts(NamedTuple):
-    """What a static rule knows about one node: its output shape and its cost."""
-
-    out: Shape
-    params: int
-    macs: int  # multiply-accumulates of convolutions and linear layers (torchvision's `_ops`)
+# What a static rule knows about one node: (output shape, parameters, multiply-accumulates of
+# convolutions and linear layers, as torchvision's `_ops`). A plain tuple, not a NamedTuple: the check
+# makes one per node and a named tuple costs five times as much to make.
+Facts = tuple[Shape, int, int]
 
 
 def show(shape: Shape) -> str:
@@ -36,9 +32,9 @@ def show(shape: Shape) -> str:
 
 
 def pair(value: int | tuple[int, int] | list[int]) -> Pair:
-    if isinstance(value, int):
-        return (value, value)
-    first, second = value
+    if value.__class__ is int:  # the common case first: the check calls this for every window op
+        return (value, value)  # type: ignore[return-value]
+    first, second = value  # type: ignore[misc]
     return (first, second)
 
 
@@ -76,12 +72,18 @@ def expect_flat(x: Shape, what: str) -> int:
 def windowed(x: Shape, what: str, channels: int, kernel: Pair, stride: Pair, padding: Pair,
              dilation: Pair = (1, 1), ceil_mode: bool = False) -> Shape:
     """Output shape of a 2-d window op; refuses an input too small for the window."""
-    _, height, width = expect_image(x, what)
-    out_h = window_out(height, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
-    out_w = window_out(width, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    if len(x) != 3:
+        expect_image(x, what)  # raises
+    height, width = x[1], x[2]
+    if ceil_mode:
+        out_h = window_out(height, kernel[0], stride[0], padding[0], dilation[0], True)
+        out_w = window_out(width, kernel[1], stride[1], padding[1], dilation[1], True)
+    else:  # window_out's floor case, inlined: this is the check's hottest line
+        out_h = (height + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+        out_w = (width + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
     if out_h < 1 or out_w < 1:
         raise ShapeProblem(
             f"{what} with kernel {show(kernel)}, stride {show(stride)}, padding {show(padding)} "
-            f"does not fit its {height}x{width} input (output would be {out_h}x{out_w})",
+            f"does not fit its {height}x{width} input (output would be {max(0, out_h)}x{max(0, out_w)})",
             "use a larger input size, or less downsampling before this layer", "kernel")
     return (channels, out_h, out_w)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
-from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPadShortcut
+from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPadShortcut, derived
 from archspec.registry import Registry
 from archspec.shapes import Shape
 
@@ -38,12 +38,15 @@ class BlockStage(BaseModel):
     stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
     shortcut: Shortcut | None = Field(None, description="overrides the spec's `shortcut` default")
     default_shortcut_applies: ClassVar[bool] = True  # False for blocks without a residual path
-    # True when copies 1, 2, ... lower to equal graphs (but for their name) at equal input shapes:
-    # the checker then lowers and evaluates one of them and reuses it (ResNet-152 has 35 alike copies).
-    copies_lower_alike: ClassVar[bool] = False
 
     def block_stride(self, index: int) -> int:
         return self.stride if index == 0 else 1
+
+    def alike_key(self, index: int) -> object | None:
+        """Copies with equal keys lower to equal graphs (but for their name) at equal input shapes, so
+        the checker lowers and evaluates one and reuses its figures for the others (ResNet-152 has 35
+        such copies). None, the default, claims nothing: every copy is lowered."""
+        return None
 
     def copies(self) -> int:
         """How many blocks this entry lowers to (a `vgg` block's `repeats` counts convolutions)."""
@@ -60,15 +63,15 @@ def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin:
     changes_shape = stride != 1 or x[0] != width
     if shortcut == "C" or (shortcut == "B" and changes_shape):
         where = (*origin, "shortcut")
-        conv = Conv(layer="conv", width=width, kernel=1, stride=stride, bias=bias)
+        conv = derived(Conv, layer="conv", width=width, kernel=1, stride=stride, bias=bias)
         if not norm:  # a plain 1x1 convolution, as in the d2l tutorials
             return LayerNode("downsample", conv, where, written=False)
         return SequenceNode("downsample", (
             LayerNode("0", conv, where, written=False),
-            LayerNode("1", BatchNorm(layer="batchnorm", eps=norm_eps), where, written=False),
+            LayerNode("1", derived(BatchNorm, layer="batchnorm", eps=norm_eps), where, written=False),
         ), where, kind="projection")
     if shortcut == "A" and changes_shape:
-        return LayerNode("downsample", ZeroPadShortcut(width=width, stride=stride), (*origin, "shortcut"),
+        return LayerNode("downsample", derived(ZeroPadShortcut, width=width, stride=stride), (*origin, "shortcut"),
                          written=False)
     return None
 

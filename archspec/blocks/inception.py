@@ -24,7 +24,7 @@ from archspec.blocks.base import BLOCKS, Shortcut
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit
 from archspec.errors import SpecPath
 from archspec.graph import ConcatNode, LayerNode, Node, SequenceNode
-from archspec.layers import Count, MaxPool
+from archspec.layers import Count, MaxPool, derived
 from archspec.shapes import Shape
 
 ReduceThenOut = tuple[Count, Count]
@@ -72,7 +72,7 @@ class InceptionStage(PlainBlockStage):
             return conv_unit(number, width, kernel, origin, padding=kernel // 2, bias=self.bias,
                              norm_eps=norm_eps)
 
-        pool = MaxPool(layer="maxpool", kernel=3, stride=1, padding=1, ceil_mode=self.pool_ceil_mode)
+        pool = derived(MaxPool, layer="maxpool", kernel=3, stride=1, padding=1, ceil_mode=self.pool_ceil_mode)
         branches = (
             unit(1, self.c1, 1),
             (*unit(1, self.c2[0], 1), *unit(2, self.c2[1], 3)),

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from archspec.blocks.base import BlockStage, Shortcut
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode
-from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair
+from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair, derived
 
 NormEps = Annotated[float, Field(gt=0.0, le=1.0)]
 
@@ -51,10 +51,10 @@ def conv_unit(number: int, width: int, kernel: SizeOrPair, origin: SpecPath, *, 
               padding: int | tuple[int, int] = 0, bias: bool = True, norm_eps: float | None = None
               ) -> tuple[LayerNode, ...]:
     """conv{n} [-> bn{n}] -> relu{n}; BatchNorm only when `norm_eps` is given."""
-    conv = Conv(layer="conv", width=width, kernel=kernel, stride=stride, padding=padding, bias=bias)
+    conv = derived(Conv, layer="conv", width=width, kernel=kernel, stride=stride, padding=padding, bias=bias)
     nodes = [LayerNode(f"conv{number}", conv, origin, written=False)]
     if norm_eps is not None:
-        nodes.append(LayerNode(f"bn{number}", BatchNorm(layer="batchnorm", eps=norm_eps), origin,
+        nodes.append(LayerNode(f"bn{number}", derived(BatchNorm, layer="batchnorm", eps=norm_eps), origin,
                                written=False))
-    nodes.append(LayerNode(f"relu{number}", ReLU(layer="relu"), origin, written=False))
+    nodes.append(LayerNode(f"relu{number}", derived(ReLU, layer="relu"), origin, written=False))
     return tuple(nodes)

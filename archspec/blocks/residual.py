@@ -7,15 +7,17 @@ parameter order as torchvision's.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, mismatch_hint, shortcut_node
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, ResidualNode
-from archspec.layers import BatchNorm, Conv, Count, ReLU
+from archspec.layers import BatchNorm, Conv, Count, ReLU, derived
 from archspec.shapes import Shape
+
+RELU = ReLU(layer="relu")  # torchvision's in-place ReLU; layers are frozen, so every block shares one
 
 
 class ResidualStage(BlockStage):
@@ -26,19 +28,21 @@ class ResidualStage(BlockStage):
     projection_bias: bool = Field(False, description="bias on the 1x1 projection convolution")
     activation_before_add: bool = Field(
         False, description="also apply ReLU to the main path before the addition (some tutorials do)")
-    copies_lower_alike: ClassVar[bool] = True  # `lower` uses the index only through block_stride
+
+    def alike_key(self, index: int) -> object | None:
+        return self.block_stride(index)  # `lower` uses the index only through the stride (and names)
 
     def out_width(self) -> int:
         return self.width
 
     def conv(self, name: str, width: int, kernel: int, stride: int, origin: SpecPath,
              groups: int = 1) -> LayerNode:
-        layer = Conv(layer="conv", width=width, kernel=kernel, stride=stride, padding=kernel // 2,
-                     groups=groups, bias=self.bias)
+        layer = derived(Conv, layer="conv", width=width, kernel=kernel, stride=stride,
+                        padding=kernel // 2, groups=groups, bias=self.bias)
         return LayerNode(name, layer, origin, written=False)
 
-    def norm(self, name: str, origin: SpecPath) -> LayerNode:
-        return LayerNode(name, BatchNorm(layer="batchnorm", eps=self.norm_eps), origin, written=False)
+    def norm_layer(self) -> BatchNorm:
+        return derived(BatchNorm, layer="batchnorm", eps=self.norm_eps)  # type: ignore[return-value]
 
     def residual(self, index: int, x: Shape, main: tuple[Node, ...], shortcut: Shortcut,
                  origin: SpecPath) -> ResidualNode:
@@ -46,13 +50,13 @@ class ResidualStage(BlockStage):
         width = self.out_width()
         if self.activation_before_add:
             relus = sum(1 for node in main if node.kind == "relu")
-            main = (*main, LayerNode(f"relu{relus + 1}", ReLU(layer="relu"), origin, written=False))
+            main = (*main, LayerNode(f"relu{relus + 1}", RELU, origin, written=False))
         return ResidualNode(
             name=str(index),
             main=main,
             shortcut=shortcut_node(x, width, stride, shortcut, origin, bias=self.projection_bias,
                                    norm=self.projection_norm, norm_eps=self.norm_eps),
-            post=(LayerNode("relu", ReLU(layer="relu"), origin, written=False),),
+            post=(LayerNode("relu", RELU, origin, written=False),),
             origin=(*origin, "shortcut"),
             kind=self.block,  # type: ignore[attr-defined]
             add=shortcut != "none",
@@ -68,12 +72,13 @@ class BasicStage(ResidualStage):
 
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         stride = self.block_stride(index)
+        norm, relu = self.norm_layer(), RELU
         main = (
             self.conv("conv1", self.width, 3, stride, origin),
-            self.norm("bn1", origin),
-            LayerNode("relu1", ReLU(layer="relu"), origin, written=False),
+            LayerNode("bn1", norm, origin, written=False),
+            LayerNode("relu1", relu, origin, written=False),
             self.conv("conv2", self.width, 3, 1, origin),
-            self.norm("bn2", origin),
+            LayerNode("bn2", norm, origin, written=False),
         )
         return self.residual(index, x, main, shortcut, origin)
 
@@ -110,14 +115,15 @@ class BottleneckStage(ResidualStage):
         stride = self.block_stride(index)
         stride_1x1, stride_3x3 = (stride, 1) if self.stride_on == "1x1" else (1, stride)
         inner = self.inner_width()
+        norm, relu = self.norm_layer(), RELU
         main = (
             self.conv("conv1", inner, 1, stride_1x1, origin),
-            self.norm("bn1", origin),
-            LayerNode("relu1", ReLU(layer="relu"), origin, written=False),
+            LayerNode("bn1", norm, origin, written=False),
+            LayerNode("relu1", relu, origin, written=False),
             self.conv("conv2", inner, 3, stride_3x3, origin, groups=self.groups),
-            self.norm("bn2", origin),
-            LayerNode("relu2", ReLU(layer="relu"), origin, written=False),
+            LayerNode("bn2", norm, origin, written=False),
+            LayerNode("relu2", relu, origin, written=False),
             self.conv("conv3", self.out_width(), 1, 1, origin),
-            self.norm("bn3", origin),
+            LayerNode("bn3", norm, origin, written=False),
         )
         return self.residual(index, x, main, shortcut, origin)

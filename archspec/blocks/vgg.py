@@ -16,7 +16,7 @@ from archspec.blocks.base import BLOCKS, Shortcut
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
-from archspec.layers import MaxPool
+from archspec.layers import MaxPool, derived
 from archspec.shapes import Shape
 
 
@@ -41,5 +41,5 @@ class VGGStage(PlainBlockStage):
         layers = [node for number in range(1, self.repeats + 1)
                   for node in conv_unit(number, self.width, 3, origin, padding=1, bias=self.bias,
                                         norm_eps=norm_eps)]
-        pool = LayerNode("maxpool", MaxPool(layer="maxpool", kernel=2, stride=2), origin, written=False)
+        pool = LayerNode("maxpool", derived(MaxPool, layer="maxpool", kernel=2, stride=2), origin, written=False)
         return SequenceNode(str(index), (*layers, pool), origin, kind="vgg")
