@@ -41,20 +41,29 @@ class _TooBig(Exception):
         self.mark = mark
 
 
-class _SpecComposer(yaml.composer.Composer, yaml.resolver.Resolver):
-    """PyYAML's composer with two changes, used only to compose the node graph:
-
-    - it refuses to nest deeper than MAX_DEPTH while composing: the composer recurses once per
-      level, so `[[[[...` a few thousand deep would otherwise end in a RecursionError (and libyaml's
-      own composer, written in C, in a segmentation fault);
-    - it resolves only the plain scalar types implicitly: an unquoted `2024-01-01` stays a string
-      instead of becoming a timestamp that a spec then has to refuse.
-    """
+class _PlainResolver(yaml.resolver.Resolver):
+    """Resolves only the plain scalar types implicitly: an unquoted `2024-01-01` stays a string instead
+    of becoming a timestamp that a spec then has to refuse."""
 
     yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag in _PLAIN_SCALAR_TAGS | {_MERGE_TAG}]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+
+# YAML 1.1 (PyYAML) reads `1e-5` as a string because it wants a dot in a float; YAML 1.2 and every
+# other tool read it as a number, and users write BatchNorm epsilons that way.
+_PlainResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+class _PythonSpecLoader(_PlainResolver, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, used only to compose the node graph, which refuses to nest
+    deeper than MAX_DEPTH while composing: the composer recurses once per level, so `[[[[...` a few
+    thousand deep would otherwise end in a RecursionError."""
+
     depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
@@ -67,38 +76,67 @@ class _SpecComposer(yaml.composer.Composer, yaml.resolver.Resolver):
             self.depth -= 1
 
 
-class _PythonSpecLoader(_SpecComposer, yaml.SafeLoader):
-    """Composes with PyYAML's pure-Python scanner and parser (where libyaml is missing)."""
-
-
+_LibyamlSpecLoader: type | None = None
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
 
-    class _LibyamlSpecLoader(_SpecComposer, CParser, yaml.constructor.SafeConstructor):
-        """Composes with libyaml's scanner and parser, written in C: eight times faster than PyYAML's
-        own (which took 1.4 of the 1.8 ms that loading ResNet-18 took). Only the events come from C;
-        composing stays in `_SpecComposer`, in Python, so that the depth guard holds."""
+    class _LibyamlSpecLoader(CParser, yaml.constructor.SafeConstructor, _PlainResolver):  # type: ignore[no-redef]
+        """libyaml's parser and composer, written in C: four times faster than PyYAML's own, which
+        took 1.4 of the 1.8 ms that loading ResNet-18 took. Its composer recurses in C with no depth
+        limit (200,000 nested brackets crash the process), so it only composes documents whose
+        nesting is bounded by `_nesting_bound`, and `_refuse_deep` applies MAX_DEPTH afterwards."""
 
         def __init__(self, stream: str):
             CParser.__init__(self, stream)
-            yaml.composer.Composer.__init__(self)
             yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-
-        # CParser brings its own composer in C, which has no depth guard: use the Python one.
-        get_single_node = yaml.composer.Composer.get_single_node
-
-    _SpecLoader: type = _LibyamlSpecLoader
-else:
-    _SpecLoader = _PythonSpecLoader
+            _PlainResolver.__init__(self)
 
 
-# YAML 1.1 (PyYAML) reads `1e-5` as a string because it wants a dot in a float; YAML 1.2 and every
-# other tool read it as a number, and users write BatchNorm epsilons that way.
-_SpecComposer.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
+_C_NESTING_LIMIT = 1_000  # about 400 kB of C stack; the shipped specs' bounds are at most 192
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound on the document's nesting: every collection needs a character of its own among
+    `[`, `{` (flow), `-` (a block list's entry), `:` and `?` (a block mapping's key)."""
+    return sum(text.count(character) for character in "[{-:?")
+
+
+def _refuse_deep(root: yaml.Node) -> None:
+    """MAX_DEPTH after composing, as `_PythonSpecLoader` applies it while composing: the first node
+    deeper than MAX_DEPTH in document order, each node counted where it is first written (an alias
+    reuses its anchor's node, which is not nested again)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise _TooBig(node.start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            continue
+        stack.extend((child, depth + 1) for child in reversed(children))
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node graph of `text`, with libyaml where it is present and safe, else with PyYAML."""
+    fast = _LibyamlSpecLoader is not None and _nesting_bound(text) <= _C_NESTING_LIMIT
+    loader = (_LibyamlSpecLoader if fast else _PythonSpecLoader)(text)  # type: ignore[misc]
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
+    if fast and root is not None:
+        _refuse_deep(root)
+    if root is not None and "&" in text and _expanded_size(root) > MAX_NODES:  # no anchor, no alias
+        raise _TooBig(root.start_mark, f"the document expands to more than {MAX_NODES:,} nodes "
+                      "once its aliases are expanded")
+    return root
 
 
 def _expanded_size(root: yaml.Node) -> int:
@@ -169,6 +207,7 @@ class _Builder:
         self.errors: list[tuple[SpecPath, yaml.Node, str, str | None]] = []
         self.nodes_seen = 0
         self._scalar_loader = yaml.SafeLoader("")
+        self._scalars: dict[tuple[str, str], object] = {}
 
     def build(self, node: yaml.Node, path: SpecPath, depth: int) -> object:
         self.nodes_seen += 1
@@ -226,7 +265,9 @@ class _Builder:
     def _scalar(self, node: yaml.Node, path: SpecPath) -> object:
         if node.tag not in _PLAIN_SCALAR_TAGS:
             return self._bad_tag(node, path)
-        value = self._scalar_loader.construct_object(node)
+        key = (node.tag, node.value)  # a spec repeats its scalars (`conv`, `3`): construct each once
+        value = self._scalars[key] if key in self._scalars else self._scalars.setdefault(
+            key, self._scalar_loader.construct_object(node))
         if isinstance(value, float) and not math.isfinite(value):
             self.errors.append((path, node, f"expected a finite number, found `{node.value}`", None))
             return None
@@ -284,24 +325,27 @@ def _position(text: str, index: int) -> tuple[int, int]:
 
 
 def _yaml_problem(error: yaml.MarkedYAMLError, found: str | None) -> tuple[str, str]:
-    """PyYAML's message, reworded where it is cryptic, and what to do about it. `found` is the
-    character at the error's mark (libyaml, unlike PyYAML, does not quote it)."""
+    """PyYAML's message, reworded where it is cryptic, and what to do about it. `found` is the text
+    from the error's mark to the end of its line (libyaml, unlike PyYAML, does not quote it)."""
     problem = error.problem or "invalid YAML"
     if problem == "found character that cannot start any token" and found:
-        problem = f"found character {found!r} that cannot start any token"
+        problem = f"found character {found[0]!r} that cannot start any token"
     if "another document" in problem:
         return ("expected one document, found a second one (`---`)",
                 "a spec file holds one network: remove the `---` and what follows")
     if "undefined alias" in problem:
+        alias = re.match(r"\*([^\s,\[\]{}]+)", found or "")  # libyaml does not name it
+        if problem == "found undefined alias" and alias:
+            problem = f"found undefined alias {alias.group(1)!r}"
         return problem, "define the anchor (`&name`) before its first use (`*name`)"
     if "'\\t'" in problem:  # the character quoted: '\t'
         return problem, "indent with spaces: YAML does not allow tabs there"
     return problem, "check the indentation and the `key: value` syntax"
 
 
-def _character_at(text: str, line: int, column: int) -> str | None:
+def _text_at(text: str, line: int, column: int) -> str | None:
     lines = text.split("\n")
-    return lines[line][column] if line < len(lines) and column < len(lines[line]) else None
+    return lines[line][column:] or None if line < len(lines) else None
 
 
 def load_document(source: str | Path) -> Document:
@@ -311,17 +355,14 @@ def load_document(source: str | Path) -> Document:
         raise _too_large(file, len(text.encode("utf-8", errors="replace")))
     too_big_hint = "a spec should be a few hundred lines, nest a few levels and use aliases sparingly"
     try:
-        root = yaml.compose(text, Loader=_SpecLoader)
-        if root is not None and _expanded_size(root) > MAX_NODES:
-            raise _TooBig(root.start_mark, f"the document expands to more than {MAX_NODES:,} nodes "
-                          "once its aliases are expanded")
+        root = _compose(text)
     except _TooBig as error:
         raise _error_at(file, text, error.mark.line, error.mark.column, f"spec too large: {error}",
                         too_big_hint) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line, mark.column) if mark else (0, 0)
-        problem, hint = _yaml_problem(error, _character_at(text, line, column))
+        problem, hint = _yaml_problem(error, _text_at(text, line, column))
         raise _error_at(file, text, line, column, f"invalid YAML: {problem}", hint) from None
     except yaml.reader.ReaderError as error:  # a control character or other unprintable one
         # PyYAML counts characters; libyaml (encoding '?') counts bytes of UTF-8.
@@ -333,7 +374,7 @@ def load_document(source: str | Path) -> Document:
                         "remove the character (YAML allows tabs, newlines and printable characters)") from None
     except yaml.YAMLError as error:
         raise SpecError([Diagnostic((), f"invalid YAML: {error}", None, file)]) from None
-    except RecursionError:  # a guard only: _SpecLoader stops at MAX_DEPTH long before this
+    except RecursionError:  # a guard only: _PythonSpecLoader stops at MAX_DEPTH long before this
         raise SpecError([Diagnostic((), "spec too large: it nests too deeply", too_big_hint, file)]) from None
     if root is None:
         raise _error_at(file, text, 0, 0, "the spec is empty: expected a mapping with `name`, `input`, "
