@@ -50,12 +50,22 @@ def find_input_range(nodes: Sequence[Node], resolved: Sequence[Resolved], x: Sha
 
     height, width = x[1], x[2]
     h_range = _axis_range(lambda size: works(size, width), height)
-    w_range = _axis_range(lambda size: works(height, size), width)
+    # Every rule treats height and width alike, so with a square input and layers whose settings are
+    # the same on both axes, works(h, W) == works(W, h): the width's range is the height's.
+    w_range = h_range if height == width and _symmetric(resolved) else _axis_range(
+        lambda size: works(height, size), width)
     return InputRange(x[0], (h_range[0], w_range[0]), (h_range[1], w_range[1]))
 
 
 def _layer_params(resolved: Sequence[Resolved]) -> list[int]:
     return [r.params for top in resolved for _, r in walk(top) if not r.children]
+
+
+def _symmetric(resolved: Sequence[Resolved]) -> bool:
+    """True if no layer has a setting that differs between the axes, such as `kernel: [1, 7]`."""
+    return not any(isinstance(value, tuple) and len(value) == 2 and value[0] != value[1]
+                   for top in resolved for _, r in walk(top) if not r.children
+                   for value in vars(r.node.layer).values())  # type: ignore[union-attr]
 
 
 def _axis_range(works: Callable[[int], bool], declared: int) -> tuple[int, int | None]:

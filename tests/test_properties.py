@@ -128,6 +128,25 @@ def test_static_figures_equal_the_compiled_module(document: dict):
             assert not runs(network, shape(high + 1)), f"size {high + 1}, above the range, runs"
 
 
+ASYMMETRIC = """name: asymmetric
+input: {channels: 1, size: 12}
+stem:
+  - {layer: conv, width: 2, kernel: [1, 7]}
+  - {layer: maxpool, kernel: [1, 2]}
+head: [{layer: flatten}, {layer: linear, width: 3}]
+"""
+
+
+def test_input_range_of_a_square_input_with_an_axis_asymmetric_kernel():
+    """The range search takes the width's range from the height's only where every layer is the same
+    on both axes; here a [1, 7] kernel makes them differ, and a real forward confirms each edge."""
+    report = archspec.check(archspec.load(ASYMMETRIC))
+    accepted = report.input_range
+    assert accepted is not None and accepted.min_size == (12, 12) and accepted.max_size == (12, 13)
+    network = build_module(report).eval()
+    assert runs(network, (1, 12, 13)) and not runs(network, (1, 13, 12)) and not runs(network, (1, 12, 14))
+
+
 @settings(max_examples=100, deadline=None)
 @given(valid_specs(max_stages=4, max_repeats=3))
 def test_yaml_round_trip_is_stable(document: dict):

@@ -169,12 +169,24 @@ def register_block_strategy(kind: str, strategy: BlockStrategy) -> None:
 
 # ---- image layers (stem, list stages) ---------------------------------------------------------
 
+def int_or_pair(values: st.SearchStrategy[int]) -> st.SearchStrategy[Any]:
+    """One number for both axes, or sometimes `[height, width]` (which may differ: `kernel: [1, 7]`)."""
+    return st.one_of(values, values, st.lists(values, min_size=2, max_size=2))
+
+
+def up_to_half(kernel: int | list[int], extra: int) -> st.SearchStrategy[Any]:
+    """A padding of at most kernel // 2 + extra on each axis."""
+    if isinstance(kernel, int):
+        return int_or_pair(st.integers(0, kernel // 2 + extra))
+    return st.tuples(*(st.integers(0, k // 2 + extra) for k in kernel)).map(list)
+
+
 def draw_conv(draw: Draw, x: Shape, knobs: Knobs) -> dict:
-    kernel = draw(st.integers(1, 5))
+    kernel = draw(int_or_pair(st.integers(1, 5)))
     layer: dict = {"layer": "conv", "width": width(draw, knobs), "kernel": kernel}
-    maybe(draw, layer, "stride", st.sampled_from([1, 2]))
-    maybe(draw, layer, "padding", st.integers(0, kernel // 2 + 1))
-    maybe(draw, layer, "dilation", st.sampled_from([1, 2]))
+    maybe(draw, layer, "stride", int_or_pair(st.sampled_from([1, 2])))
+    maybe(draw, layer, "padding", up_to_half(kernel, 1))
+    maybe(draw, layer, "dilation", int_or_pair(st.sampled_from([1, 2])))
     maybe(draw, layer, "bias", st.booleans())
     common = [g for g in (1, 2, 3, 4) if x[0] % g == 0 and layer["width"] % g == 0]
     maybe(draw, layer, "groups", st.sampled_from(common))
@@ -182,10 +194,10 @@ def draw_conv(draw: Draw, x: Shape, knobs: Knobs) -> dict:
 
 
 def draw_pool(draw: Draw, x: Shape, knobs: Knobs) -> dict:
-    kernel = draw(st.integers(1, 3))
+    kernel = draw(int_or_pair(st.integers(1, 3)))
     layer: dict = {"layer": draw(st.sampled_from(["maxpool", "avgpool"])), "kernel": kernel}
-    maybe(draw, layer, "stride", st.sampled_from([1, 2]))
-    maybe(draw, layer, "padding", st.integers(0, kernel // 2))
+    maybe(draw, layer, "stride", int_or_pair(st.sampled_from([1, 2])))
+    maybe(draw, layer, "padding", up_to_half(kernel, 0))
     maybe(draw, layer, "ceil_mode", st.booleans())
     if layer["layer"] == "avgpool":
         maybe(draw, layer, "count_include_pad", st.booleans())
