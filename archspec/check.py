@@ -131,18 +131,15 @@ class _StageToLower:
 
 
 def _top_level_nodes(spec: Spec, problems: list) -> list[Node | _StageToLower]:
-    layers = [("stem", i, layer) for i, layer in enumerate(spec.stem)]
-    layers += [("head", i, layer) for i, layer in enumerate(spec.head)]
-    names = _layer_names([layer for _, _, layer in layers], problems, layers)
-    layer_nodes = {(part, i): LayerNode(names[n], layer, (part, i))
-                   for n, (part, i, layer) in enumerate(layers)}
-    stem = [layer_nodes[("stem", i)] for i in range(len(spec.stem))]
+    places = [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
+    layers = (*spec.stem, *spec.head)
+    names = _layer_names(layers, problems, places)
+    nodes = [LayerNode(name, layer, place) for name, layer, place in zip(names, layers, places)]
     stages = [_StageToLower(i, stage.name or f"layer{i + 1}", spec) for i, stage in enumerate(spec.stages)]
-    head = [layer_nodes[("head", i)] for i in range(len(spec.head))]
-    return [*stem, *stages, *head]
+    return [*nodes[:len(spec.stem)], *stages, *nodes[len(spec.stem):]]
 
 
-def _layer_names(layers: list[LayerBase], problems: list, where: list) -> list[str]:
+def _layer_names(layers: tuple[LayerBase, ...], problems: list, where: list[tuple[str, int]]) -> list[str]:
     """Explicit names, else torchvision-style defaults: conv1, bn1, relu, maxpool, avgpool, fc."""
     counts: dict[str, int] = {}
     for layer in layers:
@@ -150,7 +147,7 @@ def _layer_names(layers: list[LayerBase], problems: list, where: list) -> list[s
             counts[layer.default_name] = counts.get(layer.default_name, 0) + 1
     seen: dict[str, int] = {}
     names = []
-    for layer, (part, i, _) in zip(layers, where):
+    for layer, (part, i) in zip(layers, where):
         if layer.name is not None:
             name = layer.name
         else:
