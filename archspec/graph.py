@@ -173,7 +173,8 @@ class Evaluator:
             self.problem(node.origin, qualname,
                          f"branches concatenated on channels must share their spatial size; "
                          f"found {listing}",
-                         "give every branch the same stride and 'same' padding (padding = kernel // 2)")
+                         "give every branch the same stride and an odd kernel with 'same' padding "
+                         "(padding = kernel // 2; an even kernel so padded grows the map by one)")
             return None
         out = (sum(shape[0] for _, shape in outs), *outs[0][1][1:])
         return _combine(node, qualname, x, [b for b in branches if b], out=out)
