@@ -53,10 +53,16 @@ class _PlainResolver(yaml.resolver.Resolver):
 
 # YAML 1.1 (PyYAML) reads `1e-5` as a string because it wants a dot in a float; YAML 1.2 and every
 # other tool read it as a number, and users write BatchNorm epsilons that way.
-_PlainResolver.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+_PlainResolver.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Quotes a string that the loader would read as a number, such as a name `1e5`: PyYAML's own
+    dumper knows only YAML 1.1's floats and would write it bare."""
+
+
+_SpecDumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
 
 
 class _PythonSpecLoader(_PlainResolver, yaml.SafeLoader):
@@ -406,7 +412,7 @@ def dump(data: object, *, schema: str | None = None) -> str:
     line, like the shipped specs. With `schema` (a path or URL to archspec.schema.json), the text
     starts with the comment that gives editors completion and checking.
     """
-    text = yaml.dump(_plain(data), Dumper=yaml.SafeDumper, sort_keys=False, allow_unicode=True,
+    text = yaml.dump(_plain(data), Dumper=_SpecDumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=None, width=110)
     return (SCHEMA_COMMENT.format(schema) if schema else "") + text
 

@@ -147,6 +147,15 @@ def test_input_range_of_a_square_input_with_an_axis_asymmetric_kernel():
     assert runs(network, (1, 12, 13)) and not runs(network, (1, 13, 12)) and not runs(network, (1, 12, 14))
 
 
+@pytest.mark.parametrize("name", ["0E0", "1e5", "2.5e-3", "1_0e5"])
+def test_names_that_read_as_exponent_floats_are_quoted_when_dumped(name: str):
+    """The loader reads `1e-5` as a number (YAML 1.2); PyYAML's dumper (YAML 1.1) would write the
+    name `1e5` bare, and the spec would come back with a number for a name. Found by Hypothesis."""
+    document = {"name": name, "input": {"channels": 1, "size": 4}, "head": [{"layer": "flatten"}]}
+    assert load_document(dump(document)).data == document
+    assert archspec.load(dump(document)).name == name
+
+
 @settings(max_examples=100, deadline=None)
 @given(valid_specs(max_stages=4, max_repeats=3))
 def test_yaml_round_trip_is_stable(document: dict):
