@@ -58,11 +58,20 @@ _PlainResolver.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT,
 
 
 class _SpecDumper(yaml.SafeDumper):
-    """Quotes a string that the loader would read as a number, such as a name `1e5`: PyYAML's own
-    dumper knows only YAML 1.1's floats and would write it bare."""
+    """PyYAML's safe dumper with two fixes, so that what it writes loads back as the same data:
+    - it quotes a string that the loader would read as a number, such as a name `1e5` (PyYAML's
+      dumper knows only YAML 1.1's floats and would write it bare);
+    - it writes a string with a Unicode line break (U+0085, U+2028, U+2029) double-quoted, where the
+      break is escaped: PyYAML writes it into a single-quoted string, where it reads back as a space."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if any(character in data for character in "\x85\u2028\u2029"):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
 
 
 _SpecDumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+_SpecDumper.add_representer(str, _SpecDumper.represent_str)
 
 
 class _PythonSpecLoader(_PlainResolver, yaml.SafeLoader):

@@ -156,6 +156,14 @@ def test_names_that_read_as_exponent_floats_are_quoted_when_dumped(name: str):
     assert archspec.load(dump(document)).name == name
 
 
+@pytest.mark.parametrize("text", ["\x85", "a\x85b", "\u2028", "x\u2029y", "a\nb"])
+def test_descriptions_with_unicode_line_breaks_survive_a_dump(text: str):
+    """PyYAML writes U+0085 into a single-quoted string, where it reads back as a space; the dumper
+    double-quotes such strings, escaping the break. Found by Hypothesis."""
+    document = {"name": "x", "description": text, "input": {"channels": 1, "size": 4}}
+    assert load_document(dump(document)).data == document
+
+
 @settings(max_examples=100, deadline=None)
 @given(valid_specs(max_stages=4, max_repeats=3))
 def test_yaml_round_trip_is_stable(document: dict):
