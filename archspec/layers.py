@@ -299,7 +299,7 @@ class Linear(LayerBase):
 
 
 class ZeroPadShortcut(LayerBase):
-    """Option A shortcut: subsample by `stride`, append zero channels up to `width`. No parameters.
+    """Option A shortcut: subsample by `stride`, add zero channels up to `width`. No parameters.
 
     Internal: blocks create it; a spec cannot name it (it is not registered in LAYERS).
     """
@@ -307,6 +307,7 @@ class ZeroPadShortcut(LayerBase):
     layer: Literal["zero_pad_shortcut"] = "zero_pad_shortcut"
     width: Count
     stride: Size = 1
+    pad: Literal["end", "both"] = "end"  # zero channels after the input's, or half on each side
     default_name: ClassVar[str] = "downsample"
 
     def infer(self, x: Shape) -> Facts:
@@ -318,4 +319,4 @@ class ZeroPadShortcut(LayerBase):
         return ((self.width, -(-height // self.stride), -(-width // self.stride)), 0, 0)
 
     def build(self, nn: Any, x: Shape) -> Any:
-        return nn.ZeroPadShortcut(self.stride, self.width - x[0])
+        return nn.ZeroPadShortcut(self.stride, self.width - x[0], both_sides=self.pad == "both")

@@ -33,19 +33,22 @@ from torch.nn import (  # noqa: F401
 
 
 class ZeroPadShortcut(Module):
-    """He et al.'s option A: an identity that subsamples by the stride and appends zero channels."""
+    """He et al.'s option A: an identity that subsamples by the stride and adds zero channels, after
+    the input's (`both_sides` False) or half before and half after them (akamaster's CIFAR ResNets)."""
 
-    def __init__(self, stride: int, extra_channels: int):
+    def __init__(self, stride: int, extra_channels: int, both_sides: bool = False):
         super().__init__()
         self.stride = stride
         self.extra_channels = extra_channels
+        self.both_sides = both_sides
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x[:, :, :: self.stride, :: self.stride]  # N x C x ceil(H/s) x ceil(W/s)
-        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))  # N x (C + extra) x H' x W'
+        before = self.extra_channels // 2 if self.both_sides else 0
+        return F.pad(x, (0, 0, 0, 0, before, self.extra_channels - before))  # N x (C + extra) x H' x W'
 
     def extra_repr(self) -> str:
-        return f"stride={self.stride}, extra_channels={self.extra_channels}"
+        return f"stride={self.stride}, extra_channels={self.extra_channels}, both_sides={self.both_sides}"
 
 
 _OUTPUT_NOT_SAVED_FOR_BACKWARD = (Conv2d, BatchNorm1d, BatchNorm2d, Linear)

@@ -93,6 +93,81 @@ def test_cifar_resnet_equals_reference(depth: int) -> None:
     assert report.output_shape == (10,)
 
 
+class LambdaLayer(nn.Module):
+    def __init__(self, function: Callable[[torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x)
+
+
+class AkamasterBlock(nn.Module):
+    """akamaster/pytorch_resnet_cifar10's BasicBlock (the most used CIFAR ResNet code and weights),
+    option A: its shortcut pads planes // 4 zero channels on each side of the subsampled input."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut: nn.Module = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = LambdaLayer(lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4),
+                                                        "constant", 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class AkamasterResNet(nn.Module):
+    def __init__(self, n: int, num_classes: int = 10):
+        super().__init__()
+        self.in_planes = 16
+        self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.layer1 = self._make_layer(16, n, stride=1)
+        self.layer2 = self._make_layer(32, n, stride=2)
+        self.layer3 = self._make_layer(64, n, stride=2)
+        self.linear = nn.Linear(64, num_classes)
+
+    def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        layers = []
+        for block_stride in [stride] + [1] * (blocks - 1):
+            layers.append(AkamasterBlock(self.in_planes, planes, block_stride))
+            self.in_planes = planes
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        out = F.avg_pool2d(out, out.size()[3])
+        return self.linear(out.view(out.size(0), -1))
+
+
+def test_zero_pad_both_equals_akamasters_cifar_resnet() -> None:
+    """`zero_pad: both` (and the head's linear named `linear`) gives akamaster's state_dict keys and
+    outputs, so its published checkpoints load with load_state_dict; the default `end` does not."""
+    text = (SPECS / "resnet20-cifar.yaml").read_text()
+    for width in (16, 32, 64):
+        text = text.replace(f"{{block: basic, width: {width},", f"{{block: basic, zero_pad: both, width: {width},")
+    text = text.replace("- {layer: linear, width: 10}", "- {layer: linear, width: 10, name: linear}")
+    torch.manual_seed(20)
+    reference = randomise_batchnorm(AkamasterResNet(3), seed=20).eval()
+    ours = archspec.compile(text).eval()
+    assert list(ours.state_dict()) == list(reference.state_dict())
+    ours.load_state_dict(reference.state_dict())
+    assert_same_outputs(ours, reference, (2, 3, 32, 32))
+    padded_at_the_end = archspec.compile(text.replace("zero_pad: both, ", "")).eval()
+    padded_at_the_end.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert (padded_at_the_end(x) - reference(x)).abs().max() > 1e-3
+
+
 def _plain_block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """torchvision's BasicBlock.forward without the `out += identity` line."""
     out = block.relu(block.bn1(block.conv1(x)))

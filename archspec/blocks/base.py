@@ -18,6 +18,7 @@ from archspec.registry import Registry
 from archspec.shapes import Shape
 
 Shortcut = Literal["A", "B", "C", "identity", "none"]
+ZeroPad = Literal["end", "both"]  # where option A puts its zero channels
 SHORTCUT_HELP = {
     "A": "identity; where the shape changes, subsample by the stride and zero-pad the channels",
     "B": "identity; where the shape changes, a 1x1 projection + BatchNorm",
@@ -58,7 +59,8 @@ class BlockStage(BaseModel):
 
 
 def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,
-                  *, bias: bool = False, norm: bool = True, norm_eps: float = 1e-5) -> Node | None:
+                  *, bias: bool = False, norm: bool = True, norm_eps: float = 1e-5,
+                  zero_pad: ZeroPad = "end") -> Node | None:
     """The shortcut branch of a residual block (None: the identity)."""
     changes_shape = stride != 1 or x[0] != width
     if shortcut == "C" or (shortcut == "B" and changes_shape):
@@ -71,8 +73,8 @@ def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin:
             LayerNode("1", derived(BatchNorm, layer="batchnorm", eps=norm_eps), where, written=False),
         ), where, kind="projection")
     if shortcut == "A" and changes_shape:
-        return LayerNode("downsample", derived(ZeroPadShortcut, width=width, stride=stride), (*origin, "shortcut"),
-                         written=False)
+        return LayerNode("downsample", derived(ZeroPadShortcut, width=width, stride=stride, pad=zero_pad),
+                         (*origin, "shortcut"), written=False)
     return None
 
 

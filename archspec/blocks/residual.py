@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, mismatch_hint, shortcut_node
+from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, ZeroPad, mismatch_hint, shortcut_node
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, ResidualNode
 from archspec.layers import BatchNorm, Conv, Count, ReLU, derived
@@ -28,6 +28,9 @@ class ResidualStage(BlockStage):
     projection_bias: bool = Field(False, description="bias on the 1x1 projection convolution")
     activation_before_add: bool = Field(
         False, description="also apply ReLU to the main path before the addition (some tutorials do)")
+    zero_pad: ZeroPad = Field("end", description="where shortcut A puts its zero channels: after the "
+                              "input's (end), or half before and half after them (both: akamaster's "
+                              "CIFAR ResNets)")
 
     def alike_key(self, index: int) -> object | None:
         return self.block_stride(index)  # `lower` uses the index only through the stride (and names)
@@ -55,7 +58,7 @@ class ResidualStage(BlockStage):
             name=str(index),
             main=main,
             shortcut=shortcut_node(x, width, stride, shortcut, origin, bias=self.projection_bias,
-                                   norm=self.projection_norm, norm_eps=self.norm_eps),
+                                   norm=self.projection_norm, norm_eps=self.norm_eps, zero_pad=self.zero_pad),
             post=(LayerNode("relu", RELU, origin, written=False),),
             origin=(*origin, "shortcut"),
             kind=self.block,  # type: ignore[attr-defined]

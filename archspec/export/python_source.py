@@ -37,16 +37,19 @@ _SUFFIXES = {"identity": "", "projection": "Projection", "zero-pad": "ZeroPad", 
 # Copies of archspec.modules' own leaf modules; each computes exactly what the original computes.
 _OWN_SOURCES = {"ZeroPadShortcut": '''
 class ZeroPadShortcut(nn.Module):
-    """He et al.'s option A shortcut: subsample by the stride, then append zero channels."""
+    """He et al.'s option A shortcut: subsample by the stride, then add zero channels after the
+    input's, or half before and half after them (`both_sides`)."""
 
-    def __init__(self, stride: int, extra_channels: int) -> None:
+    def __init__(self, stride: int, extra_channels: int, both_sides: bool = False) -> None:
         super().__init__()
         self.stride = stride
         self.extra_channels = extra_channels
+        self.both_sides = both_sides
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x[:, :, :: self.stride, :: self.stride]
-        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+        before = self.extra_channels // 2 if self.both_sides else 0
+        return nn.functional.pad(x, (0, 0, 0, 0, before, self.extra_channels - before))
 '''}
 
 

@@ -62,6 +62,7 @@ def _residual_extras(draw: Draw, entry: dict) -> None:
     maybe(draw, entry, "projection_bias", st.booleans())
     maybe(draw, entry, "activation_before_add", st.booleans())
     maybe(draw, entry, "norm_eps", st.sampled_from([1e-5, 1e-3]))
+    maybe(draw, entry, "zero_pad", st.sampled_from(["end", "both"]))
 
 
 def keeps_width(draw: Draw) -> bool:
