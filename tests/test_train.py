@@ -202,6 +202,22 @@ def test_bad_requests_exit_2_with_one_clear_line(case, tmp_path, capsys, monkeyp
         assert not out.exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize("command", ["train", "eval"])
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_threads_must_be_a_positive_whole_number(command, value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, str(DIGITS_SPEC), "--data", "digits", "--checkpoint", "x.pt", "--threads", value]
+             if command == "eval" else [command, str(DIGITS_SPEC), "--data", "digits", "--threads", value])
+    assert exited.value.code == 2
+    assert f"--threads: expected a whole number of at least 1, found {value!r}" in capsys.readouterr().err
+
+
+def test_threads_sets_torchs_thread_count(tmp_path, capsys):
+    torch.set_num_threads(2)  # `one_thread` restores the count afterwards
+    assert train("--epochs", "1", "--threads", "1", "--out", str(tmp_path / "run")) == 0
+    assert torch.get_num_threads() == 1
+
+
 def test_eval_refuses_a_checkpoint_of_another_network(trained_run, tmp_path, capsys):
     run, _ = trained_run
     other = SPECS / "resnet18.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archspec.commands.train import add_data_arguments
+from archspec.commands.train import add_data_arguments, set_threads
 
 NAME = "eval"
 HELP = "test accuracy and loss of a checkpoint from `archspec train` (and its confusion matrix)"
@@ -24,4 +24,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec.train.evaluation import evaluate_checkpoint
 
+    set_threads(args.threads)
     return evaluate_checkpoint(args)

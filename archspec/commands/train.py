@@ -24,6 +24,23 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="auto: CUDA when available, else the CPU")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="DataLoader worker processes (default 0: load in the main process)")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="CPU threads for torch's operators (default: torch's, one per core; on a "
+                        "machine shared with other jobs, fewer threads than cores can be much faster)")
+
+
+def positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, found {text!r}")
+    return int(text)
+
+
+def set_threads(threads: int | None) -> None:
+    """`--threads`: torch.set_num_threads before anything runs (the default leaves torch's choice)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def augment_list(text: str) -> tuple[str, ...]:
@@ -60,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec.train.loop import TrainConfig, train
 
+    set_threads(args.threads)
     out = args.out if args.out is not None else str(Path("runs") / Path(args.spec).stem)
     config = TrainConfig(
         spec=args.spec, data=args.data, out=out, data_root=args.data_root, epochs=args.epochs,
