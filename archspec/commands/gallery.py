@@ -12,6 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
+from archspec import files
 from archspec.commands import EXIT_OK, UsageError
 from archspec.errors import Diagnostic, SpecError
 from archspec.shapes import show
@@ -110,11 +111,7 @@ def _read(path: Path) -> str:
 
 
 def _write_whole(path: Path, text: str) -> None:
-    """Write via a temporary file and a rename, so that the file is never left half-written."""
-    temporary = path.with_name(f".{path.name}.gallery-tmp")
     try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        files.write_text(path, text)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise UsageError(f"cannot write {path}: {error.strerror}") from None

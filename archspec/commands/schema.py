@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from archspec import files
 from archspec.commands import EXIT_OK, UsageError
 
 NAME = "schema"
@@ -59,11 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if target.is_dir():
         raise UsageError(f"{target} is a directory: give a file name, e.g. {target / 'archspec.schema.json'}")
     try:
-        # Written next to the target, then renamed over it: never a half-written schema.
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
+        files.write_text(target, text)  # never a half-written schema
     except OSError as error:
         raise UsageError(f"cannot write {target}: {error.strerror}") from None
     print(f"wrote {target}", file=sys.stderr)

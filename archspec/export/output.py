@@ -8,11 +8,11 @@ no half-written file, and an existing file at the target is left as it was.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from archspec import files
 from archspec.export import ExportError
 
 
@@ -33,16 +33,13 @@ def check_target(path: Path) -> None:
 def staged(path: Path) -> Iterator[Path]:
     """A temporary path beside `path` (same suffix) for the writer; moved onto `path` on success."""
     check_target(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part{path.suffix}")
     try:
-        yield temporary
-        if not temporary.is_file():
-            raise ExportError(f"internal error: the exporter wrote nothing to {temporary}")
-        os.replace(temporary, path)
+        with files.staged(path) as temporary:
+            yield temporary
+            if not temporary.is_file() or (temporary.stat().st_size == 0):
+                raise ExportError(f"internal error: the exporter wrote nothing to {temporary}")
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -27,45 +27,22 @@ target (`os.replace` is atomic): a run killed at any moment leaves the previous 
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from archspec.commands import UsageError
+from archspec.files import write_with
 
 FORMAT = "archspec-checkpoint"
 VERSION = 1
 LAST, BEST = "last.pt", "best.pt"
 
 
-def write_atomically(target: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    """Call `write(file)` on a temporary file next to `target`, then rename it to `target`."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a run's files are ordinary files
-        with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_checkpoint(target: Path, checkpoint: dict[str, Any]) -> None:
     import torch
 
-    write_atomically(target, lambda file: torch.save(checkpoint, file))
+    write_with(target, lambda file: torch.save(checkpoint, file))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from archspec.check import Report
 from archspec.commands import UsageError
+from archspec.files import write_text
 from archspec.spec import Spec
-from archspec.train.checkpoint import LAST, write_atomically
+from archspec.train.checkpoint import LAST
 
 SPEC_COPY, RESOLVED_SPEC = "spec.yaml", "spec.resolved.json"
 
@@ -53,6 +54,5 @@ def write_spec_files(out: Path, spec: Spec, report: Report, text: str, source: s
         "macs": report.macs,
         "spec": spec.model_dump(mode="json"),
     }
-    write_atomically(out / SPEC_COPY, lambda file: file.write(text), binary=False)
-    write_atomically(out / RESOLVED_SPEC, lambda file: file.write(json.dumps(resolved, indent=2) + "\n"),
-                     binary=False)
+    write_text(out / SPEC_COPY, text)
+    write_text(out / RESOLVED_SPEC, json.dumps(resolved, indent=2) + "\n")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from archspec.train.checkpoint import write_atomically
+from archspec.files import write_text, write_with
 
 METRICS, PLOT = "metrics.jsonl", "curves.png"
 _BAR_WIDTH = 24
@@ -89,7 +89,7 @@ class MetricsLog:
     def _write_jsonl(self) -> None:
         # Rewritten whole, atomically: a resumed run's file never keeps epochs the checkpoint lacks.
         text = "".join(json.dumps(row) + "\n" for row in self.rows)
-        write_atomically(self.out / METRICS, lambda file: file.write(text), binary=False)
+        write_text(self.out / METRICS, text)
 
     def _plot(self) -> None:
         try:
@@ -112,4 +112,4 @@ class MetricsLog:
         accuracy_axes.set_ylim(top=1.0)
         figure.suptitle(self.title)
         self.plotted = time.monotonic()
-        write_atomically(self.out / PLOT, lambda file: figure.savefig(file, format="png", dpi=100))
+        write_with(self.out / PLOT, lambda file: figure.savefig(file, format="png", dpi=100))
