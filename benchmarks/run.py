@@ -72,6 +72,8 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds; ResNet-18 only in 3 and 5")
     parser.add_argument("--sections", default="1,2,3,4,5", help="which sections to run (default all)")
+    parser.add_argument("--eager-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
+                        help="configs for eager mode in sections 3 and 5 (default: all four; --quick: resnet18)")
     parser.add_argument("--compile-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
                         help="configs for torch.compile (default: all four; --quick: resnet18:8)")
     parser.add_argument("--output", type=Path, default=None,
@@ -83,7 +85,8 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
     sections = set(args.sections.split(","))
     quick = args.quick
     rounds = 7 if quick else 15
-    configs = RUNTIME_CONFIGS[:2] if quick else RUNTIME_CONFIGS
+    configs = (args.eager_configs if args.eager_configs is not None
+               else RUNTIME_CONFIGS[:2] if quick else RUNTIME_CONFIGS)
     compile_configs = (args.compile_configs if args.compile_configs is not None
                        else [("resnet18", 8)] if quick else RUNTIME_CONFIGS)
     budget_s = 10.0 if quick else 60.0  # time per timed pair of models in section 3
