@@ -7,7 +7,7 @@ Every module is made from the node's statically resolved input shape, so the cha
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -23,8 +23,9 @@ def build_module(report: Report) -> modules.Network:
         raise SpecError(report.errors)
     top_level = [(r.node.name, _module(r)) for r in report.resolved]
     network = modules.Network(report.spec.name, _inplace_only_where_safe(report.resolved, top_level))
-    if report.spec.init == "kaiming":
-        _kaiming_init(network)
+    initialise = _INITS[report.spec.init]
+    if initialise is not None:
+        initialise(network)
     return network
 
 
@@ -68,6 +69,9 @@ def _inplace_only_where_safe(resolved: tuple[Resolved, ...] | list[Resolved],
     return built
 
 
+# torchvision's initialisations, module for module as its constructors write them, so that under
+# the same seed a compiled network gets the very weights torchvision's constructor draws.
+
 def _kaiming_init(network: nn.Module) -> None:
     """torchvision's ResNet initialisation."""
     for module in network.modules():
@@ -76,6 +80,36 @@ def _kaiming_init(network: nn.Module) -> None:
         elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
             nn.init.constant_(module.weight, 1)
             nn.init.constant_(module.bias, 0)
+
+
+def _vgg_init(network: nn.Module) -> None:
+    """torchvision's VGG initialisation (`init_weights=True`, its default)."""
+    for module in network.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.constant_(module.bias, 0)
+        elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.constant_(module.weight, 1)
+            nn.init.constant_(module.bias, 0)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0, 0.01)
+            if module.bias is not None:
+                nn.init.constant_(module.bias, 0)
+
+
+def _googlenet_init(network: nn.Module) -> None:
+    """torchvision's GoogLeNet initialisation (`init_weights=True`)."""
+    for module in network.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2, b=2)
+        elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.constant_(module.weight, 1)
+            nn.init.constant_(module.bias, 0)
+
+
+_INITS: dict[str, Callable[[nn.Module], None] | None] = {
+    "pytorch": None, "kaiming": _kaiming_init, "vgg": _vgg_init, "googlenet": _googlenet_init}
 
 
 def load_torchvision_weights(network: nn.Module,

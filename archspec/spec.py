@@ -70,9 +70,11 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
     description: Annotated[str, Field(max_length=2_000)] = ""
     input: InputSpec
     shortcut: Shortcut = Field("B", description="default shortcut option of every stage")
-    init: Literal["pytorch", "kaiming"] = Field(
+    init: Literal["pytorch", "kaiming", "vgg", "googlenet"] = Field(
         "pytorch", description="pytorch: each module's default; kaiming: torchvision's ResNet init "
-        "(conv kaiming_normal_ fan_out, BatchNorm weight 1 and bias 0)")
+        "(conv kaiming_normal_ fan_out, BatchNorm weight 1 and bias 0); vgg: torchvision's VGG init "
+        "(as kaiming, plus conv bias 0 and linear weight normal(0, 0.01), bias 0); googlenet: "
+        "torchvision's GoogLeNet init (conv and linear weight trunc_normal_(std 0.01), BatchNorm 1 and 0)")
     stem: tuple[LayerSpec, ...] = ()
     stages: tuple[StageSpec, ...] = ()
     head: tuple[LayerSpec, ...] = ()

@@ -108,3 +108,26 @@ def test_smallest_input_equals_torchvision_min_size(name: str) -> None:
     assert not archspec.check(SPECS / f"{name}.yaml", (3, smaller, MIN_SIZES[name])).ok
     with torch.device("meta"), pytest.raises(RuntimeError):  # torchvision refuses it too
         MODELS[name][0]().eval()(torch.zeros(1, 3, smaller, MIN_SIZES[name]))
+
+
+# Shipped spec -> torchvision's constructor with its own initialisation (the spec's `init` in brackets).
+INITIALISED: dict[str, Callable[[], nn.Module]] = {
+    "alexnet": tv.alexnet,  # (pytorch) each module's default
+    "vgg11": tv.vgg11,  # (vgg)
+    "googlenet": partial(tv.googlenet, aux_logits=False, init_weights=True, transform_input=False),  # (googlenet)
+    "resnet18": tv.resnet18,  # (kaiming)
+}
+
+
+@pytest.mark.parametrize("name", sorted(INITIALISED))
+def test_the_specs_init_draws_torchvisions_weights_bit_for_bit(name: str) -> None:
+    """Under the same seed, compiling the spec draws the very weights torchvision's constructor draws:
+    the same modules are made in the same order, then initialised the same way."""
+    torch.manual_seed(7)
+    theirs = INITIALISED[name]()
+    torch.manual_seed(7)
+    ours = archspec.compile(SPECS / f"{name}.yaml")
+    assert len(ours.state_dict()) == len(theirs.state_dict())
+    for (our_name, our_tensor), (their_name, their_tensor) in zip(ours.state_dict().items(),
+                                                                  theirs.state_dict().items()):
+        assert torch.equal(our_tensor, their_tensor), (our_name, their_name)
