@@ -56,13 +56,18 @@ def estimate_memory(resolved: Sequence[Resolved], layers: Iterable[Resolved] | N
     if layers is None:
         layers = (node for top in resolved for _, node in walk(top) if isinstance(node.node, LayerNode))
     sizes: dict[Shape, int] = {}  # a network has few distinct shapes: one product per shape
+
+    def size(shape: Shape) -> int:
+        if shape not in sizes:
+            sizes[shape] = math.prod(shape)
+        return sizes[shape]
+
     largest = heaviest = None
     most_values = most_params = -1
     for layer in layers:
-        in_size = sizes.get(layer.in_shape) or sizes.setdefault(layer.in_shape, math.prod(layer.in_shape))
-        out_size = sizes.get(layer.out_shape) or sizes.setdefault(layer.out_shape, math.prod(layer.out_shape))
-        if in_size + out_size > most_values:  # strict: the first of equals, as max() would pick
-            largest, most_values = layer, in_size + out_size
+        values = size(layer.in_shape) + size(layer.out_shape)
+        if values > most_values:  # strict: the first of equals, as max() would pick
+            largest, most_values = layer, values
         if layer.params > most_params:
             heaviest, most_params = layer, layer.params
     if largest is None:

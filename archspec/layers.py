@@ -25,6 +25,8 @@ OffsetOrPair = Offset | tuple[Offset, Offset]
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
+ZeroPad = Literal["end", "both"]  # where option A puts its zero channels: after the input's, or half each side
+
 LAYERS: Registry[type[LayerBase]] = Registry("layer")
 
 
@@ -307,7 +309,7 @@ class ZeroPadShortcut(LayerBase):
     layer: Literal["zero_pad_shortcut"] = "zero_pad_shortcut"
     width: Count
     stride: Size = 1
-    pad: Literal["end", "both"] = "end"  # zero channels after the input's, or half on each side
+    pad: ZeroPad = "end"
     default_name: ClassVar[str] = "downsample"
 
     def infer(self, x: Shape) -> Facts:

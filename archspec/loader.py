@@ -252,8 +252,9 @@ class _Builder:
         if node.tag not in _PLAIN_SCALAR_TAGS:
             return self._bad_tag(node, path)
         key = (node.tag, node.value)  # a spec repeats its scalars (`conv`, `3`): construct each once
-        value = self._scalars[key] if key in self._scalars else self._scalars.setdefault(
-            key, self._scalar_loader.construct_object(node))
+        if key not in self._scalars:
+            self._scalars[key] = self._scalar_loader.construct_object(node)
+        value = self._scalars[key]
         if isinstance(value, float) and not math.isfinite(value):
             self.errors.append((path, node, f"expected a finite number, found `{node.value}`", None))
             return None
@@ -330,8 +331,11 @@ def _yaml_problem(error: yaml.MarkedYAMLError, found: str | None) -> tuple[str, 
 
 
 def _text_at(text: str, line: int, column: int) -> str | None:
+    """The text from (line, column) to the end of that line; None if there is none."""
     lines = text.split("\n")
-    return lines[line][column:] or None if line < len(lines) else None
+    if line >= len(lines):
+        return None
+    return lines[line][column:] or None
 
 
 def load_document(source: str | Path) -> Document:

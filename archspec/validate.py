@@ -110,7 +110,7 @@ def _allowed_keys(data: object, parent: SpecPath) -> list[str]:
         if "blocks" in mapping:
             return list(ListStage.model_fields)
         for tag, registry in _TAGS.items():
-            if isinstance(mapping.get(tag), str) and mapping[tag] in registry:  # a dict is unhashable
+            if mapping.get(tag) in registry:  # the registry refuses non-strings (a dict is unhashable)
                 return list(registry[mapping[tag]].model_fields)
     return list(model.model_fields) if model else []
 

@@ -13,12 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
-from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPadShortcut, derived
+from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPad, ZeroPadShortcut, derived
 from archspec.registry import Registry
 from archspec.shapes import Shape
 
 Shortcut = Literal["A", "B", "C", "identity", "none"]
-ZeroPad = Literal["end", "both"]  # where option A puts its zero channels
 SHORTCUT_HELP = {
     "A": "identity; where the shape changes, subsample by the stride and zero-pad the channels",
     "B": "identity; where the shape changes, a 1x1 projection + BatchNorm",

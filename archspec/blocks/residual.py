@@ -11,13 +11,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, ZeroPad, mismatch_hint, shortcut_node
+from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, mismatch_hint, shortcut_node
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, ResidualNode
-from archspec.layers import BatchNorm, Conv, Count, ReLU, derived
+from archspec.layers import BatchNorm, Conv, Count, ReLU, ZeroPad, derived
 from archspec.shapes import Shape
-
-RELU = ReLU(layer="relu")  # torchvision's in-place ReLU; layers are frozen, so every block shares one
 
 
 class ResidualStage(BlockStage):
@@ -47,19 +45,23 @@ class ResidualStage(BlockStage):
     def norm_layer(self) -> BatchNorm:
         return derived(BatchNorm, layer="batchnorm", eps=self.norm_eps)  # type: ignore[return-value]
 
+    @staticmethod
+    def relu_layer() -> ReLU:
+        return derived(ReLU, layer="relu")  # type: ignore[return-value]
+
     def residual(self, index: int, x: Shape, main: tuple[Node, ...], shortcut: Shortcut,
                  origin: SpecPath) -> ResidualNode:
         stride = self.block_stride(index)
         width = self.out_width()
         if self.activation_before_add:
             relus = sum(1 for node in main if node.kind == "relu")
-            main = (*main, LayerNode(f"relu{relus + 1}", RELU, origin, written=False))
+            main = (*main, LayerNode(f"relu{relus + 1}", self.relu_layer(), origin, written=False))
         return ResidualNode(
             name=str(index),
             main=main,
             shortcut=shortcut_node(x, width, stride, shortcut, origin, bias=self.projection_bias,
                                    norm=self.projection_norm, norm_eps=self.norm_eps, zero_pad=self.zero_pad),
-            post=(LayerNode("relu", RELU, origin, written=False),),
+            post=(LayerNode("relu", self.relu_layer(), origin, written=False),),
             origin=(*origin, "shortcut"),
             kind=self.block,  # type: ignore[attr-defined]
             add=shortcut != "none",
@@ -75,7 +77,7 @@ class BasicStage(ResidualStage):
 
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         stride = self.block_stride(index)
-        norm, relu = self.norm_layer(), RELU
+        norm, relu = self.norm_layer(), self.relu_layer()
         main = (
             self.conv("conv1", self.width, 3, stride, origin),
             LayerNode("bn1", norm, origin, written=False),
@@ -118,7 +120,7 @@ class BottleneckStage(ResidualStage):
         stride = self.block_stride(index)
         stride_1x1, stride_3x3 = (stride, 1) if self.stride_on == "1x1" else (1, stride)
         inner = self.inner_width()
-        norm, relu = self.norm_layer(), RELU
+        norm, relu = self.norm_layer(), self.relu_layer()
         main = (
             self.conv("conv1", inner, 1, stride_1x1, origin),
             LayerNode("bn1", norm, origin, written=False),
