@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import torch
+from timing import interleaved
 from torch.profiler import ProfilerActivity, profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,17 +29,9 @@ from archspec.spec import ListStage  # noqa: E402
 
 
 def best_us(function: Callable[[], object], seconds: float = 0.3) -> float:
-    """Microseconds per call: the best of 7 loops of about `seconds` / 7 each."""
-    start = time.perf_counter()
-    function()
-    calls = max(1, int(seconds / 7 / max(time.perf_counter() - start, 1e-7)))
-    best = float("inf")
-    for _ in range(7):
-        start = time.perf_counter()
-        for _ in range(calls):
-            function()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best * 1e6
+    """Microseconds per call: the best of 7 samples of about `seconds` / 7 each."""
+    samples = interleaved({"function": function}, rounds=7, warmup=1, sample_seconds=seconds / 7)
+    return min(samples["function"].seconds) * 1e6
 
 
 def block_lowerings(spec: archspec.Spec, report: archspec.Report) -> list[Callable[[], object]]:
