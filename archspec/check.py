@@ -4,12 +4,15 @@ node, and every error found. Pure Python: this module and everything it imports 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
+from archspec.blocks.base import BlockFacts, values
 from archspec.budget import (
+    BYTES_PER_VALUE,
     DEFAULT_MAX_MEMORY,
     MemoryEstimate,
     block_count_problem,
@@ -20,7 +23,7 @@ from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, walk
 from archspec.layers import LayerBase
 from archspec.ranges import InputRange, find_input_range
-from archspec.shapes import Shape
+from archspec.shapes import Facts, Shape, ShapeProblem
 from archspec.spec import ListStage, Spec
 
 
@@ -34,13 +37,39 @@ class Row:
     macs: int
 
 
+class Lowered(NamedTuple):
+    nodes: tuple[Node, ...]  # the lowered network, in module order
+    resolved: tuple[Resolved, ...]  # its static figures at the report's input (empty if it failed early)
+
+
 @dataclass(frozen=True)
 class Report:
     spec: Spec
     input_shape: Shape
-    nodes: tuple[Node, ...]  # the lowered network, in module order
-    resolved: tuple[Resolved, ...]  # its static figures at `input_shape` (empty if it failed early)
     errors: tuple[Diagnostic, ...]
+    figures: Facts | None = None  # the network's output shape, parameters and MACs, when it checked
+    # The lowered graph, when the check made it; otherwise `graph` makes it on first use.
+    lowered: Lowered | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def graph(self) -> Lowered:
+        """The network lowered to primitive layers, and every node's figures. A check that passed on
+        the blocks' static twins makes it only here, for a table, a build or an export."""
+        if self.lowered is not None:
+            return self.lowered
+        lowered, problems, _ = _lower_and_evaluate(self.spec, self.input_shape)
+        if problems:  # tests/test_block_twins.py exists so that this never happens
+            raise RuntimeError(f"archspec bug: the blocks' static twins passed {self.spec.name!r}, but its "
+                               f"graph reports: {problems[0][1]}")
+        return lowered
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.graph.nodes
+
+    @property
+    def resolved(self) -> tuple[Resolved, ...]:
+        return self.graph.resolved
 
     @property
     def ok(self) -> bool:
@@ -48,15 +77,15 @@ class Report:
 
     @property
     def output_shape(self) -> Shape | None:
-        return self.resolved[-1].out_shape if self.ok and self.resolved else None
+        return self.figures[0] if self.figures else None
 
     @property
     def params(self) -> int:
-        return sum(r.params for r in self.resolved)
+        return self.figures[1] if self.figures else sum(r.params for r in self.resolved)
 
     @property
     def macs(self) -> int:
-        return sum(r.macs for r in self.resolved)
+        return self.figures[2] if self.figures else sum(r.macs for r in self.resolved)
 
     @property
     def memory(self) -> MemoryEstimate:
@@ -97,13 +126,69 @@ def check(spec: Spec, input_shape: Shape | None = None,
     x = input_shape or spec.input.shape()
     too_deep = block_count_problem(spec)
     if too_deep:
-        return Report(spec, x, (), (), tuple(_place(spec, [too_deep])))
+        return Report(spec, x, tuple(_place(spec, [too_deep])), None, Lowered((), ()))
+    figures = _twin_figures(spec, x, max_memory)
+    if figures is not None:
+        return Report(spec, x, (), figures)
+    lowered, problems, layers = _lower_and_evaluate(spec, x)
+    too_big = (memory_problem(estimate_memory(lowered.resolved, layers), max_memory)
+               if not problems and max_memory is not None else None)
+    problems += [too_big] if too_big else []
+    if problems:
+        return Report(spec, x, tuple(_place(spec, problems)), None, lowered)
+    resolved = lowered.resolved  # a block kind without a static twin: the graph's figures
+    return Report(spec, x, (), (resolved[-1].out_shape if resolved else x, sum(r.params for r in resolved),
+                                sum(r.macs for r in resolved)), lowered)
+
+
+def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
+    """The happy path: the network's figures from its layers' static rules and its blocks' static
+    twins, without lowering a block. None as soon as anything might be wrong (a layer's rule
+    refuses, a twin declines, a name repeats, the budget is exceeded): the full check then lowers
+    and evaluates the graph, which says what and where. Equal to the graph's figures by test."""
+    if _top_level_names(spec)[1]:
+        return None
+    shape, params, macs, peak = x, 0, 0, 0
+    try:
+        stages = [stage.blocks if isinstance(stage, ListStage) else (stage,) for stage in spec.stages]
+        for entries in (spec.stem, *stages, spec.head):
+            for entry in entries:
+                if isinstance(entry, LayerBase):
+                    out, layer_params, layer_macs = entry.infer(shape)
+                    peak = max(peak, values(shape) + values(out))
+                    shape, params, macs = out, params + layer_params, macs + layer_macs
+                    continue
+                shortcut = entry.shortcut or spec.shortcut
+                alike: dict[object, tuple[Shape, BlockFacts]] = {}  # as in _lower_stage
+                for copy in range(entry.copies()):
+                    key = entry.alike_key(copy)
+                    known = alike.get(key) if key is not None else None
+                    facts = (known[1] if known is not None and known[0] == shape
+                             else entry.facts(copy, shape, shortcut))
+                    if facts is None:
+                        return None
+                    if key is not None:
+                        alike[key] = (shape, facts)
+                    out, block_params, block_macs, block_peak = facts
+                    shape, params, macs = out, params + block_params, macs + block_macs
+                    peak = max(peak, block_peak)
+    except ShapeProblem:
+        return None
+    if max_memory is not None and BYTES_PER_VALUE * (params + peak) > max_memory:
+        return None
+    return shape, params, macs
+
+
+def _lower_and_evaluate(spec: Spec, x: Shape
+                        ) -> tuple[Lowered, list[tuple[SpecPath, str, str | None]], list[Resolved]]:
+    """Lowers every stage and evaluates the whole graph: the nodes and their figures, every problem
+    found, and the evaluated layers in order (for the memory budget)."""
     evaluator = Evaluator()
-    problems: list[tuple[SpecPath, str, str | None]] = []
+    names, problems = _top_level_names(spec)
     lowered: list[Node] = []
     resolved: list[Resolved] = []
     shape: Shape | None = x
-    for item in _top_level_nodes(spec, problems):
+    for item in _top_level_nodes(spec, names):
         if shape is None:
             break  # an earlier node failed: its output shape, and so everything after it, is unknown
         if isinstance(item, _StageToLower):
@@ -115,10 +200,7 @@ def check(spec: Spec, input_shape: Shape | None = None,
             resolved.append(result)
         shape = result.out_shape if result else None
     problems += [(p.origin, p.message, p.hint) for p in evaluator.problems]
-    too_big = (memory_problem(estimate_memory(resolved, evaluator.layers), max_memory)
-               if not problems and max_memory is not None else None)
-    problems += [too_big] if too_big else []
-    return Report(spec, x, tuple(lowered), tuple(resolved), tuple(_place(spec, problems)))
+    return Lowered(tuple(lowered), tuple(resolved)), problems, evaluator.layers
 
 
 @dataclass(frozen=True)
@@ -130,10 +212,16 @@ class _StageToLower:
     spec: Spec
 
 
-def _top_level_nodes(spec: Spec, problems: list) -> list[Node | _StageToLower]:
+def _top_level_names(spec: Spec) -> tuple[list[str], list[tuple[SpecPath, str, str | None]]]:
+    """The module names of the stem's and the head's layers, and the problems with them."""
+    places = [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
+    problems: list[tuple[SpecPath, str, str | None]] = []
+    return _layer_names((*spec.stem, *spec.head), problems, places), problems
+
+
+def _top_level_nodes(spec: Spec, names: list[str]) -> list[Node | _StageToLower]:
     places = [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
     layers = (*spec.stem, *spec.head)
-    names = _layer_names(layers, problems, places)
     nodes = [LayerNode(name, layer, place) for name, layer, place in zip(names, layers, places)]
     stages = [_StageToLower(i, stage.name or f"layer{i + 1}", spec) for i, stage in enumerate(spec.stages)]
     return [*nodes[:len(spec.stem)], *stages, *nodes[len(spec.stem):]]

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from archspec.registry import Registry
 from archspec.shapes import Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair, show, windowed
 
-Count = Annotated[int, Field(ge=1, le=65_536)]
+MAX_COUNT = 65_536  # channels, features, groups: beyond any real network
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Size = Annotated[int, Field(ge=1, le=4_096)]
 Offset = Annotated[int, Field(ge=0, le=4_096)]
 SizeOrPair = Size | tuple[Size, Size]
@@ -70,21 +71,27 @@ class Conv(LayerBase):
     always_numbered: ClassVar[bool] = True
 
     def infer(self, x: Shape) -> Facts:
-        if len(x) != 3:
-            expect_image(x, "conv")  # raises
-        channels, width, groups = x[0], self.width, self.groups
-        if channels % groups or width % groups:
-            raise ShapeProblem(
-                f"groups {groups} must divide both the {channels} input channels and the "
-                f"{width} output channels", "choose groups that divide both", "groups")
-        kernel = pair(self.kernel)
-        out = windowed(x, "conv", width, kernel, pair(self.stride), pair(self.padding), pair(self.dilation))
-        weights = width * (channels // groups) * kernel[0] * kernel[1]
-        return (out, weights + width if self.bias else weights, weights * out[1] * out[2])
+        return conv_facts(x, self.width, pair(self.kernel), pair(self.stride), pair(self.padding),
+                          pair(self.dilation), self.groups, self.bias)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.Conv2d(x[0], self.width, pair(self.kernel), pair(self.stride), pair(self.padding),
                          pair(self.dilation), self.groups, self.bias)
+
+
+def conv_facts(x: Shape, width: int, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1),
+               groups: int = 1, bias: bool = True) -> Facts:
+    """The static rule of a convolution, shared by `Conv` and the blocks' static twins."""
+    if len(x) != 3:
+        expect_image(x, "conv")  # raises
+    channels = x[0]
+    if channels % groups or width % groups:
+        raise ShapeProblem(
+            f"groups {groups} must divide both the {channels} input channels and the "
+            f"{width} output channels", "choose groups that divide both", "groups")
+    out = windowed(x, "conv", width, kernel, stride, padding, dilation)
+    weights = width * (channels // groups) * kernel[0] * kernel[1]
+    return (out, weights + width if bias else weights, weights * out[1] * out[2])
 
 
 @LAYERS.register

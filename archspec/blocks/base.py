@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
-from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPad, ZeroPadShortcut, derived
+from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPad, ZeroPadShortcut, conv_facts, derived
 from archspec.registry import Registry
 from archspec.shapes import Shape
 
@@ -27,6 +27,10 @@ SHORTCUT_HELP = {
 }
 
 BLOCKS: Registry[type[BlockStage]] = Registry("block")
+
+# What a block's static twin knows about one copy: its output shape, parameters, MACs, and the most
+# values one of its layers reads and writes at once (input + output), which the memory budget needs.
+BlockFacts = tuple[Shape, int, int, int]
 
 
 class BlockStage(BaseModel):
@@ -56,6 +60,35 @@ class BlockStage(BaseModel):
         """Copy `index` of this stage's block, for input shape `x`, as a graph of primitive layers."""
         raise NotImplementedError
 
+    def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+        """The static twin of `lower` (pycls's `complexity`): copy `index`'s figures at input `x`,
+        computed from the block's fields without making its graph, through the same layer rules
+        (`conv_facts`, `windowed`). The check runs the twins and makes the graph only when it is
+        asked for (a table, a build) or when something is wrong: wherever the graph would report a
+        problem, the twin returns None or raises ShapeProblem, and the checker lowers the block to
+        say what. tests/test_block_twins.py proves twin == graph for every registered block, on
+        inputs that fit and inputs that do not. The default, None, means no twin: always lower."""
+        return None
+
+
+def values(shape: Shape) -> int:
+    """How many values a tensor of `shape` holds (one image)."""
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def chain_peak(*shapes: Shape) -> int:
+    """The most values one layer of a chain of convolution units reads and writes at once: `shapes`
+    are the chain's input and each convolution's output, and each convolution is followed by layers
+    that keep its shape (BatchNorm, ReLU), which read and write its output."""
+    peak, before = 0, values(shapes[0])
+    for shape in shapes[1:]:
+        after = values(shape)
+        peak, before = max(peak, before + after, 2 * after), after
+    return peak
+
 
 def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,
                   *, bias: bool = False, norm: bool = True, norm_eps: float = 1e-5,
@@ -75,6 +108,28 @@ def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin:
         return LayerNode("downsample", derived(ZeroPadShortcut, width=width, stride=stride, pad=zero_pad),
                          (*origin, "shortcut"), written=False)
     return None
+
+
+def shortcut_facts(x: Shape, main_out: Shape, width: int, stride: int, shortcut: Shortcut, *,
+                   bias: bool = False, norm: bool = True) -> tuple[int, int, int] | None:
+    """The twin of `shortcut_node` and of the addition: the shortcut's (parameters, MACs, peak
+    values), or None where the addition would not fit the main path's output `main_out`."""
+    changes_shape = stride != 1 or x[0] != width
+    if shortcut == "C" or (shortcut == "B" and changes_shape):
+        out, params, macs = conv_facts(x, width, (1, 1), (stride, stride), (0, 0), bias=bias)
+        peak = values(x) + values(out)
+        if norm:
+            params, peak = params + 2 * width, max(peak, 2 * values(out))
+    elif shortcut == "A" and changes_shape:
+        if width < x[0]:  # zero-padding cannot remove channels
+            return None
+        out, params, macs = (width, -(-x[1] // stride), -(-x[2] // stride)), 0, 0
+        peak = values(x) + values(out)
+    else:
+        out, params, macs, peak = x, 0, 0, 0
+    if shortcut != "none" and out != main_out:
+        return None
+    return params, macs, peak
 
 
 def mismatch_hint(x: Shape, width: int, stride: int, shortcut: Shortcut) -> str:

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from archspec.blocks.base import BLOCKS, Shortcut
-from archspec.blocks.plain import PlainBlockStage, conv_unit
+from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
+from archspec.blocks.plain import PlainBlockStage, conv_unit, unit_facts
 from archspec.errors import SpecPath
 from archspec.graph import Node, SequenceNode
 from archspec.layers import OffsetOrPair, SizeOrPair
@@ -36,3 +36,9 @@ class NiNStage(PlainBlockStage):
             *conv_unit(3, self.width, 1, origin, bias=self.bias),
         )
         return SequenceNode(str(index), layers, origin, kind="nin")
+
+    def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+        first, params1, macs1 = unit_facts(x, self.width, self.kernel, stride=self.block_stride(index),
+                                           padding=self.padding, bias=self.bias)
+        out, params2, macs2 = unit_facts(first, self.width, 1, bias=self.bias)  # twice: conv2, conv3
+        return out, params1 + 2 * params2, macs1 + 2 * macs2, chain_peak(x, first, out, out)

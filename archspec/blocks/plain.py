@@ -14,7 +14,8 @@ from pydantic import Field, field_validator
 from archspec.blocks.base import BlockStage, Shortcut
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode
-from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair, derived
+from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair, conv_facts, derived
+from archspec.shapes import Facts, Shape, pair
 
 NormEps = Annotated[float, Field(gt=0.0, le=1.0)]
 
@@ -58,3 +59,10 @@ def conv_unit(number: int, width: int, kernel: SizeOrPair, origin: SpecPath, *, 
                                written=False))
     nodes.append(LayerNode(f"relu{number}", derived(ReLU, layer="relu"), origin, written=False))
     return tuple(nodes)
+
+
+def unit_facts(x: Shape, width: int, kernel: SizeOrPair, *, stride: int = 1,
+               padding: int | tuple[int, int] = 0, bias: bool = True, norm: bool = False) -> Facts:
+    """The static twin of `conv_unit`: its output shape, parameters and MACs."""
+    out, params, macs = conv_facts(x, width, pair(kernel), (stride, stride), pair(padding), bias=bias)
+    return out, params + 2 * width if norm else params, macs

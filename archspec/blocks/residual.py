@@ -11,10 +11,20 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, mismatch_hint, shortcut_node
+from archspec.blocks.base import (
+    BLOCKS,
+    BlockFacts,
+    BlockStage,
+    Shortcut,
+    chain_peak,
+    mismatch_hint,
+    shortcut_facts,
+    shortcut_node,
+    values,
+)
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, ResidualNode
-from archspec.layers import BatchNorm, Conv, Count, ReLU, ZeroPad, derived
+from archspec.layers import MAX_COUNT, BatchNorm, Conv, Count, ReLU, ZeroPad, conv_facts, derived
 from archspec.shapes import Shape
 
 
@@ -68,6 +78,17 @@ class ResidualStage(BlockStage):
             mismatch_hint=mismatch_hint(x, width, stride, shortcut),
         )
 
+    def residual_facts(self, index: int, x: Shape, main: tuple[Shape, int, int, int],
+                       shortcut: Shortcut) -> BlockFacts | None:
+        """The twin of `residual`: the main path's (output, parameters, MACs, peak) plus the shortcut,
+        the addition and the ReLU after it (and the one before it, which changes no figure)."""
+        out, params, macs, peak = main
+        branch = shortcut_facts(x, out, self.out_width(), self.block_stride(index), shortcut,
+                                bias=self.projection_bias, norm=self.projection_norm)
+        if branch is None:
+            return None
+        return (out, params + branch[0], macs + branch[1], max(peak, branch[2], 2 * values(out)))
+
 
 @BLOCKS.register
 class BasicStage(ResidualStage):
@@ -86,6 +107,14 @@ class BasicStage(ResidualStage):
             LayerNode("bn2", norm, origin, written=False),
         )
         return self.residual(index, x, main, shortcut, origin)
+
+    def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+        stride, width, bias = self.block_stride(index), self.width, self.bias
+        mid, params1, macs1 = conv_facts(x, width, (3, 3), (stride, stride), (1, 1), bias=bias)
+        out, params2, macs2 = conv_facts(mid, width, (3, 3), (1, 1), (1, 1), bias=bias)
+        norms = 2 * (2 * width)  # bn1, bn2: a weight and a bias per channel
+        return self.residual_facts(index, x, (out, params1 + params2 + norms, macs1 + macs2,
+                                              chain_peak(x, mid, out)), shortcut)
 
 
 @BLOCKS.register
@@ -132,3 +161,18 @@ class BottleneckStage(ResidualStage):
             LayerNode("bn3", norm, origin, written=False),
         )
         return self.residual(index, x, main, shortcut, origin)
+
+    def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+        inner, out_width, bias = self.inner_width(), self.out_width(), self.bias
+        if inner > MAX_COUNT or out_width > MAX_COUNT:
+            return None  # `derived` refuses such convolutions; lowering reports it
+        stride = self.block_stride(index)
+        stride_1x1, stride_3x3 = (stride, 1) if self.stride_on == "1x1" else (1, stride)
+        reduced, params1, macs1 = conv_facts(x, inner, (1, 1), (stride_1x1, stride_1x1), (0, 0), bias=bias)
+        mid, params2, macs2 = conv_facts(reduced, inner, (3, 3), (stride_3x3, stride_3x3), (1, 1),
+                                         groups=self.groups, bias=bias)
+        out, params3, macs3 = conv_facts(mid, out_width, (1, 1), (1, 1), (0, 0), bias=bias)
+        norms = 2 * (2 * inner + out_width)  # bn1, bn2, bn3
+        return self.residual_facts(index, x, (out, params1 + params2 + params3 + norms,
+                                              macs1 + macs2 + macs3, chain_peak(x, reduced, mid, out)),
+                                   shortcut)

@@ -12,12 +12,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.blocks.base import BLOCKS, Shortcut
-from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit
+from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak, values
+from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_facts
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
 from archspec.layers import MaxPool, derived
-from archspec.shapes import Shape
+from archspec.shapes import Shape, windowed
 
 
 @BLOCKS.register
@@ -43,3 +43,13 @@ class VGGStage(PlainBlockStage):
                                         norm_eps=norm_eps)]
         pool = LayerNode("maxpool", derived(MaxPool, layer="maxpool", kernel=2, stride=2), origin, written=False)
         return SequenceNode(str(index), (*layers, pool), origin, kind="vgg")
+
+    def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+        shapes, params, macs = [x], 0, 0
+        for _ in range(self.repeats):
+            out, unit_params, unit_macs = unit_facts(shapes[-1], self.width, 3, padding=1, bias=self.bias,
+                                                     norm=self.batchnorm)
+            shapes.append(out)
+            params, macs = params + unit_params, macs + unit_macs
+        pooled = windowed(out, "maxpool", out[0], (2, 2), (2, 2), (0, 0))
+        return pooled, params, macs, max(chain_peak(*shapes), values(out) + values(pooled))
