@@ -76,6 +76,8 @@ def parse_arguments() -> argparse.Namespace:
                         help="configs for eager mode in sections 3 and 5 (default: all four; --quick: resnet18)")
     parser.add_argument("--compile-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
                         help="configs for torch.compile (default: all four; --quick: resnet18:8)")
+    parser.add_argument("--no-control", action="store_true",
+                        help="skip section 3's control (torchvision against itself, on the last eager config)")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON file (default benchmarks/results/<machine>.json)")
     return parser.parse_args()
@@ -105,6 +107,8 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
     if "3" in sections:
         record("3 runtime, CPU eager", runtime.eager(configs, budget_s))
         record("3 runtime, CPU torch.compile", runtime.compiled(compile_configs, budget_s))
+        if not args.no_control:
+            record("3 noise floor, CPU eager", runtime.noise_floor(*configs[-1], budget_s) if configs else [])
     if "4" in sections:
         record("4 build vs constructor", static_check.build_vs_constructor(STATIC_NETWORKS, rounds))
     if "5" in sections:
