@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from archspec.commands import EXIT_INVALID, UsageError, report_errors
+from archspec.commands import EXIT_INVALID, UsageError, report_errors, secondary_rank
 from archspec.errors import SpecError
 
 # A fixed list: commands are never looked up from user input.
@@ -28,6 +28,8 @@ COMMAND_MODULES = (
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
+        if secondary_rank():
+            self.exit(EXIT_INVALID)
         self.print_usage(sys.stderr)
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
 
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as error:
         return report_errors(error.errors, getattr(args, "json", False))
     except UsageError as error:
-        print(f"archspec {args.command}: error: {error}", file=sys.stderr)
+        if not secondary_rank():
+            print(f"archspec {args.command}: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

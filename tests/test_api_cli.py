@@ -216,3 +216,31 @@ def test_console_bad_input_and_bad_spec_exit_2(tmp_path, capsys) -> None:
     assert f"{path}:2:8: error: invalid YAML" in capsys.readouterr().err
     assert console_main(["check", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read spec file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_errors_under_torchrun_print_once(tmp_path, capsys, monkeypatch, rank) -> None:
+    """Every torchrun process gets the same arguments and spec, so the same error: rank 0 prints it,
+    the others exit 2 silently (two processes once printed every message twice)."""
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    path = _write(tmp_path, IDENTITY_ACROSS_STRIDE)
+    with pytest.raises(SystemExit) as caught:  # argparse's own error
+        console_main(["train", str(path), "--epochs", "zero"])
+    assert console_main(["check", str(path)]) == 2  # a spec error
+    assert console_main(["eval", str(path), "--checkpoint", str(tmp_path / "none.pt"), "--batch-size", "0"]) == 2
+    errors = capsys.readouterr().err
+    assert caught.value.code == 2
+    if rank == "0":
+        assert "--epochs" in errors and "residual addition" in errors and "--batch-size" in errors
+    else:
+        assert errors == ""
+
+
+def test_a_stray_rank_variable_is_not_a_launch(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("RANK", "3")  # set by some cluster environment, without torchrun's others
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert console_main(["check", str(_write(tmp_path, IDENTITY_ACROSS_STRIDE))]) == 2
+    assert "residual addition" in capsys.readouterr().err

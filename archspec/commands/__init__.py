@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,8 +56,18 @@ def parse_memory(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def secondary_rank() -> bool:
+    """True in the processes of a torchrun launch other than rank 0 (torchrun sets all three
+    variables; a stray RANK alone is not a launch). A usage or spec error is the same in every
+    process (the same arguments, the same spec), so only rank 0 prints it."""
+    launch = all(name in os.environ for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
+    return launch and os.environ["RANK"] != "0"
+
+
 def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
     """Prints a spec's errors (terminal form on stderr, or JSON on stdout); returns exit code 2."""
+    if secondary_rank():
+        return EXIT_INVALID
     if as_json:
         # The keys of Report.to_json(), so that scripts read one shape whatever failed.
         print(json.dumps({"ok": False, "name": None, "input_shape": None, "output_shape": None,
