@@ -1,5 +1,12 @@
-"""Check pass: a `Spec` and an input shape -> a `Report` with the shape, parameters and MACs of every
-node, and every error found. Pure Python: this module and everything it imports never import torch.
+"""Check pass: a `Spec` and an input shape -> a `Report`: the output shape, parameters, MACs and
+memory verdict, and every error found; the shape, parameters and MACs of every node on demand.
+
+The check runs in two tiers. First the layers' static rules and the blocks' static twins
+(`BlockStage.facts`) add up the network's figures without making a node. Where all of them vouch for
+the network, that is the report; its graph (every node lowered and evaluated) is made on first use,
+for a table, a build or an export. Where anything might be wrong, the check lowers and evaluates the
+whole graph, which finds every problem and says where. Pure Python: this module and everything it
+imports never import torch.
 """
 
 from __future__ import annotations

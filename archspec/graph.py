@@ -1,9 +1,11 @@
 """The network graph that blocks lower to, and its static evaluation.
 
-A block does not compute shapes or make modules itself: it lowers to a small tree of primitive layers
-joined by three composites (a sequence, a residual addition, a channel concatenation). The checker
-evaluates that tree with the layers' static rules; the builder turns the same tree into modules. Both
-read one structure, so a block's static figures and its module cannot drift apart.
+A block does not make modules itself: it lowers to a small tree of primitive layers joined by three
+composites (a sequence, a residual addition, a channel concatenation). The checker evaluates that
+tree with the layers' static rules, node by node (the table, every error message); the builder turns
+the same tree into modules. Both read one structure, so a block's per-node figures and its module
+cannot drift apart. (A block's totals also have a static twin, `BlockStage.facts`, which the check
+runs first and which tests/test_block_twins.py holds equal to this graph.)
 """
 
 from __future__ import annotations

@@ -159,3 +159,17 @@ def test_shipped_specs_check_on_twins(path):
     graph_report = _graph_only_report(spec)
     assert report.figures == graph_report.figures == _graph_figures(graph_report)
     assert report.rows(None) == graph_report.rows(None)
+
+
+def test_a_twin_that_vouches_for_a_faulty_block_is_caught():
+    """The guard behind the lazy graph: if a twin ever passed a block whose graph has a problem,
+    reading the per-node figures raises instead of returning a graph with an error in it."""
+    spec = to_spec({"name": "faulty", "input": {"channels": 3, "size": 8},
+                    "stages": [{"block": "basic", "width": 8, "stride": 2, "shortcut": "identity"}]})
+    assert not archspec.check(spec).ok
+    basic = BLOCKS["basic"]
+    with patch.object(basic, "facts", lambda self, index, x, shortcut: ((8, 4, 4), 1, 1, 1)):
+        report = archspec.check(spec)
+        assert report.ok
+        with pytest.raises(RuntimeError, match="archspec bug: the blocks' static twins passed 'faulty'"):
+            report.resolved  # noqa: B018 (the property read is the test)

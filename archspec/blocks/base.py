@@ -2,7 +2,8 @@
 
 A stage is `repeats` copies of one block kind; the first copy takes the stage's `stride` (and any
 change of width), the others keep the shape. A block kind subclasses `BlockStage`, registers itself
-in `BLOCKS`, and implements `lower`, which turns one copy into a graph of primitive layers.
+in `BLOCKS`, and implements `lower`, which turns one copy into a graph of primitive layers, and
+`facts`, its static twin: the same copy's figures computed without making the graph.
 """
 
 from __future__ import annotations
