@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from math import prod
 from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from archspec.blocks.base import BlockFacts, values
+from archspec.blocks.base import BlockFacts
 from archspec.budget import (
     BYTES_PER_VALUE,
     DEFAULT_MAX_MEMORY,
@@ -162,7 +163,7 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
             for entry in entries:
                 if isinstance(entry, LayerBase):
                     out, layer_params, layer_macs = entry.infer(shape)
-                    peak = max(peak, values(shape) + values(out))
+                    peak = max(peak, prod(shape) + prod(out))
                     shape, params, macs = out, params + layer_params, macs + layer_macs
                     continue
                 shortcut = entry.shortcut or spec.shortcut
@@ -221,15 +222,17 @@ class _StageToLower:
 
 def _top_level_names(spec: Spec) -> tuple[list[str], list[tuple[SpecPath, str, str | None]]]:
     """The module names of the stem's and the head's layers, and the problems with them."""
-    places = [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
     problems: list[tuple[SpecPath, str, str | None]] = []
-    return _layer_names((*spec.stem, *spec.head), problems, places), problems
+    return _layer_names((*spec.stem, *spec.head), problems, _layer_places(spec)), problems
+
+
+def _layer_places(spec: Spec) -> list[tuple[str, int]]:
+    return [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
 
 
 def _top_level_nodes(spec: Spec, names: list[str]) -> list[Node | _StageToLower]:
-    places = [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
     layers = (*spec.stem, *spec.head)
-    nodes = [LayerNode(name, layer, place) for name, layer, place in zip(names, layers, places)]
+    nodes = [LayerNode(name, layer, place) for name, layer, place in zip(names, layers, _layer_places(spec))]
     stages = [_StageToLower(i, stage.name or f"layer{i + 1}", spec) for i, stage in enumerate(spec.stages)]
     return [*nodes[:len(spec.stem)], *stages, *nodes[len(spec.stem):]]
 

@@ -307,6 +307,16 @@ class Linear(LayerBase):
         return nn.Linear(x[0], self.width, self.bias)
 
 
+def zero_pad_facts(x: Shape, width: int, stride: int) -> Facts:
+    """The static rule of option A's shortcut, shared by `ZeroPadShortcut` and the blocks' twins."""
+    channels, height, map_width = expect_image(x, "shortcut A")
+    if width < channels:
+        raise ShapeProblem(
+            f"shortcut A zero-pads channels, it cannot reduce {channels} channels to {width}",
+            "use shortcut B (1x1 projection) where the width shrinks", "shortcut")
+    return ((width, -(-height // stride), -(-map_width // stride)), 0, 0)
+
+
 class ZeroPadShortcut(LayerBase):
     """Option A shortcut: subsample by `stride`, add zero channels up to `width`. No parameters.
 
@@ -320,12 +330,7 @@ class ZeroPadShortcut(LayerBase):
     default_name: ClassVar[str] = "downsample"
 
     def infer(self, x: Shape) -> Facts:
-        channels, height, width = expect_image(x, "shortcut A")
-        if self.width < channels:
-            raise ShapeProblem(
-                f"shortcut A zero-pads channels, it cannot reduce {channels} channels to {self.width}",
-                "use shortcut B (1x1 projection) where the width shrinks", "shortcut")
-        return ((self.width, -(-height // self.stride), -(-width // self.stride)), 0, 0)
+        return zero_pad_facts(x, self.width, self.stride)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.ZeroPadShortcut(self.stride, self.width - x[0], both_sides=self.pad == "both")

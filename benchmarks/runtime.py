@@ -8,6 +8,7 @@ cancels, which a 3% goal needs on a shared machine.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -156,9 +157,9 @@ def noise_floor(network: str, batch: int, budget_s: float) -> list[dict[str, Any
     """The control: torchvision's model against a second copy of itself with the same weights,
     timed exactly like the pairs above. Whatever its ratio strays from 1.00 is the machine's noise,
     the yardstick for the other ratios (no model can be faster or slower than itself)."""
-    _, theirs = same_models(network)
-    twin = getattr(torchvision.models, network)()
-    twin.load_state_dict(theirs.state_dict())
+    torch.manual_seed(0)
+    theirs = getattr(torchvision.models, network)()
+    twin = copy.deepcopy(theirs)
     images, labels = _inputs(batch)
     return [{"name": f"control: {network} batch {batch} {mode}, a second torchvision / torchvision "
                      "(eager)", **result, "goal": None, "met": None}

@@ -8,13 +8,24 @@ in `BLOCKS`, and implements `lower`, which turns one copy into a graph of primit
 
 from __future__ import annotations
 
+from math import prod
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
-from archspec.layers import BatchNorm, Conv, Count, Identifier, ZeroPad, ZeroPadShortcut, conv_facts, derived
+from archspec.layers import (
+    BatchNorm,
+    Conv,
+    Count,
+    Identifier,
+    ZeroPad,
+    ZeroPadShortcut,
+    conv_facts,
+    derived,
+    zero_pad_facts,
+)
 from archspec.registry import Registry
 from archspec.shapes import Shape
 
@@ -72,21 +83,13 @@ class BlockStage(BaseModel):
         return None
 
 
-def values(shape: Shape) -> int:
-    """How many values a tensor of `shape` holds (one image)."""
-    count = 1
-    for size in shape:
-        count *= size
-    return count
-
-
 def chain_peak(*shapes: Shape) -> int:
     """The most values one layer of a chain of convolution units reads and writes at once: `shapes`
     are the chain's input and each convolution's output, and each convolution is followed by layers
     that keep its shape (BatchNorm, ReLU), which read and write its output."""
-    peak, before = 0, values(shapes[0])
+    peak, before = 0, prod(shapes[0])
     for shape in shapes[1:]:
-        after = values(shape)
+        after = prod(shape)
         peak, before = max(peak, before + after, 2 * after), after
     return peak
 
@@ -118,14 +121,12 @@ def shortcut_facts(x: Shape, main_out: Shape, width: int, stride: int, shortcut:
     changes_shape = stride != 1 or x[0] != width
     if shortcut == "C" or (shortcut == "B" and changes_shape):
         out, params, macs = conv_facts(x, width, (1, 1), (stride, stride), (0, 0), bias=bias)
-        peak = values(x) + values(out)
+        peak = prod(x) + prod(out)
         if norm:
-            params, peak = params + 2 * width, max(peak, 2 * values(out))
+            params, peak = params + 2 * width, max(peak, 2 * prod(out))
     elif shortcut == "A" and changes_shape:
-        if width < x[0]:  # zero-padding cannot remove channels
-            return None
-        out, params, macs = (width, -(-x[1] // stride), -(-x[2] // stride)), 0, 0
-        peak = values(x) + values(out)
+        out, params, macs = zero_pad_facts(x, width, stride)  # raises where it cannot fit
+        peak = prod(x) + prod(out)
     else:
         out, params, macs, peak = x, 0, 0, 0
     if shortcut != "none" and out != main_out:

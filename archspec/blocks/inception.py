@@ -16,11 +16,12 @@ torchvision's and d2l's, so their weights copy over by position.
 
 from __future__ import annotations
 
+from math import prod
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak, values
+from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_facts
 from archspec.errors import SpecPath
 from archspec.graph import ConcatNode, LayerNode, Node, SequenceNode
@@ -99,7 +100,7 @@ class InceptionStage(PlainBlockStage):
         if not out1[1:] == out2[1:] == out3[1:] == out4[1:]:
             return None  # the concatenation needs one spatial size: lowering reports which branch differs
         peak = max(chain_peak(x, out1), chain_peak(x, reduce2, out2), chain_peak(x, reduce3, out3),
-                   values(x) + values(pooled), chain_peak(pooled, out4))
+                   prod(x) + prod(pooled), chain_peak(pooled, out4))
         return ((out1[0] + out2[0] + out3[0] + out4[0], *out1[1:]),
                 params1 + params2a + params2b + params3a + params3b + params4,
                 macs1 + macs2a + macs2b + macs3a + macs3b + macs4, peak)

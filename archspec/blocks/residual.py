@@ -7,6 +7,7 @@ parameter order as torchvision's.
 
 from __future__ import annotations
 
+from math import prod
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -20,7 +21,6 @@ from archspec.blocks.base import (
     mismatch_hint,
     shortcut_facts,
     shortcut_node,
-    values,
 )
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, ResidualNode
@@ -78,7 +78,7 @@ class ResidualStage(BlockStage):
             mismatch_hint=mismatch_hint(x, width, stride, shortcut),
         )
 
-    def residual_facts(self, index: int, x: Shape, main: tuple[Shape, int, int, int],
+    def residual_facts(self, index: int, x: Shape, main: BlockFacts,
                        shortcut: Shortcut) -> BlockFacts | None:
         """The twin of `residual`: the main path's (output, parameters, MACs, peak) plus the shortcut,
         the addition and the ReLU after it (and the one before it, which changes no figure)."""
@@ -87,7 +87,7 @@ class ResidualStage(BlockStage):
                                 bias=self.projection_bias, norm=self.projection_norm)
         if branch is None:
             return None
-        return (out, params + branch[0], macs + branch[1], max(peak, branch[2], 2 * values(out)))
+        return (out, params + branch[0], macs + branch[1], max(peak, branch[2], 2 * prod(out)))
 
 
 @BLOCKS.register

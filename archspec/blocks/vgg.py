@@ -8,11 +8,12 @@ Layer order (conv1, [bn1], relu1, conv2, ..., maxpool) equals torchvision's `fea
 
 from __future__ import annotations
 
+from math import prod
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak, values
+from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_facts
 from archspec.errors import SpecPath
 from archspec.graph import LayerNode, Node, SequenceNode
@@ -52,4 +53,4 @@ class VGGStage(PlainBlockStage):
             shapes.append(out)
             params, macs = params + unit_params, macs + unit_macs
         pooled = windowed(out, "maxpool", out[0], (2, 2), (2, 2), (0, 0))
-        return pooled, params, macs, max(chain_peak(*shapes), values(out) + values(pooled))
+        return pooled, params, macs, max(chain_peak(*shapes), prod(out) + prod(pooled))
