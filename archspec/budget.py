@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from archspec.errors import SpecPath
-from archspec.graph import LayerNode, Resolved, walk
+from archspec.graph import Resolved, walk
 from archspec.layers import LayerBase
 from archspec.shapes import Shape
 from archspec.spec import ListStage, Spec
@@ -54,7 +54,7 @@ def estimate_memory(resolved: Sequence[Resolved], layers: Iterable[Resolved] | N
     order (by default found by walking `resolved`; the checker hands in the ones it evaluated)."""
     params = sum(r.params for r in resolved)
     if layers is None:
-        layers = (node for top in resolved for _, node in walk(top) if isinstance(node.node, LayerNode))
+        layers = (node for top in resolved for _, node in walk(top) if node.node.op == "layer")
     sizes: dict[Shape, int] = {}  # a network has few distinct shapes: one product per shape
 
     def size(shape: Shape) -> int:

@@ -6,7 +6,6 @@ Every module is made from the node's statically resolved input shape, so the cha
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 import torch
@@ -15,58 +14,27 @@ from torch import nn
 from archspec import modules
 from archspec.check import Report
 from archspec.errors import SpecError
-from archspec.graph import ConcatNode, LayerNode, ResidualNode, Resolved, SequenceNode
+from archspec.graph import INPUT, OPS, BlockGraph, Resolved
+from archspec.ops import inplace_only_where_safe
 
 
 def build_module(report: Report) -> modules.Network:
     if not report.ok:
         raise SpecError(report.errors)
     top_level = [(r.node.name, _module(r)) for r in report.resolved]
-    network = modules.Network(report.spec.name, _inplace_only_where_safe(report.resolved, top_level))
+    nodes = report.nodes
+    inplace_only_where_safe(BlockGraph("network", nodes, nodes[-1].name if nodes else INPUT, True), top_level)
+    network = modules.Network(report.spec.name, top_level)
     initialise = _INITS[report.spec.init]
     if initialise is not None:
         initialise(network)
     return network
 
 
-# Kinds whose backward does not read their own output, and whose output nothing else reads: an
-# in-place activation straight after one of them is safe (torchvision's conv-bn-relu). After anything
-# else it must run out of place: after an activation, autograd needs that activation's output; a
-# container's input may still be read by a shortcut or a sibling branch (or is the caller's tensor).
-_SAFE_BEFORE_INPLACE = frozenset({"conv", "batchnorm", "linear", "maxpool", "avgpool",
-                                  "adaptive_avgpool", "global_avgpool", "add"})
-
-
 def _module(resolved: Resolved) -> nn.Module:
-    node = resolved.node
-    if isinstance(node, LayerNode):
-        return node.layer.build(modules, resolved.in_shape)
-    children = [(child.node.name, _module(child)) for child in resolved.children]
-    if isinstance(node, SequenceNode):
-        return modules.Sequential(OrderedDict(_inplace_only_where_safe(resolved.children, children)))
-    if isinstance(node, ConcatNode):
-        return modules.Concat(children)
-    assert isinstance(node, ResidualNode)
-    main_count = len(node.main)
-    shortcut = children[main_count][1] if node.shortcut is not None else None
-    post_start = main_count + (node.shortcut is not None)
-    main = _inplace_only_where_safe(resolved.children[:main_count], children[:main_count])
-    post = _inplace_only_where_safe(resolved.children[post_start:], children[post_start:],
-                                    after="add" if node.add else node.main[-1].kind if node.main else None)
-    return modules.Residual(main, shortcut, post, node.add)
-
-
-def _inplace_only_where_safe(resolved: tuple[Resolved, ...] | list[Resolved],
-                             built: list[tuple[str, nn.Module]], after: str | None = None
-                             ) -> list[tuple[str, nn.Module]]:
-    """Turns off `inplace` on activations whose input must survive (see _SAFE_BEFORE_INPLACE).
-    `after`: the kind that produced the first child's input (None: the container's own input)."""
-    previous = after
-    for node, (_, module) in zip(resolved, built):
-        if getattr(module, "inplace", False) and previous not in _SAFE_BEFORE_INPLACE:
-            module.inplace = False
-        previous = node.kind
-    return built
+    """A node's module, children first: the node's op makes it (the one dispatch point, `OPS`)."""
+    built = [(child.node.name, _module(child)) for child in resolved.children]
+    return OPS[resolved.node.op].build(modules, resolved, built)
 
 
 # torchvision's initialisations, module for module as its constructors write them, so that under

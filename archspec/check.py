@@ -28,7 +28,7 @@ from archspec.budget import (
     memory_problem,
 )
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
-from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, walk
+from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, layer_node, walk
 from archspec.layers import LayerBase
 from archspec.ranges import InputRange, find_input_range
 from archspec.shapes import Facts, Shape, ShapeProblem
@@ -196,14 +196,17 @@ def _lower_and_evaluate(spec: Spec, x: Shape
     lowered: list[Node] = []
     resolved: list[Resolved] = []
     shape: Shape | None = x
+    previous = INPUT  # the network is a chain: each top-level node reads the one before it
     for item in _top_level_nodes(spec, names):
         if shape is None:
             break  # an earlier node failed: its output shape, and so everything after it, is unknown
         if isinstance(item, _StageToLower):
-            node, result = _lower_stage(item, shape, evaluator)
+            node, result = _lower_stage(item, shape, evaluator, previous)
         else:
-            node, result = item, evaluator.run(item, shape)
+            node = item._replace(inputs=(previous,))
+            result = evaluator.run(node, shape)
         lowered.append(node)
+        previous = node.name
         if result is not None:
             resolved.append(result)
         shape = result.out_shape if result else None
@@ -232,7 +235,8 @@ def _layer_places(spec: Spec) -> list[tuple[str, int]]:
 
 def _top_level_nodes(spec: Spec, names: list[str]) -> list[Node | _StageToLower]:
     layers = (*spec.stem, *spec.head)
-    nodes = [LayerNode(name, layer, place) for name, layer, place in zip(names, layers, _layer_places(spec))]
+    nodes = [layer_node(name, layer, place, written=True)
+             for name, layer, place in zip(names, layers, _layer_places(spec))]
     stages = [_StageToLower(i, stage.name or f"layer{i + 1}", spec) for i, stage in enumerate(spec.stages)]
     return [*nodes[:len(spec.stem)], *stages, *nodes[len(spec.stem):]]
 
@@ -260,8 +264,10 @@ def _layer_names(layers: tuple[LayerBase, ...], problems: list, where: list[tupl
     return names
 
 
-def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[Node, Resolved | None]:
-    """Lowers a stage block by block: each block's structure depends on its input channels."""
+def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous: str
+                 ) -> tuple[Node, Resolved | None]:
+    """Lowers a stage block by block: each block's structure depends on its input channels. The
+    stage is a block node (reading `previous`) whose graph chains its blocks: an nn.Sequential."""
     spec_stage = stage.spec.stages[stage.index]
     origin: SpecPath = ("stages", stage.index)
     entries = ([(item, (*origin, "blocks", j)) for j, item in enumerate(spec_stage.blocks)]
@@ -276,16 +282,17 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[
             if shape is None:
                 break
             name = str(len(children))
+            reads = (children[-1].name if children else INPUT,)
             key = None if isinstance(entry, LayerBase) else entry.alike_key(copy)
             template = alike.get(key) if key is not None else None
             if template is not None and template.in_shape == shape:
-                node = template.node._replace(name=name)
+                node = template.node._replace(name=name, inputs=reads)
                 children.append(node)
                 resolved.append(_relabeled(template, node, f"{stage.name}.{name}"))
                 shape = template.out_shape
                 continue
             if isinstance(entry, LayerBase):
-                node: Node = LayerNode(entry.name or name, entry, entry_origin)
+                node = layer_node(entry.name or name, entry, entry_origin, *reads, written=True)
             else:
                 shortcut = entry.shortcut or stage.spec.shortcut
                 try:
@@ -294,8 +301,8 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[
                     _out_of_limits(evaluator, entry_origin, f"{stage.name}.{name}", error)
                     shape = None
                     break
-                if node.name != name:  # a block names its copy by index; a list stage numbers all entries
-                    node = node._replace(name=name)
+                # A block names its copy by index; a list stage numbers all entries.
+                node = node._replace(name=name, inputs=reads)
             children.append(node)
             problems_before = len(evaluator.problems)
             result = evaluator.run(node, shape, stage.name)
@@ -304,7 +311,8 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[
                 if key is not None and len(evaluator.problems) == problems_before:
                     alike[key] = result  # only a copy without problems: a faulty one reports them itself
             shape = result.out_shape if result else None
-    node = SequenceNode(stage.name, tuple(children), origin, kind="stage")
+    graph = BlockGraph("stage", tuple(children), children[-1].name if children else INPUT, sequential=True)
+    node = block_node(stage.name, graph, origin, previous)
     if shape is None:
         return node, None
     return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),

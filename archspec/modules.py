@@ -1,12 +1,13 @@
 """The torch module library the build pass hands to every layer's `build(nn, x)`.
 
-It re-exports the torch.nn classes the layers use and adds archspec's three composites. With
+It re-exports the torch.nn classes the layers use and adds archspec's own modules (the option A
+shortcut, the block that runs a graph, the network). With
 `archspec.build`, this is the only module that imports torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,54 +52,36 @@ class ZeroPadShortcut(Module):
         return f"stride={self.stride}, extra_channels={self.extra_channels}, both_sides={self.both_sides}"
 
 
-_OUTPUT_NOT_SAVED_FOR_BACKWARD = (Conv2d, BatchNorm1d, BatchNorm2d, Linear)
+Step = tuple[str | None, Callable[..., torch.Tensor] | None, tuple[int, ...], object, bool]
 
 
-class Residual(Module):
-    """post(main(x) + shortcut(x)). The main path's layers are this module's own children (conv1,
-    bn1, ...), then `downsample`, then the post layers: torchvision's names and parameter order."""
+class GraphBlock(Module):
+    """A block whose forward runs its graph (archspec.graph.BlockGraph): the modules of its nodes are
+    its children, registered in node order (conv1, bn1, ..., downsample, relu: torchvision's names
+    and parameter order), and `steps` is the graph precompiled to a straight list: per node, the
+    child to call, or the join to apply (an op's `apply`), and the indices of its inputs among the
+    values so far (0 is the block's input). torch.compile unrolls the loop into straight-line code."""
 
-    def __init__(self, main: Sequence[tuple[str, Module]], shortcut: Module | None,
-                 post: Sequence[tuple[str, Module]], add: bool = True):
+    def __init__(self, kind: str, children: Sequence[tuple[str, Module]], steps: tuple[Step, ...],
+                 output: int):
         super().__init__()
-        for name, module in main:
+        for name, module in children:
             self.add_module(name, module)
-        self.downsample = shortcut
-        for name, module in post:
-            self.add_module(name, module)
-        self.main_names = tuple(name for name, _ in main)
-        self.post_names = tuple(name for name, _ in post)
-        self.add = add
-        # Add into the main path's output, as torchvision's blocks do (`out += identity`): no new
-        # tensor per block (1-2% of a CPU forward). Only after a layer whose backward does not read
-        # its own output (a ReLU's does), and never into the block's input (an empty main path).
-        self.add_in_place = bool(main) and isinstance(main[-1][1], _OUTPUT_NOT_SAVED_FOR_BACKWARD)
+        self.block_kind = kind
+        self.steps = steps
+        self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x
-        for name in self.main_names:
-            out = getattr(self, name)(out)
-        if self.add:  # shapes proven equal by the static check
-            identity = x if self.downsample is None else self.downsample(x)
-            if self.add_in_place:
-                out += identity
+        values = [x]
+        for name, join, inputs, payload, inplace in self.steps:
+            if join is None:
+                values.append(getattr(self, name)(values[inputs[0]]))
             else:
-                out = out + identity
-        for name in self.post_names:
-            out = getattr(self, name)(out)
-        return out
+                values.append(join(torch, [values[i] for i in inputs], payload, inplace))
+        return values[self.output]
 
-
-class Concat(Module):
-    """Applies each branch to the same input and concatenates the results on channels."""
-
-    def __init__(self, branches: Sequence[tuple[str, Module]]):
-        super().__init__()
-        for name, module in branches:
-            self.add_module(name, module)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.children()], dim=1)
+    def extra_repr(self) -> str:
+        return f"kind={self.block_kind!r}"
 
 
 class Network(Sequential):

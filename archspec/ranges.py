@@ -65,7 +65,7 @@ def _symmetric(resolved: Sequence[Resolved]) -> bool:
     """True if no layer has a setting that differs between the axes, such as `kernel: [1, 7]`."""
     return not any(isinstance(value, tuple) and len(value) == 2 and value[0] != value[1]
                    for top in resolved for _, r in walk(top) if not r.children
-                   for value in vars(r.node.layer).values())  # type: ignore[union-attr]
+                   for value in vars(r.node.payload).values())
 
 
 def _axis_range(works: Callable[[int], bool], declared: int) -> tuple[int, int | None]:

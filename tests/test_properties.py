@@ -25,7 +25,7 @@ import archspec
 from archspec import SpecError, modules
 from archspec.blocks import BLOCKS
 from archspec.build import build_module
-from archspec.graph import ConcatNode, LayerNode, Node, ResidualNode, SequenceNode
+from archspec.graph import INPUT, Node, layer_node
 from archspec.layers import LayerBase
 from archspec.loader import dump, load_document
 from archspec.spec import ListStage, Spec
@@ -213,23 +213,25 @@ class _ZeroPad(nn.Module):
 
 
 def run_node(node: Node, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(node, LayerNode):
-        return plain_module(node.layer, x).eval()(x)
-    if isinstance(node, SequenceNode):
-        for child in node.children:
-            x = run_node(child, x)
-        return x
-    if isinstance(node, ConcatNode):
-        return torch.cat([run_node(branch, x) for branch in node.branches], dim=1)
-    assert isinstance(node, ResidualNode)
-    out = x
-    for child in node.main:
-        out = run_node(child, out)
-    if node.add:
-        out = out + (x if node.shortcut is None else run_node(node.shortcut, x))
-    for child in node.post:
-        out = run_node(child, out)
-    return out
+    """The node in plain PyTorch: a layer sized from the tensor that reaches it, a block's graph
+    node by node, with joins written out here rather than taken from archspec's ops."""
+    if node.op == "layer":
+        return plain_module(node.payload, x).eval()(x)
+    values = {INPUT: x}
+    for child in node.payload.nodes:
+        inputs = [values[name] for name in child.inputs]
+        if child.op in ("layer", "block"):
+            values[child.name] = run_node(child, inputs[0])
+        elif child.op == "add":
+            values[child.name] = sum(inputs[1:], inputs[0])
+        elif child.op == "mul":
+            values[child.name] = inputs[0] * inputs[1]
+        elif child.op == "concat":
+            values[child.name] = torch.cat(inputs, dim=1)
+        else:
+            assert child.op == "slice", child.op
+            values[child.name] = inputs[0][:, child.payload[0]:child.payload[1]]
+    return values[node.payload.output]
 
 
 def eager_forward(spec: Spec) -> torch.Tensor:
@@ -237,16 +239,16 @@ def eager_forward(spec: Spec) -> torch.Tensor:
     it: no static check anywhere, so whatever is wrong surfaces as PyTorch's own error."""
     x = torch.zeros(1, *spec.input.shape())
     for layer in spec.stem:
-        x = run_node(LayerNode("", layer, ()), x)
+        x = run_node(layer_node("", layer, ()), x)
     for stage in spec.stages:
         for entry in stage.blocks if isinstance(stage, ListStage) else (stage,):
             if isinstance(entry, LayerBase):
-                x = run_node(LayerNode("", entry, ()), x)
+                x = run_node(layer_node("", entry, ()), x)
                 continue
             for index in range(entry.copies()):
                 x = run_node(entry.lower(index, tuple(x.shape[1:]), entry.shortcut or spec.shortcut, ()), x)
     for layer in spec.head:
-        x = run_node(LayerNode("", layer, ()), x)
+        x = run_node(layer_node("", layer, ()), x)
     return x
 
 

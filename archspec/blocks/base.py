@@ -14,7 +14,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.errors import SpecPath
-from archspec.graph import LayerNode, Node, SequenceNode
+from archspec.graph import INPUT, Evaluator, Node, layer_node, sequence
 from archspec.layers import (
     BatchNorm,
     Conv,
@@ -79,8 +79,40 @@ class BlockStage(BaseModel):
         asked for (a table, a build) or when something is wrong: wherever the graph would report a
         problem, the twin returns None or raises ShapeProblem, and the checker lowers the block to
         say what. tests/test_block_twins.py proves twin == graph for every registered block, on
-        inputs that fit and inputs that do not. The default, None, means no twin: always lower."""
-        return None
+        inputs that fit and inputs that do not. The default evaluates the block's graph instead, once
+        per distinct (kind, fields, copy, input shape, shortcut), and reuses the figures for alike
+        copies: a kind needs a hand-written twin only where a benchmark shows the graph is too slow."""
+        return graph_facts(self, index, x, shortcut)
+
+
+_GRAPH_FACTS: dict[object, BlockFacts | None] = {}
+
+
+def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+    """A copy's figures from its lowered graph (None where the graph reports a problem, so that the
+    check lowers it again to say what), cached by everything the graph depends on."""
+    alike = block.alike_key(index)
+    key = (type(block), block, index if alike is None else ("alike", alike), x, shortcut)
+    try:
+        return _GRAPH_FACTS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a block with an unhashable field: evaluate without the cache
+        key = None
+    evaluator = Evaluator()
+    try:
+        result = evaluator.run(block.lower(index, x, shortcut, ()), x)
+    except ValueError:  # a derived layer outside the language's limits (pydantic's ValidationError)
+        result = None
+    facts = None
+    if result is not None and not evaluator.problems:
+        peak = max((prod(layer.in_shape) + prod(layer.out_shape) for layer in evaluator.layers), default=0)
+        facts = (result.out_shape, result.params, result.macs, peak)
+    if key is not None:
+        if len(_GRAPH_FACTS) > 4096:
+            _GRAPH_FACTS.clear()
+        _GRAPH_FACTS[key] = facts
+    return facts
 
 
 def chain_peak(*shapes: Shape) -> int:
@@ -96,22 +128,33 @@ def chain_peak(*shapes: Shape) -> int:
 
 def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,
                   *, bias: bool = False, norm: bool = True, norm_eps: float = 1e-5,
-                  zero_pad: ZeroPad = "end") -> Node | None:
-    """The shortcut branch of a residual block (None: the identity)."""
+                  zero_pad: ZeroPad = "end", name: str = "downsample") -> Node | None:
+    """A shortcut node expanded for one block: the stage's option (A, B, C, identity, none) toward the
+    block's `width` and `stride`, as a node `name` reading the block's input (None: the identity).
+    Any block with a residual path, built-in or user-defined, lowers its shortcut through here."""
     changes_shape = stride != 1 or x[0] != width
+    where = (*origin, "shortcut")
     if shortcut == "C" or (shortcut == "B" and changes_shape):
-        where = (*origin, "shortcut")
         conv = derived(Conv, layer="conv", width=width, kernel=1, stride=stride, bias=bias)
         if not norm:  # a plain 1x1 convolution, as in the d2l tutorials
-            return LayerNode("downsample", conv, where, written=False)
-        return SequenceNode("downsample", (
-            LayerNode("0", conv, where, written=False),
-            LayerNode("1", derived(BatchNorm, layer="batchnorm", eps=norm_eps), where, written=False),
-        ), where, kind="projection")
+            return layer_node(name, conv, where, INPUT)
+        return sequence("projection", name, (
+            layer_node("0", conv, where),
+            layer_node("1", derived(BatchNorm, layer="batchnorm", eps=norm_eps), where),
+        ), where, INPUT)
     if shortcut == "A" and changes_shape:
-        return LayerNode("downsample", derived(ZeroPadShortcut, width=width, stride=stride, pad=zero_pad),
-                         (*origin, "shortcut"), written=False)
+        return layer_node(name, derived(ZeroPadShortcut, width=width, stride=stride, pad=zero_pad),
+                          where, INPUT)
     return None
+
+
+def shortcut_label(shortcut: Node | None, add: bool) -> str:
+    """identity, projection, zero-pad or none: how a residual block's input reaches its addition."""
+    if not add:
+        return "none"
+    if shortcut is None:
+        return "identity"
+    return "zero-pad" if shortcut.kind == "zero_pad_shortcut" else "projection"
 
 
 def shortcut_facts(x: Shape, main_out: Shape, width: int, stride: int, shortcut: Shortcut, *,

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_facts
 from archspec.errors import SpecPath
-from archspec.graph import ConcatNode, LayerNode, Node, SequenceNode
+from archspec.graph import INPUT, BlockGraph, Node, block_node, layer_node, sequence
 from archspec.layers import Count, MaxPool, derived
 from archspec.shapes import Shape, windowed
 
@@ -69,7 +69,7 @@ class InceptionStage(PlainBlockStage):
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         norm_eps = self.norm_eps if self.batchnorm else None
 
-        def unit(number: int, width: int, kernel: int) -> tuple[LayerNode, ...]:
+        def unit(number: int, width: int, kernel: int) -> tuple[Node, ...]:
             return conv_unit(number, width, kernel, origin, padding=kernel // 2, bias=self.bias,
                              norm_eps=norm_eps)
 
@@ -78,11 +78,12 @@ class InceptionStage(PlainBlockStage):
             unit(1, self.c1, 1),
             (*unit(1, self.c2[0], 1), *unit(2, self.c2[1], 3)),
             (*unit(1, self.c3[0], 1), *unit(2, self.c3[1], self.c3_kernel)),
-            (LayerNode("maxpool", pool, origin, written=False), *unit(1, self.c4, 1)),
+            (layer_node("maxpool", pool, origin), *unit(1, self.c4, 1)),
         )
-        return ConcatNode(str(index), tuple(
-            SequenceNode(f"branch{number}", layers, origin, kind="branch")
-            for number, layers in enumerate(branches, start=1)), origin, kind="inception")
+        nodes = [sequence("branch", f"branch{number}", layers, origin, INPUT)
+                 for number, layers in enumerate(branches, start=1)]
+        concat = Node("concat", "concat", tuple(node.name for node in nodes), None, origin)
+        return block_node(str(index), BlockGraph("inception", (*nodes, concat), "concat"), origin)
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
         bias, norm = self.bias, self.batchnorm

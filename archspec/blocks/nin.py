@@ -14,7 +14,7 @@ from pydantic import Field
 from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
 from archspec.blocks.plain import PlainBlockStage, conv_unit, unit_facts
 from archspec.errors import SpecPath
-from archspec.graph import Node, SequenceNode
+from archspec.graph import Node, sequence
 from archspec.layers import OffsetOrPair, SizeOrPair
 from archspec.shapes import Shape
 
@@ -35,7 +35,7 @@ class NiNStage(PlainBlockStage):
             *conv_unit(2, self.width, 1, origin, bias=self.bias),
             *conv_unit(3, self.width, 1, origin, bias=self.bias),
         )
-        return SequenceNode(str(index), layers, origin, kind="nin")
+        return sequence("nin", str(index), layers, origin)
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
         first, params1, macs1 = unit_facts(x, self.width, self.kernel, stride=self.block_stride(index),

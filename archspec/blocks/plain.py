@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from archspec.blocks.base import BlockStage, Shortcut
 from archspec.errors import SpecPath
-from archspec.graph import LayerNode
+from archspec.graph import Node, layer_node
 from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair, conv_facts, derived
 from archspec.shapes import Facts, Shape, pair
 
@@ -50,14 +50,13 @@ class PlainBlockStage(BlockStage):
 
 def conv_unit(number: int, width: int, kernel: SizeOrPair, origin: SpecPath, *, stride: int = 1,
               padding: int | tuple[int, int] = 0, bias: bool = True, norm_eps: float | None = None
-              ) -> tuple[LayerNode, ...]:
-    """conv{n} [-> bn{n}] -> relu{n}; BatchNorm only when `norm_eps` is given."""
+              ) -> tuple[Node, ...]:
+    """conv{n} [-> bn{n}] -> relu{n}, unchained; BatchNorm only when `norm_eps` is given."""
     conv = derived(Conv, layer="conv", width=width, kernel=kernel, stride=stride, padding=padding, bias=bias)
-    nodes = [LayerNode(f"conv{number}", conv, origin, written=False)]
+    nodes = [layer_node(f"conv{number}", conv, origin)]
     if norm_eps is not None:
-        nodes.append(LayerNode(f"bn{number}", derived(BatchNorm, layer="batchnorm", eps=norm_eps), origin,
-                               written=False))
-    nodes.append(LayerNode(f"relu{number}", derived(ReLU, layer="relu"), origin, written=False))
+        nodes.append(layer_node(f"bn{number}", derived(BatchNorm, layer="batchnorm", eps=norm_eps), origin))
+    nodes.append(layer_node(f"relu{number}", derived(ReLU, layer="relu"), origin))
     return tuple(nodes)
 
 

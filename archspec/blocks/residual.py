@@ -20,11 +20,13 @@ from archspec.blocks.base import (
     chain_peak,
     mismatch_hint,
     shortcut_facts,
+    shortcut_label,
     shortcut_node,
 )
 from archspec.errors import SpecPath
-from archspec.graph import LayerNode, Node, ResidualNode
+from archspec.graph import INPUT, BlockGraph, Node, block_node, chain, layer_node
 from archspec.layers import MAX_COUNT, BatchNorm, Conv, Count, ReLU, ZeroPad, conv_facts, derived
+from archspec.ops import JoinText
 from archspec.shapes import Shape
 
 
@@ -47,10 +49,10 @@ class ResidualStage(BlockStage):
         return self.width
 
     def conv(self, name: str, width: int, kernel: int, stride: int, origin: SpecPath,
-             groups: int = 1) -> LayerNode:
+             groups: int = 1) -> Node:
         layer = derived(Conv, layer="conv", width=width, kernel=kernel, stride=stride,
                         padding=kernel // 2, groups=groups, bias=self.bias)
-        return LayerNode(name, layer, origin, written=False)
+        return layer_node(name, layer, origin)
 
     def norm_layer(self) -> BatchNorm:
         return derived(BatchNorm, layer="batchnorm", eps=self.norm_eps)  # type: ignore[return-value]
@@ -60,23 +62,31 @@ class ResidualStage(BlockStage):
         return derived(ReLU, layer="relu")  # type: ignore[return-value]
 
     def residual(self, index: int, x: Shape, main: tuple[Node, ...], shortcut: Shortcut,
-                 origin: SpecPath) -> ResidualNode:
+                 origin: SpecPath) -> Node:
+        """The block's graph: the main path from the input, the shortcut beside it, their addition
+        (none for shortcut `none`), then ReLU: torchvision's module names and parameter order."""
         stride = self.block_stride(index)
         width = self.out_width()
         if self.activation_before_add:
             relus = sum(1 for node in main if node.kind == "relu")
-            main = (*main, LayerNode(f"relu{relus + 1}", self.relu_layer(), origin, written=False))
-        return ResidualNode(
-            name=str(index),
-            main=main,
-            shortcut=shortcut_node(x, width, stride, shortcut, origin, bias=self.projection_bias,
-                                   norm=self.projection_norm, norm_eps=self.norm_eps, zero_pad=self.zero_pad),
-            post=(LayerNode("relu", self.relu_layer(), origin, written=False),),
-            origin=(*origin, "shortcut"),
-            kind=self.block,  # type: ignore[attr-defined]
-            add=shortcut != "none",
-            mismatch_hint=mismatch_hint(x, width, stride, shortcut),
-        )
+            main = (*main, layer_node(f"relu{relus + 1}", self.relu_layer(), origin))
+        nodes = list(chain(main))
+        branch = shortcut_node(x, width, stride, shortcut, origin, bias=self.projection_bias,
+                               norm=self.projection_norm, norm_eps=self.norm_eps, zero_pad=self.zero_pad)
+        last = nodes[-1].name
+        if branch is not None:
+            nodes.append(branch)
+        add = shortcut != "none"
+        if add:
+            text = JoinText("the residual addition", ("the main path", "the shortcut"),
+                            mismatch_hint(x, width, stride, shortcut))
+            nodes.append(Node("add", "add", (last, branch.name if branch else INPUT), text,
+                              (*origin, "shortcut")))
+            last = "add"
+        nodes.append(layer_node("relu", self.relu_layer(), origin, last))
+        graph = BlockGraph(self.block, tuple(nodes), "relu",  # type: ignore[attr-defined]
+                           shortcut=shortcut_label(branch, add))
+        return block_node(str(index), graph, (*origin, "shortcut"))
 
     def residual_facts(self, index: int, x: Shape, main: BlockFacts,
                        shortcut: Shortcut) -> BlockFacts | None:
@@ -101,10 +111,10 @@ class BasicStage(ResidualStage):
         norm, relu = self.norm_layer(), self.relu_layer()
         main = (
             self.conv("conv1", self.width, 3, stride, origin),
-            LayerNode("bn1", norm, origin, written=False),
-            LayerNode("relu1", relu, origin, written=False),
+            layer_node("bn1", norm, origin),
+            layer_node("relu1", relu, origin),
             self.conv("conv2", self.width, 3, 1, origin),
-            LayerNode("bn2", norm, origin, written=False),
+            layer_node("bn2", norm, origin),
         )
         return self.residual(index, x, main, shortcut, origin)
 
@@ -152,13 +162,13 @@ class BottleneckStage(ResidualStage):
         norm, relu = self.norm_layer(), self.relu_layer()
         main = (
             self.conv("conv1", inner, 1, stride_1x1, origin),
-            LayerNode("bn1", norm, origin, written=False),
-            LayerNode("relu1", relu, origin, written=False),
+            layer_node("bn1", norm, origin),
+            layer_node("relu1", relu, origin),
             self.conv("conv2", inner, 3, stride_3x3, origin, groups=self.groups),
-            LayerNode("bn2", norm, origin, written=False),
-            LayerNode("relu2", relu, origin, written=False),
+            layer_node("bn2", norm, origin),
+            layer_node("relu2", relu, origin),
             self.conv("conv3", self.out_width(), 1, 1, origin),
-            LayerNode("bn3", norm, origin, written=False),
+            layer_node("bn3", norm, origin),
         )
         return self.residual(index, x, main, shortcut, origin)
 

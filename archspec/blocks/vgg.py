@@ -16,7 +16,7 @@ from pydantic import Field
 from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_facts
 from archspec.errors import SpecPath
-from archspec.graph import LayerNode, Node, SequenceNode
+from archspec.graph import Node, layer_node, sequence
 from archspec.layers import MaxPool, derived
 from archspec.shapes import Shape, windowed
 
@@ -42,8 +42,8 @@ class VGGStage(PlainBlockStage):
         layers = [node for number in range(1, self.repeats + 1)
                   for node in conv_unit(number, self.width, 3, origin, padding=1, bias=self.bias,
                                         norm_eps=norm_eps)]
-        pool = LayerNode("maxpool", derived(MaxPool, layer="maxpool", kernel=2, stride=2), origin, written=False)
-        return SequenceNode(str(index), (*layers, pool), origin, kind="vgg")
+        pool = layer_node("maxpool", derived(MaxPool, layer="maxpool", kernel=2, stride=2), origin)
+        return sequence("vgg", str(index), (*layers, pool), origin)
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
         shapes, params, macs = [x], 0, 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass
 
-from archspec.graph import ResidualNode
+from archspec.graph import Node
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,7 @@ def camel_case(name: str) -> str:
     return text + "Net" if keyword.iskeyword(text) else text  # a spec named `none` -> NoneNet
 
 
-def shortcut_kind(node: ResidualNode) -> str:
-    """identity, projection, zero-pad or none: how a residual block's input reaches its addition."""
-    if not node.add:
-        return "none"
-    if node.shortcut is None:
-        return "identity"
-    return "zero-pad" if node.shortcut.kind == "zero_pad_shortcut" else "projection"
+def shortcut_kind(node: Node) -> str | None:
+    """identity, projection, zero-pad or none: how a residual block's input reaches its addition
+    (None for a block without a shortcut notion, or a layer)."""
+    return node.payload.shortcut if node.op == "block" else None

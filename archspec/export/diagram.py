@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from archspec.check import Report
-from archspec.export import shortcut_kind
-from archspec.graph import ConcatNode, LayerNode, ResidualNode, Resolved, walk
+from archspec.graph import INPUT, Node, Resolved, walk
 from archspec.shapes import Shape, pair, show
 
 # Layers left out of a block's summary: they keep the shape and carry no choice worth a glance.
@@ -75,9 +74,9 @@ def diagram(report: Report) -> Diagram:
     return Diagram(spec.name, subtitle, report.input_shape, tuple(groups))
 
 
-def layer_text(node: LayerNode) -> str:
+def layer_text(node: Node) -> str:
     """'conv 7x7/2, 64', 'maxpool 3x3/2', 'linear 1000': a layer as a person would write it."""
-    layer = node.layer
+    layer = node.payload
     kind = node.kind.replace("_", " ")
     if node.kind == "zero_pad_shortcut":
         return f"subsample /{layer.stride}, zero-pad to {layer.width}"  # type: ignore[attr-defined]
@@ -131,7 +130,6 @@ def dot(report: Report) -> str:
 
 def _add_layer(boxes: list[Box], resolved: Resolved) -> None:
     """A top-level layer: its own box, or, for a BatchNorm, ReLU, flatten..., a note in the box above."""
-    assert isinstance(resolved.node, LayerNode)
     text = layer_text(resolved.node)
     if boxes and resolved.node.kind in _QUIET:
         last = boxes[-1]
@@ -142,20 +140,26 @@ def _add_layer(boxes: list[Box], resolved: Resolved) -> None:
 
 
 def _box(resolved: Resolved) -> Box:
-    """One block (or a layer placed among a stage's blocks)."""
+    """One block (or a layer placed among a stage's blocks), read from its graph: a residual block
+    shows its main path and its shortcut, a concatenation its branches, anything else its layers."""
     node = resolved.node
-    if isinstance(node, LayerNode):
+    if node.op == "layer":
         return Box(resolved.qualname, layer_text(node), (), resolved.in_shape, resolved.out_shape)
-    if isinstance(node, ResidualNode):
-        main = resolved.children[:len(node.main)]
-        shortcut = resolved.children[len(node.main)] if node.shortcut is not None else None
+    graph = node.payload
+    output = next((n for n in graph.nodes if n.name == graph.output), None)
+    if graph.shortcut is not None:
+        adds = [n for n in graph.nodes if n.op == "add"]
+        branch = adds[0].inputs[1] if adds and adds[0].inputs[1] != INPUT else None
+        shortcut = next((r for r in resolved.children if r.node.name == branch), None)
+        main = tuple(r for r in resolved.children if r is not shortcut)
         detail = " + ".join(layer_text(r.node) for _, r in walk(shortcut)
-                            if isinstance(r.node, LayerNode)) if shortcut else ""
+                            if r.node.op == "layer") if shortcut else ""
         return Box(resolved.qualname, node.kind, _chain(main), resolved.in_shape, resolved.out_shape,
-                   shortcut_kind(node), detail)
-    if isinstance(node, ConcatNode):
-        lines = tuple(f"{branch.node.name}: {' → '.join(_chain(branch.children)) or 'identity'}"
-                      for branch in resolved.children)
+                   graph.shortcut, detail)
+    if output is not None and output.op == "concat":
+        branches = {r.node.name: r for r in resolved.children}
+        lines = tuple(f"{name}: {' → '.join(_chain(branches[name].children)) or 'identity'}"
+                      if name in branches else f"{name}: identity" for name in output.inputs)
         return Box(resolved.qualname, f"{node.kind} ({len(lines)} branches, concatenated)", lines,
                    resolved.in_shape, resolved.out_shape)
     return Box(resolved.qualname, node.kind, (" → ".join(_chain(resolved.children)),),
@@ -165,7 +169,7 @@ def _box(resolved: Resolved) -> Box:
 def _chain(children: tuple[Resolved, ...]) -> tuple[str, ...]:
     """The main layers in order, repeats folded: ('conv 3x3, 256 x3', 'maxpool 2x2/2')."""
     texts = [layer_text(r.node) for top in children for _, r in walk(top)
-             if isinstance(r.node, LayerNode) and r.node.kind not in _QUIET]
+             if r.node.op == "layer" and r.node.kind not in _QUIET]
     folded: list[tuple[str, int]] = []
     for text in texts:
         if folded and folded[-1][0] == text:

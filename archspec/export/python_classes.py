@@ -19,7 +19,7 @@ from torch import nn
 
 from archspec import modules
 from archspec.export import ExportError
-from archspec.graph import ConcatNode, LayerNode, ResidualNode, Resolved
+from archspec.graph import Resolved
 from archspec.shapes import Shape
 
 # archspec's own leaf modules; the generated file carries a copy of each one used (python_source.py).
@@ -142,7 +142,7 @@ class Collector:
     _by_structure: dict[tuple, Group] = field(default_factory=dict)
 
     def item(self, attr: str, resolved: Resolved, module: nn.Module) -> Item:
-        if isinstance(resolved.node, LayerNode):
+        if not resolved.children and resolved.node.op == "layer":
             return Leaf(attr, resolved, *self._call(module))
         named = list(module.named_children())
         if len(named) != len(resolved.children):
@@ -156,10 +156,9 @@ class Collector:
                     block.group.in_stage = True
         if type(module) is nn.Sequential and [i.attr for i in items] == [str(n) for n in range(len(items))]:
             return Listing(attr, resolved, items)
-        node = resolved.node
-        shape = ((len(node.main), node.shortcut is not None, node.add)
-                 if isinstance(node, ResidualNode) else ())
-        structure = (type(node).__name__, node.kind, shape, tuple(_structure(i) for i in items))
+        graph = resolved.node.payload  # a block: equal graphs (names, ops, inputs) share a class
+        shape = (tuple((n.name, n.op, n.inputs) for n in graph.nodes), graph.output, graph.sequential)
+        structure = (graph.kind, shape, tuple(_structure(i) for i in items))
         group = self._by_structure.get(structure)
         if group is None:
             group = self._by_structure[structure] = Group(len(self.groups))
@@ -215,7 +214,7 @@ def base_name(group: Group, camel: str) -> str:
     """A stage's block or any residual or concatenation: BasicBlock, VggBlock, InceptionBlock. Else
     the kind (Branch, for a part of a block) or, for a stage of named layers, its name (Layer3)."""
     node = group.first.resolved.node
-    if node.kind == "stage" or not (group.in_stage or isinstance(node, (ResidualNode, ConcatNode))):
+    if node.kind == "stage" or not (group.in_stage or not node.payload.sequential):
         return camel
     return camel + ("" if camel.lower().endswith("block") else "Block")
 

@@ -27,7 +27,7 @@ from archspec.export.python_classes import (
     assign_params,
     base_name,
 )
-from archspec.graph import ConcatNode, ResidualNode, Resolved, SequenceNode
+from archspec.graph import INPUT, OPS, BlockGraph, Node, Resolved, block_node, consumers
 
 INDENT = "    "
 WIDTH = 100  # the longest line written
@@ -57,7 +57,9 @@ def python_source(report: Report, network: nn.Module, weights_file: str | None =
     """The generated module's text. `weights_file`: a state_dict saved beside it, named in the usage."""
     if not report.ok or report.output_shape is None:
         raise ExportError("the spec has errors; fix them before exporting")
-    whole = Resolved(SequenceNode(report.spec.name, report.nodes, (), kind="network"), "",
+    nodes = report.nodes
+    chain = BlockGraph("network", nodes, nodes[-1].name if nodes else INPUT, sequential=True)
+    whole = Resolved(block_node(report.spec.name, chain, ()), "",
                      report.input_shape, report.output_shape, report.params, report.macs,
                      report.resolved)
     collector = Collector()
@@ -87,7 +89,7 @@ def _name_groups(groups: list[Group], top_name: str) -> None:
         names.append(name)
     for number, group in enumerate(blocks):
         node = group.first.resolved.node
-        if names.count(names[number]) > 1 and isinstance(node, ResidualNode):
+        if names.count(names[number]) > 1 and shortcut_kind(node) is not None:
             names[number] += _SUFFIXES[shortcut_kind(node)]
     taken = {top_name, *_OWN_SOURCES}
     for number, group in enumerate(blocks):
@@ -169,47 +171,62 @@ def _expression(group: Group, parallel: list[Item], path: str) -> list[str]:
 
 
 def _forward(group: Group) -> list[str]:
-    node = group.first.resolved.node
-    columns = list(zip(*(block.children for block in group.blocks)))
-    before = [block.resolved.in_shape for block in group.blocks]
-    if isinstance(node, ConcatNode):
-        names = [_variable(column[0].attr, number) for number, column in enumerate(columns, 1)]
-        lines = [_commented(f"{name} = {_get(column[0].attr)}(x)", group,
-                            [c.resolved.out_shape for c in column], None)
-                 for name, column in zip(names, columns)]
-        widths = [group.shape_text([c.resolved.out_shape for c in column]) for column in columns]
-        total = None  # the concatenation's channels: the sum of the branches'
-        if all(widths):
-            total = "(" + " + ".join(w.split(" x ")[1] for w in widths if w) + ")"
-            total = total if len(total) <= 50 else f"(the {len(columns)} branches' channels)"
-        joined = f"return torch.cat([{', '.join(names)}], dim=1)"
-        if len(joined) + 8 > WIDTH - 30:
-            joined = f"return torch.cat(\n{INDENT}[{', '.join(names)}],\n{INDENT}dim=1,\n)"
-        first, *rest = joined.split("\n")
-        return [*lines, _commented(first, group, [b.resolved.out_shape for b in group.blocks], None,
-                                   total), *rest]
-    main = len(node.main) if isinstance(node, ResidualNode) else len(columns)
-    has_shortcut = isinstance(node, ResidualNode) and node.shortcut is not None
-    variable = "out" if isinstance(node, ResidualNode) else "x"
-    lines, current = [], "x"
+    """The block's graph as straight-line code. The running value (`x` in a sequential block, `out`
+    in any other) flows through each node that reads it; a module read only by a join as a later
+    input is written inside the join (`out + self.downsample(x)`); any other value gets a variable
+    named after its node (an Inception branch). Each op writes its own join (`OPS[op].python`)."""
+    graph: BlockGraph = group.first.resolved.node.payload
+    columns = {column[0].attr: column for column in zip(*(block.children for block in group.blocks))}
+    readers: dict[str, list[tuple[Node, int]]] = {}
+    for node in graph.nodes:
+        for position, name in enumerate(node.inputs):
+            readers.setdefault(name, []).append((node, position))
+    reads = consumers(graph)
+    variable = "x" if graph.sequential else "out"
+    texts = {INPUT: "x"}
+    current, before = INPUT, [block.resolved.in_shape for block in group.blocks]
+    lines: list[str] = []
+    for number, node in enumerate(graph.nodes, start=1):
+        op = OPS[node.op]
+        arguments = [texts[name] for name in node.inputs]
+        if op.makes_module:
+            expression = f"{_get(node.name)}({arguments[0]})"
+            after = [item.resolved.out_shape for item in columns[node.name]]
+        elif node.op == "concat" and node.name == graph.output:
+            return [*lines, *_concatenation(group, node, arguments, columns)]
+        else:
+            expression, after = op.python(node, arguments), before
+        mine = readers.get(node.name, [])
+        reader = OPS[mine[0][0].op] if len(mine) == 1 else None
+        if op.makes_module and reader and mine[0][1] > 0 and not reader.makes_module and reader.python_chains:
+            texts[node.name] = expression  # read once, by a join, not as its running input
+            continue
+        runs_on = node.inputs[0] == current and (current == INPUT or reads[current] == 1)
+        if runs_on and (node.name == graph.output or all(OPS[r.op].python_chains and p == 0 for r, p in mine)):
+            shortcut = shortcut_kind(group.first.resolved.node) if node.op == "add" else None
+            line = f"{variable} = {expression}"
+            lines.append(f"{line}  # {shortcut} shortcut" if shortcut else _commented(line, group, after, before))
+            texts[node.name], current, before = variable, node.name, after
+        else:
+            name = _variable(node.name, number)
+            lines.append(_commented(f"{name} = {expression}", group, after, None))
+            texts[node.name] = name
+    return [*lines, f"return {texts[graph.output]}"]
 
-    def call(column: tuple[Item, ...]) -> None:
-        nonlocal current, before
-        after = [item.resolved.out_shape for item in column]
-        lines.append(_commented(f"{variable} = {_get(column[0].attr)}({current})", group, after, before))
-        current, before = variable, after
 
-    for column in columns[:main]:
-        call(column)
-    if isinstance(node, ResidualNode) and node.add:
-        # The shortcut runs after the main path, as in archspec.modules.Residual: an in-place layer on
-        # the main path would otherwise change the order of the computation.
-        identity = f"{_get(columns[main][0].attr)}(x)" if has_shortcut else "x"
-        lines.append(f"out = {current} + {identity}  # {shortcut_kind(node)} shortcut")
-        current = "out"
-    for column in columns[main + has_shortcut:]:
-        call(column)
-    return [*lines, f"return {current}"]
+def _concatenation(group: Group, node: Node, arguments: list[str], columns: dict) -> list[str]:
+    """`return torch.cat([...], dim=1)`, its channels the sum of its inputs' where they are modules."""
+    widths = [group.shape_text([c.resolved.out_shape for c in columns[name]]) if name in columns else None
+              for name in node.inputs]
+    total = None  # the concatenation's channels: the sum of the branches'
+    if all(widths):
+        total = "(" + " + ".join(w.split(" x ")[1] for w in widths if w) + ")"
+        total = total if len(total) <= 50 else f"(the {len(widths)} branches' channels)"
+    joined = f"return torch.cat([{', '.join(arguments)}], dim=1)"
+    if len(joined) + 8 > WIDTH - 30:
+        joined = f"return torch.cat(\n{INDENT}[{', '.join(arguments)}],\n{INDENT}dim=1,\n)"
+    first, *rest = joined.split("\n")
+    return [_commented(first, group, [b.resolved.out_shape for b in group.blocks], None, total), *rest]
 
 
 def _commented(code: str, group: Group, after: list, before: list | None,
@@ -250,12 +267,14 @@ def _docstring(text: str, indent: str) -> list[str]:
 
 def _docstring_of(group: Group) -> str:
     node = group.first.resolved.node
-    if isinstance(node, ResidualNode):
-        kind = shortcut_kind(node)
+    graph: BlockGraph = node.payload
+    output = next((n for n in graph.nodes if n.name == graph.output), None)
+    kind = shortcut_kind(node)
+    if kind is not None:
         summary = f"`{node.kind}` block " + ("without a shortcut" if kind == "none" else
                                              f"with a{'n' if kind == 'identity' else ''} {kind} shortcut")
-    elif isinstance(node, ConcatNode):
-        summary = f"`{node.kind}` block: {len(group.first.children)} branches concatenated on channels"
+    elif output is not None and output.op == "concat":
+        summary = f"`{node.kind}` block: {len(output.inputs)} branches concatenated on channels"
     elif node.kind == "stage":
         return f"The stage `{node.name}`: its blocks and layers in order."
     elif group.in_stage:
