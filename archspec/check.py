@@ -30,6 +30,7 @@ from archspec.budget import (
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, walk
 from archspec.layers import LayerBase
+from archspec.names import ModuleNames, layer_places, module_names
 from archspec.ranges import InputRange, find_input_range
 from archspec.shapes import Facts, Shape, ShapeProblem
 from archspec.spec import ListStage, Spec
@@ -154,7 +155,7 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
     twins, without lowering a block. None as soon as anything might be wrong (a layer's rule
     refuses, a twin declines, a name repeats, the budget is exceeded): the full check then lowers
     and evaluates the graph, which says what and where. Equal to the graph's figures by test."""
-    if _top_level_names(spec)[1]:
+    if module_names(spec).problems:
         return None
     shape, params, macs, peak = x, 0, 0, 0
     try:
@@ -192,7 +193,8 @@ def _lower_and_evaluate(spec: Spec, x: Shape
     """Lowers every stage and evaluates the whole graph: the nodes and their figures, every problem
     found, and the evaluated layers in order (for the memory budget)."""
     evaluator = Evaluator()
-    names, problems = _top_level_names(spec)
+    names = module_names(spec)
+    problems = list(names.problems)
     lowered: list[Node] = []
     resolved: list[Resolved] = []
     shape: Shape | None = x
@@ -220,44 +222,11 @@ class _StageToLower:
     spec: Spec
 
 
-def _top_level_names(spec: Spec) -> tuple[list[str], list[tuple[SpecPath, str, str | None]]]:
-    """The module names of the stem's and the head's layers, and the problems with them."""
-    problems: list[tuple[SpecPath, str, str | None]] = []
-    return _layer_names((*spec.stem, *spec.head), problems, _layer_places(spec)), problems
-
-
-def _layer_places(spec: Spec) -> list[tuple[str, int]]:
-    return [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
-
-
-def _top_level_nodes(spec: Spec, names: list[str]) -> list[Node | _StageToLower]:
+def _top_level_nodes(spec: Spec, names: ModuleNames) -> list[Node | _StageToLower]:
     layers = (*spec.stem, *spec.head)
-    nodes = [LayerNode(name, layer, place) for name, layer, place in zip(names, layers, _layer_places(spec))]
-    stages = [_StageToLower(i, stage.name or f"layer{i + 1}", spec) for i, stage in enumerate(spec.stages)]
+    nodes = [LayerNode(name, layer, place) for name, layer, place in zip(names.layers, layers, layer_places(spec))]
+    stages = [_StageToLower(i, name, spec) for i, name in enumerate(names.stages)]
     return [*nodes[:len(spec.stem)], *stages, *nodes[len(spec.stem):]]
-
-
-def _layer_names(layers: tuple[LayerBase, ...], problems: list, where: list[tuple[str, int]]) -> list[str]:
-    """Explicit names, else torchvision-style defaults: conv1, bn1, relu, maxpool, avgpool, fc."""
-    counts: dict[str, int] = {}
-    for layer in layers:
-        if layer.name is None:
-            counts[layer.default_name] = counts.get(layer.default_name, 0) + 1
-    seen: dict[str, int] = {}
-    names = []
-    for layer, (part, i) in zip(layers, where):
-        if layer.name is not None:
-            name = layer.name
-        else:
-            base = layer.default_name
-            seen[base] = seen.get(base, 0) + 1
-            numbered = layer.always_numbered or counts[base] > 1
-            name = f"{base}{seen[base]}" if numbered else base
-        if name in names or (name.startswith("layer") and name[5:].isdigit()):
-            problems.append(((part, i, "name"), f"module name `{name}` is used twice",
-                             "give this layer another `name:`"))
-        names.append(name)
-    return names
 
 
 def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator) -> tuple[Node, Resolved | None]:
