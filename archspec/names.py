@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from archspec.blocks.base import BlockStage
 from archspec.errors import SpecPath, format_path
 from archspec.layers import LayerBase
 from archspec.spec import ListStage, Spec
@@ -103,7 +104,17 @@ def module_names(spec: Spec) -> ModuleNames:
             problems += _problems([_Slot(entry.name, ("stages", i, "blocks", j), True)
                                    for j, entry in enumerate(stage.blocks)
                                    if isinstance(entry, LayerBase) and entry.name is not None], top_level=False)
+            problems += [_ignored_block_name(i, j, entry) for j, entry in enumerate(stage.blocks)
+                         if not isinstance(entry, LayerBase) and entry.name is not None]
     return ModuleNames(tuple(layer_names), tuple(stage_names), tuple(problems))
+
+
+def _ignored_block_name(stage: int, index: int, entry: BlockStage) -> Problem:
+    """A list stage names its entries by position: a block's `name:` there would name nothing."""
+    message = "a block in a list stage is named by its position in the stage; this `name:` would be ignored"
+    hint = (f"remove `name: {entry.name}` here, or write the block as a stage of its own, where `name:` "
+            f"names the stage: `{{block: {entry.block}, name: {entry.name}, ...}}`")
+    return ("stages", stage, "blocks", index, "name"), message, hint
 
 
 def layer_places(spec: Spec) -> list[SpecPath]:
