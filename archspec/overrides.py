@@ -35,7 +35,7 @@ class Override:
     path: str
     value: object
     label: str  # how errors name it: `--set head[-1].width=10`
-    problem: str | None = None
+    problem: tuple[str, str | None] | None = None  # (message, hint)
 
 
 def parse_set(text: str) -> Override:
@@ -47,8 +47,8 @@ def parse_set(text: str) -> Override:
     try:
         value = load_document(value_text + "\n").data
     except SpecError as error:
-        return Override(path.strip(), None, label, f"the value is not valid YAML ({error.errors[0].message}); "
-                        f"quote it: {path.strip()}='{value_text}'")
+        return Override(path.strip(), None, label, (f"the value is not valid YAML ({error.errors[0].message})",
+                                                    f"quote it: {path.strip()}='{value_text}'"))
     return Override(path.strip(), value, label)
 
 
@@ -59,7 +59,8 @@ def to_overrides(given: Mapping[str, object] | Sequence[str] | None,
     if not given:
         return ()
     if isinstance(given, Mapping):
-        return tuple(Override(str(path), value, f"{kind} {path}={_short(value)}", _not_plain(value))
+        return tuple(Override(str(path), value, f"{kind} {path}={_short(value)}",
+                              (problem, None) if (problem := _not_plain(value)) else None)
                      for path, value in given.items())
     if isinstance(given, str):
         raise TypeError("overrides: expected a mapping {path: value} or a list of 'PATH=VALUE' strings, "
@@ -183,7 +184,7 @@ class _Resolver:
 
     def _apply(self, override: Override) -> None:
         if override.problem:
-            return self._override_error(override, override.problem)
+            return self._override_error(override, *override.problem)
         parts = _parse_path(override.path)
         if parts is None:
             return self._override_error(override, f"expected a path such as `head[-1].width`, "
