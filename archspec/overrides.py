@@ -150,23 +150,28 @@ class _Resolver:
     def __init__(self, document: Document, overrides: tuple[Override, ...]):
         self.source = document
         self.overrides = overrides
-        self.data: Any = _copy(document.data)
+        # Copied where it changes (the walk builds new containers; an override copies its path): the
+        # source document stays as loaded, for `with_overrides`, at little cost for a big spec.
+        self.data: Any = dict(document.data) if isinstance(document.data, dict) else document.data
+        self.owned = {id(self.data)}
         self.overridden: list[tuple[SpecPath, str]] = []
         self.expressions: dict[SpecPath, str] = {}
         self.errors: list[Diagnostic] = []
         self.failed: list[SpecPath] = []  # paths whose errors are reported here, not by validation
-        labels = [override.label for override in overrides]
-        self.document = self._document(f" (after {', '.join(labels)})" if labels else "")
-
-    def _document(self, note: str) -> ResolvedDocument:
-        source = self.source
-        return ResolvedDocument(self.data, source.file, source.text, source.marks, source.key_marks,
-                                tuple(self.overridden), self.expressions, note)
 
     def run(self) -> ResolvedDocument:
         for override in self.overrides:
             self._apply(override)
-        self.document = replace(self.document, overridden=tuple(self.overridden))
+        labels = [override.label for override in self.overrides]
+        source = self.source
+        self.document = ResolvedDocument(self.data, source.file, source.text, source.marks, source.key_marks,
+                                         tuple(self.overridden), self.expressions,
+                                         f" (after {', '.join(labels)})" if labels else "")
+        has_expressions = "${" in source.text or any("${" in repr(o.value) for o in self.overrides)
+        if not has_expressions:
+            if isinstance(self.data, dict):
+                self.data.pop(VARS, None)
+            return self.document
         if isinstance(self.data, dict):
             environment = self._variables()
             for key, value in self.data.items():
@@ -210,9 +215,17 @@ class _Resolver:
             if last:
                 target[step] = _copy(override.value)
             else:
-                target = target[step]
+                target = self._owned_child(target, step)
         self.overridden.append((tuple(where), override.label))
         return None
+
+    def _owned_child(self, parent: Any, key: str | int) -> Any:
+        """parent[key], copied first unless this pass made it: the source document is never changed."""
+        child = parent[key]
+        if isinstance(child, (dict, list)) and id(child) not in self.owned:
+            child = parent[key] = child.copy()
+            self.owned.add(id(child))
+        return child
 
     # ---- vars and expressions ----
 
