@@ -23,6 +23,7 @@ from archspec.spec import Spec
 from archspec.validate import _value_at, validate
 
 VARS = "vars"
+MAX_VAR_CHAIN = 100  # a var using a var using a var ...: resolved recursively, so bounded
 _PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,9})\]")
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
@@ -253,6 +254,10 @@ class _Resolver:
             elif not isinstance(raw, (int, float, str)):  # bool is an int
                 self._error((VARS, name), "expected a number, a string or true/false as a var's value, "
                             f"found {'null' if raw is None else 'a list' if isinstance(raw, list) else 'a mapping'}")
+                values[name] = FAILED
+            elif isinstance(raw, str) and has_expression(raw) and len(resolving) >= MAX_VAR_CHAIN:
+                self._error((VARS, name), f"vars refer to vars more than {MAX_VAR_CHAIN} levels deep",
+                            "give some of them values")
                 values[name] = FAILED
             elif isinstance(raw, str) and has_expression(raw):
                 resolving.append(name)
