@@ -33,11 +33,46 @@ def parse_input(text: str) -> Shape:
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="path to a YAML spec, e.g. specs/resnet18.yaml")
+    add_set_argument(parser)
     parser.add_argument("--input", type=parse_input, metavar="CxHxW",
                         help="input shape to check (default: the spec's `input`)")
     parser.add_argument("--max-memory", type=parse_memory, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
                         help="refuse a network whose estimated memory for one image exceeds SIZE "
                              "(e.g. 512MiB, 16GiB, or `none`; default 4GiB)")
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], type=parse_set_argument, metavar="PATH=VALUE",
+                        help="change a value of the spec before it is checked (repeatable; VALUE is "
+                             "YAML): head[-1].width=10, stages[1].repeats=4, shortcut=A, or a var: classes=10")
+
+
+def parse_set_argument(text: str) -> str:
+    path, equals, _ = text.partition("=")
+    if not equals or not path.strip():
+        raise argparse.ArgumentTypeError(f"expected PATH=VALUE, e.g. head[-1].width=10 or classes=10; "
+                                         f"found {text!r}")
+    return text
+
+
+def spec_overrides(args: argparse.Namespace) -> list[str]:
+    """--set, after the overrides recorded in the `archspec train` checkpoint given to --checkpoint or
+    --weights: the run's network again, without repeating its --set."""
+    checkpoint = getattr(args, "checkpoint", None) or getattr(args, "weights", None)
+    return [*(recorded_overrides(checkpoint) if checkpoint else []), *args.set]
+
+
+def recorded_overrides(path: object) -> list[str]:
+    """The --set of the run that wrote a checkpoint; [] for any other file (its errors come later)."""
+    import torch
+
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # an unreadable file is reported where its weights are read
+        return []
+    config = content.get("config") if isinstance(content, dict) else None
+    recorded = config.get("overrides") if isinstance(config, dict) else None
+    return [str(text) for text in recorded] if isinstance(recorded, list) else []
 
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archspec.commands import add_set_argument
 from archspec.train.data import AUGMENTATIONS, NORMALIZATIONS, data_names
 
 NAME = "train"
@@ -49,6 +50,7 @@ def augment_list(text: str) -> tuple[str, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="path to a YAML spec, e.g. specs/digits-resnet.yaml")
+    add_set_argument(parser)
     add_data_arguments(parser, required=True)
     parser.add_argument("--epochs", type=int, default=10, metavar="N", help="default 10")
     parser.add_argument("--batch-size", type=int, default=128, metavar="B",
@@ -85,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment,
         normalize=args.normalize, device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-        download=args.download, workers=args.workers)
+        download=args.download, workers=args.workers, overrides=tuple(args.set))
     return train(config)

@@ -157,7 +157,7 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     document: dict = {"name": draw(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,15}", fullmatch=True)),
                       "input": {"channels": channels, "size": size}}
     if draw(st.booleans()):
-        document["description"] = draw(st.text(max_size=30))
+        document["description"] = draw(st.text(max_size=30).filter(lambda text: "${" not in text))  # no expression
     if default is not None:
         document["shortcut"] = default
     if draw(st.booleans()):

@@ -42,7 +42,7 @@ from archspec.train.steps import Precision, Totals, evaluate, train_epoch
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1}  # the seeds' Adam rate; the usual ResNet SGD rate
 # Settings that change what a run computes: a resumed run that changes one gets a note.
 RESUME_SETTINGS = ("data", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "schedule",
-                   "augment", "normalize", "seed", "amp")
+                   "augment", "normalize", "seed", "amp", "overrides")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ class TrainConfig:
     overwrite: bool = False
     download: bool = False
     workers: int = 0
+    overrides: tuple[str, ...] = ()  # --set PATH=VALUE, applied to the spec; kept in the checkpoint
 
     @property
     def learning_rate(self) -> float:
@@ -87,7 +88,7 @@ def lr_factor(schedule: str, epochs: int) -> Any:
 def train(config: TrainConfig) -> int:
     _check_numbers(config)
     check_augment(config.augment)
-    spec, report, spec_text = checked_spec(config.spec)
+    spec, report, spec_text = checked_spec(config.spec, config.overrides)
     classes = known_class_count(config.data)
     if classes is not None:  # before loading anything: a wrong head fails at once
         check_classes(spec, report, classes, config.data)
@@ -141,7 +142,7 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
         model = _wrap(network, config, context, device)
         log = MetricsLog(out, f"{spec.name} on {config.data}") if context.is_main else None
         if context.is_main:
-            outdir.write_spec_files(out, spec, report, spec_text, config.spec)
+            outdir.write_spec_files(out, spec, report, spec_text, config.spec, config.overrides)
             log.start(rows)
             print(f"training {spec.name} ({report.params:,} parameters) on {config.data}: "
                   f"{len(data.train):,} train / {len(data.test):,} test images, "

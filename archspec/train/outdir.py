@@ -45,9 +45,11 @@ def prepare(out: Path, *, resume: bool, overwrite: bool) -> Path:
     return out
 
 
-def write_spec_files(out: Path, spec: Spec, report: Report, text: str, source: str) -> None:
+def write_spec_files(out: Path, spec: Spec, report: Report, text: str, source: str,
+                     overrides: tuple[str, ...] = ()) -> None:
     resolved = {
         "source": source,
+        "overrides": list(overrides),  # --set: `spec` below has them applied
         "input_shape": list(report.input_shape),
         "output_shape": list(report.output_shape or ()),
         "params": report.params,
