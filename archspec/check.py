@@ -23,9 +23,12 @@ from archspec.budget import (
     BYTES_PER_VALUE,
     DEFAULT_MAX_MEMORY,
     MemoryEstimate,
+    Moment,
     block_count_problem,
     estimate_memory,
+    layer_moment,
     memory_problem,
+    sequence_peak,
 )
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, walk
@@ -157,14 +160,16 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
     and evaluates the graph, which says what and where. Equal to the graph's figures by test."""
     if module_names(spec).problems:
         return None
-    shape, params, macs, peak = x, 0, 0, 0
+    shape, params, macs = x, 0, 0
+    top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
     try:
         stages = [stage.blocks if isinstance(stage, ListStage) else (stage,) for stage in spec.stages]
-        for entries in (spec.stem, *stages, spec.head):
+        for entries in (*((layer,) for layer in spec.stem), *stages, *((layer,) for layer in spec.head)):
+            group_input, group = prod(shape), []  # a stage's entries, or one stem or head layer
             for entry in entries:
                 if isinstance(entry, LayerBase):
                     out, layer_params, layer_macs = entry.infer(shape)
-                    peak = max(peak, prod(shape) + prod(out))
+                    group.append(layer_moment(entry, shape, out))
                     shape, params, macs = out, params + layer_params, macs + layer_macs
                     continue
                 shortcut = entry.shortcut or spec.shortcut
@@ -180,9 +185,11 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
                         alike[key] = (shape, facts)
                     out, block_params, block_macs, block_peak = facts
                     shape, params, macs = out, params + block_params, macs + block_macs
-                    peak = max(peak, block_peak)
+                    group.append(Moment(block_peak))
+            top.append(sequence_peak(group_input, group))  # a stage is a Sequential of its entries
     except ShapeProblem:
         return None
+    peak = sequence_peak(prod(x), top).values
     if max_memory is not None and BYTES_PER_VALUE * (params + peak) > max_memory:
         return None
     return shape, params, macs

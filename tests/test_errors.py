@@ -66,7 +66,7 @@ CATALOG = [
     ("stem: [{layer: conv, width: 65536, kernel: 1}]\nhead: [{layer: flatten}, {layer: linear, width: 100}]",
      "4:{layer: linear", "head[1]", ("expected at most 4.0 GiB of memory (the budget), found that the network "
                                      "needs about 25.5 GiB: 25.0 GiB of parameters (the most, 6,710,886,500, "
-                                     "in fc) + 512.0 MiB"), "--max-memory"),
+                                     "in fc) + 516.1 MiB of activations at once"), "--max-memory"),
     ("stem: [{layer: conv, width: 4}]\nhead: [{layer: dropout, p: .nan}]", "4:28", "head[0].p",
      "expected a finite number, found `.nan`", None),
 ]
