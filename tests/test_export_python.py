@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import archspec
 from archspec.build import build_module
@@ -222,6 +223,18 @@ def _runs_like_the_compiled_module(report: Report, network: torch.nn.Module, tex
 @settings(max_examples=12, deadline=None)
 @given(valid_specs(max_stages=3, max_repeats=2, max_width=12))
 def test_any_valid_spec_exports_to_source_that_computes_the_same(document):
+    report = archspec.check(to_spec(document))
+    network = build_module(report).eval()
+    _runs_like_the_compiled_module(report, network, python_source(report, network))
+
+
+# The longest strings the validator accepts, which Hypothesis seldom draws by itself.
+@settings(max_examples=10, deadline=None)
+@given(valid_specs(max_stages=1, max_repeats=1, max_width=4,
+                   names=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{99}", fullmatch=True),
+                   descriptions=st.text(st.characters(exclude_categories=["Cs"]), min_size=1900, max_size=2000)))
+def test_the_longest_names_and_descriptions_export(document):
+    assert len(document["name"]) == 100 and len(document.get("description", "x" * 1900)) >= 1900
     report = archspec.check(to_spec(document))
     network = build_module(report).eval()
     _runs_like_the_compiled_module(report, network, python_source(report, network))

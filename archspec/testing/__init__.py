@@ -239,15 +239,16 @@ class InvalidSpec:
 def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, max_repeats: int = 2,
                   max_width: int = 16, block_kinds: Sequence[str] | None = None,
                   shortcuts: Sequence[str] = SHORTCUTS, input_sizes: st.SearchStrategy[int] | None = None,
-                  channels: st.SearchStrategy[int] | None = None,
-                  square: bool = False) -> st.SearchStrategy[InvalidSpec]:
+                  channels: st.SearchStrategy[int] | None = None, square: bool = False,
+                  names: st.SearchStrategy[str] | None = None,
+                  descriptions: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[InvalidSpec]:
     """Near-miss documents: a drawn valid spec with one value changed so that archspec must refuse
     it and plain PyTorch fails on it as well (see FAULTS for the kinds of fault and what each
     changes). `faults`: which kinds (default: every one the block kinds allow). The other knobs are
     those of `valid_specs`, for the valid spec each near miss starts from.
     """
     options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes, channels,
-                       HEADS, square, True)
+                       HEADS, square, True, names, descriptions)
     usable = [name for name, fault in FAULTS.items()
               if not fault.kinds or set(fault.kinds(BLOCK_STRATEGIES)) & set(options.block_kinds)]
     chosen = list(usable if faults is None else faults)
