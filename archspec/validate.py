@@ -52,7 +52,6 @@ _FORMS_TEXT = {
     "stage": "a stage is `block: KIND` (one block kind, `repeats` times) or `blocks: [...]` (a list of blocks "
              "and layers)",
     "entry": "an entry of `blocks:` is one block (`block: KIND`) or one layer (`layer: KIND`)",
-    "layer": "a stem or head entry is one layer (`layer: KIND`)",
 }
 _EXPECTED_FORM = {"stage": "a block (`block:`) or a list (`blocks:`)",
                   "entry": "a block (`block:`) or a layer (`layer:`)", "layer": "a layer (`layer:`)"}
@@ -86,7 +85,7 @@ def _conflict(data: object, path: SpecPath) -> tuple[SpecPath, tuple[str, ...] |
 
 
 def _conflict_diagnostic(document: Document, where: SpecPath, keys: tuple[str, ...]) -> Diagnostic:
-    place = _place(where) or ""
+    place = str(_place(where))  # a stage, an entry or a layer: the places `_conflict` looks at
     chosen = [key for key in keys if key in _FORMS_AT[place]]
     misplaced = [f"remove `{key}:` ({_misplaced(key, where)})" for key in keys if key not in _FORMS_AT[place]]
     if len(chosen) > 1:  # two forms this place allows: the user must pick one
@@ -171,11 +170,14 @@ def _model_at(data: object, path: SpecPath) -> type[BaseModel] | None:
     return registry[kind]
 
 
+_NAMED: dict[type[BaseModel], str] = {Spec: "the spec's top level", InputSpec: "`input`",
+                                      ListStage: "a list stage"}
+
+
 def _describe(model: type[BaseModel]) -> str:
     """A model as the user knows it: the spec's top level, `input`, a list stage, a `conv` layer."""
-    named = {Spec: "the spec's top level", InputSpec: "`input`", ListStage: "a list stage"}
-    if model in named:
-        return named[model]
+    if model in _NAMED:
+        return _NAMED[model]
     tag = "layer" if "layer" in model.model_fields else "block"
     kind = next(kind for kind, registered in _TAGS[tag].items() if registered is model)
     return f"a `{kind}` {tag}"
@@ -183,16 +185,17 @@ def _describe(model: type[BaseModel]) -> str:
 
 def _owners(key: str) -> str | None:
     """Where in the language `key` is a key, e.g. "every block and the layers `conv`, `linear`"."""
-    owners = [text for model, text in ((Spec, "the spec's top level"), (InputSpec, "`input`"),
-                                        (ListStage, "a list stage (an entry of `stages` with `blocks:`)"))
-              if key in model.model_fields]
+    owners = [text + (" (an entry of `stages` with `blocks:`)" if model is ListStage else "")
+              for model, text in _NAMED.items() if key in model.model_fields]
     for tag, registry in _TAGS.items():
         kinds = [f"`{kind}`" for kind, model in registry.items() if key in model.model_fields]
         if len(kinds) == len(registry.names()):
             owners.append(f"every {tag}")
         elif kinds:
             owners.append(f"the {tag}{'s' if len(kinds) > 1 else ''} {', '.join(kinds)}")
-    return ", ".join(owners[:-1]) + " and " + owners[-1] if len(owners) > 1 else (owners or [None])[0]
+    if len(owners) < 2:
+        return owners[0] if owners else None
+    return ", ".join(owners[:-1]) + " and " + owners[-1]
 
 
 def _unknown_key_hint(data: object, path: SpecPath) -> str | None:
@@ -280,7 +283,7 @@ def _missing_form(document: Document, path: SpecPath, tag: str) -> Diagnostic:
     wrong = [key for key in _FORM_KEYS if key in keys]
     if wrong:  # one form key, not one of this place's (two are a conflict, reported as such)
         return document.diagnostic(path, message, _misplaced(wrong[0], path))
-    misspelt = [(key, close) for key in sorted(keys) for close in [closest_name(key, _FORMS_AT[place or "layer"])]
+    misspelt = [(key, close) for key in sorted(keys) for close in [closest_name(key, _FORMS_AT[str(place)])]
                 if close]
     if misspelt:  # `lyaer: conv`: Pydantic stops at the missing tag, so this is the only error about it
         return document.diagnostic(path, message, f"rename `{misspelt[0][0]}:` to `{misspelt[0][1]}:`")
