@@ -35,7 +35,7 @@ from archspec.graph import Evaluator, LayerNode, Node, Resolved, SequenceNode, w
 from archspec.layers import LayerBase
 from archspec.names import ModuleNames, layer_places, module_names
 from archspec.ranges import InputRange, find_input_range
-from archspec.shapes import Facts, Shape, ShapeProblem
+from archspec.shapes import Facts, Shape, ShapeProblem, show
 from archspec.spec import ListStage, Spec
 
 
@@ -114,6 +114,30 @@ class Report:
         return [Row(r.qualname, r.kind, d, r.out_shape, r.params, r.macs)
                 for top in self.resolved for d, r in walk(top, depth)]
 
+    @cached_property
+    def notes(self) -> tuple[str, ...]:
+        """What the figures mean beyond themselves: at an input other than the spec's own, a `linear`
+        layer after `flatten` can take another number of features than the spec was written for, and
+        then its parameters, and the network's, are not the spec's."""
+        own = self.spec.input.shape()
+        if not self.ok or self.input_shape == own:
+            return ()
+        at_own = check(self.spec, own, max_memory=None)
+        if not at_own.ok:  # the spec's own input fails: there are no figures of the spec's to differ from
+            return ()
+
+        def in_features(report: Report) -> dict[str, int]:
+            return {r.qualname: r.in_shape[0] for top in report.resolved for _, r in walk(top) if r.kind == "linear"}
+
+        here, there = in_features(self), in_features(at_own)
+        differ = f"parameters differ from the spec's ({self.params:,} instead of {at_own.params:,})"
+        notes = tuple(f"at input {show(self.input_shape)}, {name}'s in_features is {here[name]:,} instead of "
+                      f"{there[name]:,} at the spec's input {show(own)}: {differ}"
+                      for name in here if name in there and here[name] != there[name])
+        if not notes and self.params != at_own.params:  # e.g. another channel count: the first layer's weights
+            notes = (f"at input {show(self.input_shape)} instead of the spec's {show(own)}, {differ}",)
+        return notes
+
     def to_json(self) -> dict[str, object]:
         accepted = self.input_range
         return {
@@ -126,6 +150,7 @@ class Report:
             "input_range": accepted.to_json() if accepted else None,
             "memory_bytes": self.memory.total if self.ok else None,
             "errors": [d.to_json() for d in self.errors],
+            "notes": list(self.notes),
         }
 
 

@@ -244,3 +244,45 @@ def test_a_stray_rank_variable_is_not_a_launch(tmp_path, capsys, monkeypatch) ->
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert console_main(["check", str(_write(tmp_path, IDENTITY_ACROSS_STRIDE))]) == 2
     assert "residual addition" in capsys.readouterr().err
+
+
+# ---- --input on a spec whose head depends on the input size ------------------------------------------
+
+LENET = SPECS / "lenet.yaml"  # 1x28x28 -> ... -> 16x5x5 -> flatten -> fc1 (linear 120) -> ...
+
+
+def test_input_that_changes_a_linear_layers_in_features_is_noted_in_the_table_and_json(capsys) -> None:
+    # At 1x32x32 the second pool gives 16x6x6 = 576 features instead of 16x5x5 = 400: fc1 has
+    # 576 * 120 + 120 = 69,240 parameters instead of 48,120, the network 61,706 + 21,120 = 82,826.
+    note = ("at input 1x32x32, fc1's in_features is 576 instead of 400 at the spec's input 1x28x28: "
+            "parameters differ from the spec's (82,826 instead of 61,706)")
+    assert console_main(["check", str(LENET), "--input", "1x32x32"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"note: {note}"
+    assert console_main(["check", str(LENET), "--input", "1x32x32", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["notes"] == [note] and data["params"] == 82_826
+    assert archspec.check(LENET, (1, 32, 32)).notes == (note,)
+
+
+def test_an_input_that_changes_only_the_channels_notes_the_parameters() -> None:
+    # conv1 (7x7, 64 filters, no bias) loses 2 input channels: 2 * 64 * 49 = 6,272 weights.
+    note = ("at input 1x64x64 instead of the spec's 3x224x224, parameters differ from the spec's "
+            "(11,683,240 instead of 11,689,512)")
+    assert archspec.check(RESNET18, (1, 64, 64)).notes == (note,)
+
+
+@pytest.mark.parametrize("spec, shape", [(LENET, None), (LENET, (1, 28, 28)), (LENET, (1, 29, 31)),
+                                         (RESNET18, (3, 64, 64))])
+def test_no_note_where_the_parameters_are_the_specs(spec, shape) -> None:
+    report = archspec.check(spec, shape)
+    assert report.ok and report.notes == () and report.to_json()["notes"] == []
+
+
+def test_json_has_the_same_keys_whether_it_passed_the_check_failed_or_loading_failed(tmp_path, capsys) -> None:
+    runs = [[str(LENET), "--input", "1x32x32"], [str(_write(tmp_path, IDENTITY_ACROSS_STRIDE))],
+            [str(_write(tmp_path, MANY_ERRORS, "many.yaml"))]]
+    key_sets = []
+    for args in runs:
+        console_main(["check", *args, "--json"])
+        key_sets.append(list(json.loads(capsys.readouterr().out)))
+    assert key_sets[0] == key_sets[1] == key_sets[2] and "notes" in key_sets[0]

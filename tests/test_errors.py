@@ -57,7 +57,7 @@ CATALOG = [
     ("stages: [{block: inception, c1: 4, c2: [4, 8], c3: [2], c4: 4}]", "3:[2]", "stages[0].c3",
      "expected a list of 2 numbers [reduce, out], found [2]", None),
     ("stages: [{block: basic, width: 8, blocks: []}]", "3:10", "stages[0]",
-     "expected either `block` or `blocks`, found both", "keep the one you mean"),
+     "expected either `block` or `blocks`, found both", "remove `block:` or `blocks:`"),
     ("stages: [{layer: maxpool}]", "3:10", "stages[0]", "missing `block`",
      "write the layer in a list stage, {blocks: [{layer: ...}]}"),
     ("stages: [{block: basic}]", "3:10", "stages[0].width", "missing required key `width`", "add `width: ...`"),

@@ -107,7 +107,7 @@ def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
         # The keys of Report.to_json(), so that scripts read one shape whatever failed.
         print(json.dumps({"ok": False, "name": None, "input_shape": None, "output_shape": None,
                           "params": None, "macs": None, "input_range": None, "memory_bytes": None,
-                          "errors": [d.to_json() for d in errors]}, indent=2))
+                          "errors": [d.to_json() for d in errors], "notes": []}, indent=2))
     else:
         print("\n".join(d.render() for d in errors), file=sys.stderr)
         print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
