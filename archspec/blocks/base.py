@@ -151,4 +151,6 @@ def mismatch_hint(x: Shape, width: int, stride: int, shortcut: Shortcut) -> str:
     if x[0] != width:
         changes.append(f"width {x[0]} -> {width} changes the channels")
     what = " and ".join(changes) or "the main path changes the shape"
+    if width < x[0]:  # option A only appends zero channels: it cannot drop any
+        return f"{what}: use shortcut B here instead of `{shortcut}` (A cannot reduce the channels)"
     return f"{what}: use shortcut A or B here instead of `{shortcut}`"
