@@ -252,9 +252,12 @@ ERROR_OBJECT_KEYS = {"ok", "name", "input_shape", "output_shape", "params", "mac
                      "memory_bytes", "errors"}
 
 
-def test_version_prints_the_package_version() -> None:
-    result = _archspec("--version")
-    assert result.returncode == 0 and result.stdout == f"archspec {archspec.__version__}\n"
+def test_version_prints_the_package_version_without_importing_torch() -> None:
+    code = ("import sys; from archspec.cli import main\ntry: main(['--version'])\n"
+            "finally: assert 'torch' not in sys.modules, 'imported torch'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0 and result.stdout == f"archspec {archspec.__version__}\n", result.stderr
 
 
 @pytest.mark.parametrize("command", [["check", str(RESNET18), "--json", "--depth", "x"],
