@@ -286,3 +286,62 @@ def test_json_has_the_same_keys_whether_it_passed_the_check_failed_or_loading_fa
         console_main(["check", *args, "--json"])
         key_sets.append(list(json.loads(capsys.readouterr().out)))
     assert key_sets[0] == key_sets[1] == key_sets[2] and "notes" in key_sets[0]
+
+
+# ---- usage errors, --version, spec paths (issue 12, section 5) -------------------------------------
+
+ERROR_OBJECT_KEYS = {"ok", "name", "input_shape", "output_shape", "params", "macs", "input_range",
+                     "memory_bytes", "errors", "notes"}
+
+
+def test_version_prints_the_package_version_without_importing_torch() -> None:
+    code = ("import sys; from archspec.cli import main\ntry: main(['--version'])\n"
+            "finally: assert 'torch' not in sys.modules, 'imported torch'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0 and result.stdout == f"archspec {archspec.__version__}\n", result.stderr
+
+
+@pytest.mark.parametrize("command", [["check", str(RESNET18), "--json", "--depth", "x"],
+                                     ["check", "--json"],
+                                     ["check", str(RESNET18), "--js", "--colour"],
+                                     ["eval", str(RESNET18), "--json"]])  # --checkpoint is required
+def test_a_usage_error_with_json_prints_a_json_error_object(command, capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        console_main(command)
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert caught.value.code == 2 and set(data) == ERROR_OBJECT_KEYS and data["ok"] is False
+    (error,) = data["errors"]
+    assert error["message"] and error["hint"].startswith("usage: archspec")
+    assert captured.err == ""
+
+
+def test_a_refused_request_with_json_prints_a_json_error_object(tmp_path, capsys) -> None:
+    missing = tmp_path / "none.pt"
+    assert console_main(["eval", str(RESNET18), "--checkpoint", str(missing), "--batch-size", "0",
+                         "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == ERROR_OBJECT_KEYS and "--batch-size must be at least 1" in data["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("depth", ["-5", "-1", "1.5", "one"])
+def test_depth_must_be_a_whole_number_of_at_least_0(depth, capsys) -> None:
+    for command in ("check", "compile"):
+        with pytest.raises(SystemExit) as caught:
+            console_main([command, str(CIFAR), "--depth", depth])
+        assert caught.value.code == 2
+        assert f"--depth: expected a whole number of at least 0, found '{depth}'" in capsys.readouterr().err
+    assert console_main(["check", str(CIFAR), "--depth", "0"]) == 0
+    assert "layer3 " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["we:ird.yaml", "C:\\specs\\net.yaml", "a: b"])
+def test_a_spec_path_with_a_colon_is_a_path(name, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert console_main(["check", name]) == 2  # missing: a clean error naming the file
+    assert f"{name}: error: cannot read spec file" in capsys.readouterr().err
+    (tmp_path / name).write_text(CIFAR.read_text(), encoding="utf-8")
+    for command in (["check", name], ["compile", name], ["export", name, "-o", "net.dot"]):
+        assert console_main(command) == 0, command
+    assert "269,722 parameters" in capsys.readouterr().out

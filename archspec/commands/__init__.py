@@ -9,7 +9,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from archspec.budget import DEFAULT_MAX_MEMORY, parse_bytes
 from archspec.errors import Diagnostic
@@ -32,13 +33,29 @@ def parse_input(text: str) -> Shape:
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="path to a YAML spec, e.g. specs/resnet18.yaml")
+    add_spec_path(parser, "path to a YAML spec, e.g. specs/resnet18.yaml")
     add_set_argument(parser)
     parser.add_argument("--input", type=parse_input, metavar="CxHxW",
                         help="input shape to check (default: the spec's `input`)")
     parser.add_argument("--max-memory", type=parse_memory, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
                         help="refuse a network whose estimated memory for one image exceeds SIZE "
                              "(e.g. 512MiB, 16GiB, or `none`; default 4GiB)")
+
+
+def add_spec_path(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The SPEC argument: always a file's path (a Path), never YAML text, even when it holds a `:`
+    (`we:ird.yaml`, `C:\\specs\\net.yaml`), which `archspec.load` would take for YAML given a str."""
+    parser.add_argument("spec", type=Path, help=help_text)
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum`."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, found {text!r}")
+        return int(text)
+
+    return parse
 
 
 def add_set_argument(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +94,7 @@ def recorded_overrides(path: object) -> list[str]:
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     """The per-layer table's options, shared by `check` and `compile`."""
-    parser.add_argument("--depth", type=int, default=1, metavar="N",
+    parser.add_argument("--depth", type=whole_number(0), default=1, metavar="N",
                         help="table depth: 0 top level, 1 blocks (default), 2 layers in blocks")
 
 
@@ -97,6 +114,17 @@ def secondary_rank() -> bool:
     process (the same arguments, the same spec), so only rank 0 prints it."""
     launch = all(name in os.environ for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
     return launch and os.environ["RANK"] != "0"
+
+
+def report_usage_error(prefix: str, message: str, as_json: bool, hint: str | None = None) -> int:
+    """Prints a bad request as `PREFIX: error: MESSAGE` on stderr or, with --json, as the JSON object
+    that `report_errors` prints (a script reads one shape whatever failed); returns exit code 2."""
+    if secondary_rank():
+        return EXIT_INVALID
+    if as_json:
+        return report_errors([Diagnostic((), message, hint)], as_json=True)
+    print(f"{prefix}: error: {message}", file=sys.stderr)
+    return EXIT_INVALID
 
 
 def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
