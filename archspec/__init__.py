@@ -9,6 +9,7 @@ Importing archspec does not import torch; only `compile` and `load_torchvision_w
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.check import Report
 from archspec.errors import Diagnostic, SpecError
 from archspec.loader import load_document
+from archspec.overrides import needs_resolving, resolved_spec, to_overrides
 from archspec.shapes import Shape
 from archspec.spec import Spec
 from archspec.validate import validate
@@ -28,9 +30,17 @@ __all__ = ["Diagnostic", "Report", "Spec", "SpecError", "check", "compile", "loa
 __version__ = "0.1.0"
 
 
-def load(source: str | Path) -> Spec:
-    """A validated `Spec` from a file path or from YAML text; raises `SpecError` on any problem."""
-    return validate(load_document(source))
+def load(source: str | Path, overrides: Mapping[str, object] | Sequence[str] | None = None) -> Spec:
+    """A validated `Spec` from a file path or from YAML text; raises `SpecError` on any problem.
+
+    `overrides` change values before validation, as `--set` does: `{"head[-1].width": 10,
+    "classes": 10}` (a path, or a name of `vars`, to a value) or `["head[-1].width=10"]` (values read
+    as YAML). `vars` and `${...}` expressions are resolved here too.
+    """
+    document = load_document(source)
+    if not overrides and not needs_resolving(document):
+        return validate(document)  # nothing to resolve: no extra work
+    return resolved_spec(document, to_overrides(overrides))
 
 
 def check(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A002

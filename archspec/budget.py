@@ -1,13 +1,29 @@
 """Resource budget: refuse, before anything is allocated, a spec too big to build or to run.
 
-The estimate is static and deliberately simple, so a user can redo it by hand:
+    memory = 4 bytes x (parameters + the most activation values alive at once)
 
-    memory = 4 bytes x (parameters + the input and output of the layer whose input + output is largest)
-
-that is float32 weights plus the two largest activations alive at once during a forward pass of one
-image (batch 1, inference). Training needs more (gradients, optimizer state, every activation kept
-for the backward pass): the budget guards against specs that cannot even be built or run, such as a
-typo that asks for a 65536-channel convolution on a 4096x4096 input, not against tight training runs.
+The second term follows the forward pass of one image (batch 1, eval mode, no_grad, PyTorch's CPU
+kernels) as the built modules run it, and is an upper bound of what they allocate:
+- a layer holds its input, its output and its kernel's temporaries (`LayerBase.working_values`:
+  im2col or oneDNN's blocked copies for a convolution, the padded squares of local response
+  normalisation, a max-pool's indices, ...);
+- a block runs its graph node by node (archspec.modules.GraphBlock, or an nn.Sequential for a
+  chain), and a value stays alive from the node that makes it to the last node that reads it; the
+  block's input stays alive throughout (its caller still holds it). So a sequence's input is alive
+  while its later children run, a residual block's through its main path, shortcut, addition and
+  final ReLU (the shortcut's output until the addition), an inception block's through its branches,
+  with every finished branch's output kept for the concatenation; a join (addition,
+  concatenation, ...) holds its inputs and its output;
+- the network's input is the first layer's input and stays alive to the end.
+tests/test_memory_bound.py measures, for every layer and block kind, the allocator's real peak of
+such a forward and holds it at most this estimate. Not covered: training (gradients, optimizer
+state, every activation kept for the backward pass), batches (activations scale with the batch),
+GPUs (cuDNN picks its own workspace), BatchNorm's running statistics (buffers, not parameters: two
+values a channel), oneDNN's scratch past `layers.ONEDNN_THREADS` threads. A convolution counts the
+larger of its two CPU paths' temporaries, so large 3x3 convolutions, which oneDNN runs without
+unfolding the input, are over-estimated (VGG-16 at 224x224: 135 MiB estimated, 38 MiB measured). The
+budget guards against specs that cannot even be built or run, such as a typo that asks for a
+65536-channel convolution on a 4096x4096 input, not against tight training runs.
 """
 
 from __future__ import annotations
@@ -16,23 +32,115 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from archspec.errors import SpecPath
-from archspec.graph import Resolved, walk
+from archspec.graph import INPUT, OPS, Evaluator, Resolved, walk
 from archspec.layers import LayerBase
 from archspec.shapes import Shape
-from archspec.spec import ListStage, Spec
+
+if TYPE_CHECKING:  # archspec.spec imports the blocks, whose static twins use the rules below
+    from archspec.spec import Spec
 
 BYTES_PER_VALUE = 4  # float32
 DEFAULT_MAX_MEMORY = 4 * 1024**3  # 4 GiB: any real network at batch 1 fits; a typo'd giant does not
 MAX_BLOCKS = 10_000  # ResNet-1202, the deepest published ResNet, has 600 blocks
 
 
+class Moment(NamedTuple):
+    """Activation values alive at once, and the node running then (None in the blocks' twins)."""
+
+    values: int
+    during: Resolved | None = None
+
+
+def layer_moment(layer: LayerBase, x: Shape, out: Shape, during: Resolved | None = None) -> Moment:
+    return Moment(math.prod(x) + math.prod(out) + layer.working_values(x, out), during)
+
+
+def sequence_peak(x: int, children: Iterable[Moment]) -> Moment:
+    """Children run one after another on `x` values; the caller holds them while the later
+    children run (the first child's input is `x` itself)."""
+    peak: Moment | None = None
+    for index, child in enumerate(children):
+        moment = Moment(child.values + x, child.during) if index else child
+        if peak is None or moment.values > peak.values:  # strict: the first of equals
+            peak = moment
+    return peak if peak is not None else Moment(x)
+
+
+def residual_peak(x: int, main: Iterable[Moment], main_out: int, shortcut: Moment | None,
+                  shortcut_out: int, add: bool, post: Iterable[Moment],
+                  during: Resolved | None = None) -> Moment:
+    """A residual block's graph (`graph_peak` of it, for the blocks' twins): the main path on the
+    input; then the shortcut beside the main path's output; the addition (its sum counted apart,
+    though it may be written in place); then the post layers, with the input still held."""
+    moments = [sequence_peak(x, main)]
+    identity = 0
+    if shortcut is not None:
+        moments.append(Moment(main_out + shortcut.values, shortcut.during))
+        identity = shortcut_out
+    if add:
+        moments.append(Moment(x + main_out + identity + main_out, during))
+    moments += [Moment(x + moment.values, moment.during) for moment in post]
+    return max(moments, key=lambda moment: moment.values)  # max keeps the first of equals
+
+
+def concat_peak(x: int, branches: Iterable[tuple[Moment, int]], out: int,
+                during: Resolved | None = None) -> Moment:
+    """An inception block's graph (for the twins): each branch (its peak, its output values) runs on
+    the input while the outputs of the branches before it wait; then torch.cat copies them all."""
+    moments, finished = [], 0
+    for branch, branch_out in branches:
+        moments.append(Moment(finished + branch.values, branch.during))
+        finished += branch_out
+    moments.append(Moment(x + finished + out, during))
+    return max(moments, key=lambda moment: moment.values)
+
+
+def node_peak(resolved: Resolved) -> Moment:
+    """The most activation values alive at once while an evaluated node runs, its input included."""
+    node = resolved.node
+    if node.op == "layer":
+        return layer_moment(node.payload, resolved.in_shape, resolved.out_shape, resolved)
+    return graph_peak(resolved)
+
+
+def graph_peak(resolved: Resolved) -> Moment:
+    """A block as its module runs it: node by node, each value alive from the node that makes it to
+    the last node that reads it (the block's output: to the end), the block's input throughout."""
+    graph = resolved.node.payload
+    x = math.prod(resolved.in_shape)
+    children = {child.node.name: child for child in resolved.children}
+    last_read = {name: index for index, node in enumerate(graph.nodes) for name in node.inputs}
+    last_read[graph.output] = len(graph.nodes)
+    shapes = {INPUT: resolved.in_shape}
+    sizes = {INPUT: x}
+    live: list[str] = []  # values made by earlier nodes and still to be read
+    peak: Moment | None = None
+    for index, node in enumerate(graph.nodes):
+        inputs = set(node.inputs)
+        others = (0 if INPUT in inputs else x) + sum(sizes[name] for name in live if name not in inputs)
+        child = children.get(node.name)
+        if child is not None:
+            own, out = node_peak(child), child.out_shape
+        else:  # a join: its inputs and its output
+            joined = OPS[node.op].evaluate(Evaluator(), node, [shapes[name] for name in node.inputs], "")
+            out = joined.out_shape if joined is not None else shapes[node.inputs[0]]
+            own = Moment(sum(sizes[name] for name in inputs) + math.prod(out), resolved)
+        moment = Moment(others + own.values, own.during)
+        if peak is None or moment.values > peak.values:  # strict: the first of equals
+            peak = moment
+        shapes[node.name], sizes[node.name] = out, math.prod(out)
+        live = [name for name in (*live, node.name) if last_read.get(name, -1) > index]
+    return peak if peak is not None else Moment(x)
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
     parameter_bytes: int
-    activation_bytes: int  # input + output of `largest`
-    largest: Resolved | None  # the layer with the largest input + output
+    activation_bytes: int  # the most activations alive at once
+    largest: Resolved | None  # the node running then (a layer, or a block adding or concatenating)
     heaviest: Resolved | None = None  # the layer with the most parameters
 
     @property
@@ -44,35 +152,25 @@ class MemoryEstimate:
         if self.heaviest is not None and self.heaviest.params:
             text += f" (the most, {self.heaviest.params:,}, in {self.heaviest.qualname})"
         if self.largest is not None:
-            text += (f" + {format_bytes(self.activation_bytes)} for the input and output of "
-                     f"{self.largest.qualname}")
+            text += (f" + {format_bytes(self.activation_bytes)} of activations at once (the most, "
+                     f"while {self.largest.qualname} runs)")
         return text + " (float32, one image)"
 
 
 def estimate_memory(resolved: Sequence[Resolved], layers: Iterable[Resolved] | None = None) -> MemoryEstimate:
-    """The estimate for a checked network: `resolved` its top-level nodes, `layers` its layers in
-    order (by default found by walking `resolved`; the checker hands in the ones it evaluated)."""
+    """The estimate for a checked network: `resolved` its top-level nodes (in order, on the
+    network's input), `layers` its layers (by default found by walking `resolved`)."""
     params = sum(r.params for r in resolved)
+    if not resolved:
+        return MemoryEstimate(params * BYTES_PER_VALUE, 0, None)
     if layers is None:
         layers = (node for top in resolved for _, node in walk(top) if node.node.op == "layer")
-    sizes: dict[Shape, int] = {}  # a network has few distinct shapes: one product per shape
-
-    def size(shape: Shape) -> int:
-        if shape not in sizes:
-            sizes[shape] = math.prod(shape)
-        return sizes[shape]
-
-    largest = heaviest = None
-    most_values = most_params = -1
+    heaviest, most_params = None, -1
     for layer in layers:
-        values = size(layer.in_shape) + size(layer.out_shape)
-        if values > most_values:  # strict: the first of equals, as max() would pick
-            largest, most_values = layer, values
-        if layer.params > most_params:
+        if layer.params > most_params:  # strict: the first of equals, as max() would pick
             heaviest, most_params = layer, layer.params
-    if largest is None:
-        return MemoryEstimate(params * BYTES_PER_VALUE, 0, None)
-    return MemoryEstimate(params * BYTES_PER_VALUE, most_values * BYTES_PER_VALUE, largest, heaviest)
+    peak = sequence_peak(math.prod(resolved[0].in_shape), map(node_peak, resolved))
+    return MemoryEstimate(params * BYTES_PER_VALUE, peak.values * BYTES_PER_VALUE, peak.during, heaviest)
 
 
 def memory_problem(estimate: MemoryEstimate, budget: int | None
@@ -93,6 +191,8 @@ def memory_problem(estimate: MemoryEstimate, budget: int | None
 
 def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:
     """Refuses absurd depth before lowering, so that the check itself stays fast."""
+    from archspec.spec import ListStage  # here: archspec.spec imports the blocks, which import this
+
     block_counts: list[tuple[SpecPath, int]] = []
     for i, stage in enumerate(spec.stages):
         entries = stage.blocks if isinstance(stage, ListStage) else (stage,)

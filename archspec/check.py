@@ -23,15 +23,19 @@ from archspec.budget import (
     BYTES_PER_VALUE,
     DEFAULT_MAX_MEMORY,
     MemoryEstimate,
+    Moment,
     block_count_problem,
     estimate_memory,
+    layer_moment,
     memory_problem,
+    sequence_peak,
 )
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, layer_node, walk
 from archspec.layers import LayerBase
+from archspec.names import ModuleNames, layer_places, module_names
 from archspec.ranges import InputRange, find_input_range
-from archspec.shapes import Facts, Shape, ShapeProblem
+from archspec.shapes import Facts, Shape, ShapeProblem, show
 from archspec.spec import ListStage, Spec
 
 
@@ -110,6 +114,30 @@ class Report:
         return [Row(r.qualname, r.kind, d, r.out_shape, r.params, r.macs)
                 for top in self.resolved for d, r in walk(top, depth)]
 
+    @cached_property
+    def notes(self) -> tuple[str, ...]:
+        """What the figures mean beyond themselves: at an input other than the spec's own, a `linear`
+        layer after `flatten` can take another number of features than the spec was written for, and
+        then its parameters, and the network's, are not the spec's."""
+        own = self.spec.input.shape()
+        if not self.ok or self.input_shape == own:
+            return ()
+        at_own = check(self.spec, own, max_memory=None)
+        if not at_own.ok:  # the spec's own input fails: there are no figures of the spec's to differ from
+            return ()
+
+        def in_features(report: Report) -> dict[str, int]:
+            return {r.qualname: r.in_shape[0] for top in report.resolved for _, r in walk(top) if r.kind == "linear"}
+
+        here, there = in_features(self), in_features(at_own)
+        differ = f"parameters differ from the spec's ({self.params:,} instead of {at_own.params:,})"
+        notes = tuple(f"at input {show(self.input_shape)}, {name}'s in_features is {here[name]:,} instead of "
+                      f"{there[name]:,} at the spec's input {show(own)}: {differ}"
+                      for name in here if name in there and here[name] != there[name])
+        if not notes and self.params != at_own.params:  # e.g. another channel count: the first layer's weights
+            notes = (f"at input {show(self.input_shape)} instead of the spec's {show(own)}, {differ}",)
+        return notes
+
     def to_json(self) -> dict[str, object]:
         accepted = self.input_range
         return {
@@ -122,6 +150,7 @@ class Report:
             "input_range": accepted.to_json() if accepted else None,
             "memory_bytes": self.memory.total if self.ok else None,
             "errors": [d.to_json() for d in self.errors],
+            "notes": list(self.notes),
         }
 
 
@@ -154,16 +183,18 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
     twins, without lowering a block. None as soon as anything might be wrong (a layer's rule
     refuses, a twin declines, a name repeats, the budget is exceeded): the full check then lowers
     and evaluates the graph, which says what and where. Equal to the graph's figures by test."""
-    if _top_level_names(spec)[1]:
+    if module_names(spec).problems:
         return None
-    shape, params, macs, peak = x, 0, 0, 0
+    shape, params, macs = x, 0, 0
+    top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
     try:
         stages = [stage.blocks if isinstance(stage, ListStage) else (stage,) for stage in spec.stages]
-        for entries in (spec.stem, *stages, spec.head):
+        for entries in (*((layer,) for layer in spec.stem), *stages, *((layer,) for layer in spec.head)):
+            group_input, group = prod(shape), []  # a stage's entries, or one stem or head layer
             for entry in entries:
                 if isinstance(entry, LayerBase):
                     out, layer_params, layer_macs = entry.infer(shape)
-                    peak = max(peak, prod(shape) + prod(out))
+                    group.append(layer_moment(entry, shape, out))
                     shape, params, macs = out, params + layer_params, macs + layer_macs
                     continue
                 shortcut = entry.shortcut or spec.shortcut
@@ -179,9 +210,11 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
                         alike[key] = (shape, facts)
                     out, block_params, block_macs, block_peak = facts
                     shape, params, macs = out, params + block_params, macs + block_macs
-                    peak = max(peak, block_peak)
+                    group.append(Moment(block_peak))
+            top.append(sequence_peak(group_input, group))  # a stage is a Sequential of its entries
     except ShapeProblem:
         return None
+    peak = sequence_peak(prod(x), top).values
     if max_memory is not None and BYTES_PER_VALUE * (params + peak) > max_memory:
         return None
     return shape, params, macs
@@ -192,7 +225,8 @@ def _lower_and_evaluate(spec: Spec, x: Shape
     """Lowers every stage and evaluates the whole graph: the nodes and their figures, every problem
     found, and the evaluated layers in order (for the memory budget)."""
     evaluator = Evaluator()
-    names, problems = _top_level_names(spec)
+    names = module_names(spec)
+    problems = list(names.problems)
     lowered: list[Node] = []
     resolved: list[Resolved] = []
     shape: Shape | None = x
@@ -223,45 +257,12 @@ class _StageToLower:
     spec: Spec
 
 
-def _top_level_names(spec: Spec) -> tuple[list[str], list[tuple[SpecPath, str, str | None]]]:
-    """The module names of the stem's and the head's layers, and the problems with them."""
-    problems: list[tuple[SpecPath, str, str | None]] = []
-    return _layer_names((*spec.stem, *spec.head), problems, _layer_places(spec)), problems
-
-
-def _layer_places(spec: Spec) -> list[tuple[str, int]]:
-    return [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
-
-
-def _top_level_nodes(spec: Spec, names: list[str]) -> list[Node | _StageToLower]:
+def _top_level_nodes(spec: Spec, names: ModuleNames) -> list[Node | _StageToLower]:
     layers = (*spec.stem, *spec.head)
     nodes = [layer_node(name, layer, place, written=True)
-             for name, layer, place in zip(names, layers, _layer_places(spec))]
-    stages = [_StageToLower(i, stage.name or f"layer{i + 1}", spec) for i, stage in enumerate(spec.stages)]
+             for name, layer, place in zip(names.layers, layers, layer_places(spec))]
+    stages = [_StageToLower(i, name, spec) for i, name in enumerate(names.stages)]
     return [*nodes[:len(spec.stem)], *stages, *nodes[len(spec.stem):]]
-
-
-def _layer_names(layers: tuple[LayerBase, ...], problems: list, where: list[tuple[str, int]]) -> list[str]:
-    """Explicit names, else torchvision-style defaults: conv1, bn1, relu, maxpool, avgpool, fc."""
-    counts: dict[str, int] = {}
-    for layer in layers:
-        if layer.name is None:
-            counts[layer.default_name] = counts.get(layer.default_name, 0) + 1
-    seen: dict[str, int] = {}
-    names = []
-    for layer, (part, i) in zip(layers, where):
-        if layer.name is not None:
-            name = layer.name
-        else:
-            base = layer.default_name
-            seen[base] = seen.get(base, 0) + 1
-            numbered = layer.always_numbered or counts[base] > 1
-            name = f"{base}{seen[base]}" if numbered else base
-        if name in names or (name.startswith("layer") and name[5:].isdigit()):
-            problems.append(((part, i, "name"), f"module name `{name}` is used twice",
-                             "give this layer another `name:`"))
-        names.append(name)
-    return names
 
 
 def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous: str

@@ -11,7 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from archspec.commands import EXIT_INVALID, UsageError, report_errors, secondary_rank
+from archspec import __version__
+from archspec.commands import UsageError, report_errors, report_usage_error, secondary_rank
 from archspec.errors import SpecError
 
 # A fixed list: commands are never looked up from user input.
@@ -26,16 +27,35 @@ COMMAND_MODULES = (
 )
 
 
+class _BadArguments(Exception):
+    """argparse refused the command line; `main` reports it (as text or, with --json, as JSON)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser, self.message = parser, message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
-        if secondary_rank():
-            self.exit(EXIT_INVALID)
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+        raise _BadArguments(self, message)
+
+
+def _asks_for_json(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for --json (argparse also accepts an abbreviation, `--js`)."""
+    options = argv[:list(argv).index("--")] if "--" in argv else argv
+    return any(len(token) >= 3 and "--json".startswith(token) for token in options)
+
+
+def _report_bad_arguments(bad: _BadArguments, as_json: bool) -> int:
+    usage = bad.parser.format_usage().strip()
+    if not as_json and not secondary_rank():
+        print(usage, file=sys.stderr)
+    return report_usage_error(bad.parser.prog, bad.message, as_json, hint=" ".join(usage.split()))
 
 
 def make_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser = _Parser(prog="archspec", description="Declarative architecture compiler for PyTorch.")
+    parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = {}
     for module_name in COMMAND_MODULES:
@@ -47,15 +67,18 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser, commands = make_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _BadArguments as bad:  # argparse's convention, kept: a usage error exits via SystemExit
+        raise SystemExit(_report_bad_arguments(bad, _asks_for_json(argv))) from None
+    as_json = getattr(args, "json", False)
     try:
         return commands[args.command].run(args)  # type: ignore[attr-defined]
     except SpecError as error:
-        return report_errors(error.errors, getattr(args, "json", False))
+        return report_errors(error.errors, as_json)
     except UsageError as error:
-        if not secondary_rank():
-            print(f"archspec {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_INVALID
+        return report_usage_error(f"archspec {args.command}", str(error), as_json)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

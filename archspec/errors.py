@@ -25,11 +25,49 @@ def format_path(path: SpecPath) -> str:
 
 
 def did_you_mean(found: object, choices: Iterable[str]) -> str | None:
-    """A suggestion for a misspelt name, or None when nothing is close."""
+    """A suggestion for a misspelt name, or None when nothing is close.
+
+    Close means the same name in another case, or at most max(1, len // 3) single-character edits
+    (Damerau-Levenshtein: a swap of two neighbours is one edit) and not every letter changed: so
+    `botleneck` gets `bottleneck` and `widht` gets `width`, but `concat` gets no `conv` and `X` no
+    `A`. A far-fetched suggestion points the user the wrong way; the message lists what exists."""
+    close = closest_name(found, choices)
+    return f"did you mean `{close}`?" if close is not None else None
+
+
+def closest_name(found: object, choices: Iterable[str]) -> str | None:
+    """The choice closest to `found` within the limit `did_you_mean` describes; never `found` itself."""
     if not isinstance(found, str):
         return None
-    close = difflib.get_close_matches(found, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    options = [choice for choice in choices if choice != found]
+    for choice in options:
+        if choice.lower() == found.lower():
+            return choice
+    limit = max(1, len(found) // 3)
+    # Ties go to the more similar spelling (difflib's ratio): `stides` is `stride`, not `stages`.
+    ranked = sorted((edit_distance(found.lower(), choice.lower()),
+                     -difflib.SequenceMatcher(None, found.lower(), choice.lower()).ratio(), n)
+                    for n, choice in enumerate(options))
+    if not ranked or ranked[0][0] > limit:
+        return None
+    best = options[ranked[0][2]]
+    # One edit of a one-letter name is another name, not a misspelling: `X` is not `A`.
+    return best if ranked[0][0] < max(len(found), len(best)) else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of neighbours turning `a` into `b`
+    (optimal string alignment distance)."""
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, other in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[-1]
 
 
 @dataclass(frozen=True)

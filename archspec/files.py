@@ -3,24 +3,79 @@
 The content goes to a temporary file beside the target, is flushed to disk, and is then renamed onto
 the target (`os.replace` is atomic on one file system). A write that fails or is interrupted leaves
 no temporary file behind, and the target as it was. Callers turn `OSError` into their own errors.
+
+Only a regular file is ever replaced: a target that exists as anything else (a folder, a device such
+as /dev/full, a FIFO, a socket) is refused with `NotARegularFile`. A symbolic link is written
+through: its regular-file target is replaced and the link stays.
+
+A process killed outright (kill -9) cannot remove its temporary file, `.NAME.RANDOM.pidPID.part.SUFFIX`;
+`stale_parts` finds those whose writer is gone, for a run directory to remove when a run starts.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+# The writer's pid is in the name so that a later run can tell a dead writer's file from a live one's.
+_PART = re.compile(r"^\..+\.part(\.[^.]*)?$")
+_PART_PID = re.compile(r"\.pid(\d+)\.part(\.[^.]*)?$")
+
+
+class NotARegularFile(OSError):
+    """The target exists and is not a regular file (nor a symbolic link to one): never replaced."""
+
+    def __init__(self, target: Path, description: str):
+        super().__init__(errno.EINVAL, description, str(target))
+
+
+def regular_file_target(target: Path) -> Path:
+    """The path to replace when writing `target`: `target` itself, or for a symbolic link the regular
+    file it points to (written through, the link stays). NotARegularFile for anything else."""
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return target
+    if stat.S_ISREG(mode):
+        return target
+    if not stat.S_ISLNK(mode):
+        raise NotARegularFile(target, f"it is {_kind(mode)}, not a regular file")
+    try:
+        destination = target.resolve(strict=True)
+    except FileNotFoundError:
+        raise NotARegularFile(target, f"it is a symbolic link to {os.readlink(target)}, which does not "
+                              "exist") from None
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop of links
+        raise NotARegularFile(target, "it is a symbolic link that leads to no file (a loop of "
+                              "links)") from None
+    if not destination.is_file():
+        raise NotARegularFile(target, f"it is a symbolic link to {destination}, which is "
+                              f"{_kind(destination.stat().st_mode)}, not a regular file")
+    return destination
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
 
 @contextmanager
 def staged(target: Path) -> Iterator[Path]:
     """A fresh temporary path beside `target` (same suffix, so that writers that look at it are
-    content) for the caller to write; moved onto `target` when the block ends without an error."""
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}",
-                                    dir=target.parent)
+    content) for the caller to write; moved onto `target` when the block ends without an error.
+    For a symbolic link `target`, the file it points to is replaced (see `regular_file_target`)."""
+    target = regular_file_target(target)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.",
+                                    suffix=f".pid{os.getpid()}.part{target.suffix}", dir=target.parent)
     os.close(handle)
     temporary = Path(name)
     try:
@@ -41,6 +96,38 @@ def write_with(target: Path, write: Callable[[IO[Any]], None], binary: bool = Tr
 
 def write_text(target: Path, text: str) -> None:
     write_with(target, lambda file: file.write(text), binary=False)
+
+
+def stale_parts(folder: Path, older_than: float) -> list[Path]:
+    """Temporary files of `staged` in `folder` left by writers that are gone: last changed before
+    `older_than` (a time on the file system's clock) and written by a process no longer running (or
+    by an older archspec that wrote no pid in the name)."""
+    found = []
+    for path in folder.iterdir():
+        if not _PART.match(path.name):
+            continue
+        pid = _PART_PID.search(path.name)
+        try:
+            old = path.lstat().st_mtime < older_than
+        except FileNotFoundError:
+            continue
+        if old and (pid is None or not _running(int(pid.group(1)))):
+            found.append(path)
+    return found
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":  # elsewhere signal 0 is no harmless probe
+        return True
+    if pid < 1:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it exists, and belongs to another user
+        return True
+    return True
 
 
 def _flush_to_disk(path: Path) -> None:

@@ -3,6 +3,9 @@
 - `infer(x)` is the static rule: input shape -> output shape, parameters, MACs. Pure, no torch.
 - `build(nn, x)` makes the module. `nn` is `archspec.modules`, handed in by the build pass, so that
   this file never imports torch and the static check stays torch-free.
+- `working_values(x, out)` is what the module's forward allocates beyond its output while it runs
+  (PyTorch's CPU kernels, eval mode, no_grad), for the memory budget; tests/test_memory_bound.py
+  measures every kind against it.
 Channel counts and `in_features` are never spec fields: they come from the input shape `x`.
 """
 
@@ -44,6 +47,26 @@ class LayerBase(BaseModel):
     def build(self, nn: Any, x: Shape) -> Any:
         raise NotImplementedError
 
+    def working_values(self, x: Shape, out: Shape) -> int:
+        """Values (float32) the forward allocates besides its output, at most, while it runs: the
+        kernel's temporaries. 0 where PyTorch writes the output directly (or returns a view)."""
+        return 0
+
+
+# A Python number used as an operand (`x.mul(alpha)`, `mean`'s division) becomes a one-element double
+# tensor and its float32 copy while the operation runs: 12 bytes, 3 values.
+SCALAR_OPERAND = 3
+# oneDNN, PyTorch's CPU convolution library, copies tensors into layouts that hold channels in blocks
+# of up to 16 (nChw16c), padding the last block.
+CHANNEL_BLOCK = 16
+# oneDNN gives each intra-op thread its own strided copy of a strided 1x1 convolution's input. The
+# estimate counts this many threads (torch.get_num_threads(); by default one per physical core).
+ONEDNN_THREADS = 16
+
+
+def blocked(channels: int) -> int:
+    return -(-channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
+
 
 @functools.lru_cache(maxsize=4096, typed=True)
 def derived(kind: type[LayerBase], **fields: Any) -> LayerBase:
@@ -78,6 +101,31 @@ class Conv(LayerBase):
         return nn.Conv2d(x[0], self.width, pair(self.kernel), pair(self.stride), pair(self.padding),
                          pair(self.dilation), self.groups, self.bias)
 
+    def working_values(self, x: Shape, out: Shape) -> int:
+        return conv_working(x, out, pair(self.kernel), pair(self.stride), self.groups)
+
+
+def conv_working(x: Shape, out: Shape, kernel: Pair, stride: Pair, groups: int = 1) -> int:
+    """A convolution's temporaries on CPU, on whichever path PyTorch takes (shared with the twins):
+    - its own kernel (slow_conv2d; for a small input, or with oneDNN off): one group's unfolded
+      input (im2col) at a time, and for a grouped convolution every group's output, concatenated;
+    - oneDNN: the input, output and weights copied into channel-blocked layouts; a strided 1x1
+      convolution also gives each thread a strided copy of the input (ONEDNN_THREADS threads)."""
+    channels, height, width = x
+    out_channels, out_height, out_width = out
+    kernel_area, out_area = kernel[0] * kernel[1], out_height * out_width
+    own = channels // groups * kernel_area * out_area + (out_channels * out_area if groups > 1 else 0)
+    onednn = (blocked(channels) * height * width + blocked(out_channels) * out_area
+              + groups * blocked(out_channels // groups) * blocked(channels // groups) * kernel_area)
+    if kernel_area == 1 and stride != (1, 1):
+        onednn += ONEDNN_THREADS * blocked(channels) * out_area
+    return max(own, onednn)
+
+
+def norm_working(x: Shape) -> int:
+    """BatchNorm in eval mode first folds its statistics into a scale and a shift per channel."""
+    return 2 * x[0]
+
 
 def conv_facts(x: Shape, width: int, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1),
                groups: int = 1, bias: bool = True) -> Facts:
@@ -110,6 +158,9 @@ class BatchNorm(LayerBase):
     def build(self, nn: Any, x: Shape) -> Any:
         norm = nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm1d
         return norm(x[0], eps=self.eps, momentum=self.momentum)
+
+    def working_values(self, x: Shape, out: Shape) -> int:
+        return norm_working(x)
 
 
 class _Elementwise(LayerBase):
@@ -203,6 +254,13 @@ class LocalResponseNorm(_Elementwise):
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
 
+    def working_values(self, x: Shape, out: Shape) -> int:
+        """F.local_response_norm squares the input, pads the squares with size - 1 zero channels
+        (a large `size` costs that many channel planes), averages over `size` channels, then scales
+        with three Python numbers, each step a new tensor beside the one before."""
+        channels, height, width = x
+        return max(channels + self.size - 1, 2 * channels) * height * width + SCALAR_OPERAND
+
 
 class _Pool(LayerBase):
     kernel: SizeOrPair = 2
@@ -234,6 +292,14 @@ class MaxPool(_Pool):
         kernel, stride, padding = self.window()
         return nn.MaxPool2d(kernel, stride, padding, ceil_mode=self.ceil_mode)
 
+    def working_values(self, x: Shape, out: Shape) -> int:
+        return pool_working(out)
+
+
+def pool_working(out: Shape) -> int:
+    """MaxPool2d on CPU computes the indices of the maxima too (int64: two values per output value)."""
+    return 2 * math.prod(out)
+
 
 @LAYERS.register
 class AvgPool(_Pool):
@@ -261,6 +327,9 @@ class AdaptiveAvgPool(LayerBase):
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.AdaptiveAvgPool2d(pair(self.size))
 
+    def working_values(self, x: Shape, out: Shape) -> int:
+        return SCALAR_OPERAND if out[1:] == (1, 1) else 0  # to 1x1, PyTorch takes a `mean`
+
 
 @LAYERS.register
 class GlobalAvgPool(LayerBase):
@@ -275,6 +344,9 @@ class GlobalAvgPool(LayerBase):
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.AdaptiveAvgPool2d((1, 1))
+
+    def working_values(self, x: Shape, out: Shape) -> int:
+        return SCALAR_OPERAND  # a `mean`, which divides by the count as a Python number
 
 
 @LAYERS.register

@@ -41,6 +41,10 @@ class _TooBig(Exception):
         self.mark = mark
 
 
+class _TooDeep(_TooBig):
+    """The document nests deeper than MAX_DEPTH: raised by the guarded composer."""
+
+
 class _PlainResolver(yaml.resolver.Resolver):
     """Resolves only the plain scalar types implicitly: an unquoted `2024-01-01` stays a string instead
     of becoming a timestamp that a spec then has to refuse."""
@@ -82,7 +86,7 @@ class _GuardedComposer(yaml.composer.Composer):
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
         if self.depth >= MAX_DEPTH:
-            raise _TooBig(self.peek_event().start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
+            raise _TooDeep(self.peek_event().start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
         self.depth += 1
         try:
             return super().compose_node(parent, index)
@@ -112,17 +116,55 @@ if yaml.__with_libyaml__:
             _PlainResolver.__init__(self)
 
 
-def _compose(text: str) -> yaml.Node | None:
-    """The node graph of `text`: events from libyaml where PyYAML has it, else from PyYAML."""
-    loader = (_LibyamlSpecLoader or _PythonSpecLoader)(text)
+def _compose_with(loader_class: type, text: str) -> yaml.Node | None:
+    loader = loader_class(text)
     try:
-        root = loader.get_single_node()
+        return loader.get_single_node()
     finally:
         loader.dispose()
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node graph of `text`: events from libyaml where PyYAML has it, else from PyYAML."""
+    if _LibyamlSpecLoader is None:
+        root = _compose_with(_PythonSpecLoader, text)
+    else:
+        try:
+            root = _compose_with(_LibyamlSpecLoader, text)
+        except yaml.MarkedYAMLError as error:
+            _raise_if_too_deep_before(text, error)
+            raise
     if root is not None and "&" in text and _expanded_size(root) > MAX_NODES:  # no anchor, no alias
         raise _TooBig(root.start_mark, f"the document expands to more than {MAX_NODES:,} nodes "
                       "once its aliases are expanded")
     return root
+
+
+def _raise_if_too_deep_before(text: str, error: yaml.MarkedYAMLError) -> None:
+    """Raises _TooDeep if the text before libyaml's error nests deeper than MAX_DEPTH.
+
+    libyaml scans up to 1024 characters ahead of the events it has given (a `[` may start a key),
+    and recent versions refuse to nest deeper than a limit of their own, in their own words: on
+    `[[[[...` written on one line, libyaml refuses before the composer's guard sees level 65, and
+    the user would read libyaml's message with a hint about indentation. Which parser refused, and
+    how it words it, must not matter: the text before the error's place is composed again. Cut
+    there, it never reaches the parser's limit, and the end of the text hands the composer every
+    event, so the guard sees any level beyond MAX_DEPTH that lies before the error. A text that
+    has none keeps the parser's error, whatever it says; the cost is one more parse, in C."""
+    mark = error.problem_mark
+    if mark is None or _LibyamlSpecLoader is None:
+        return
+    # libyaml counts characters in `index` and `column`; either gives the place, the earlier wins
+    # (a line break inside a quoted string counts as one, hence YAML's own line breaks here).
+    starts = [0, *(match.end() for match in _YAML_LINE_BREAK.finditer(text))]
+    cut = min(mark.index, starts[mark.line] + mark.column if mark.line < len(starts) else len(text))
+    try:
+        _compose_with(_LibyamlSpecLoader, text[:max(cut, 0)])
+    except yaml.YAMLError:  # _TooDeep goes on to the caller; any other problem: the first error stands
+        return
+
+
+_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _expanded_size(root: yaml.Node) -> int:

@@ -52,15 +52,17 @@ class ZeroPadShortcut(Module):
         return f"stride={self.stride}, extra_channels={self.extra_channels}, both_sides={self.both_sides}"
 
 
-Step = tuple[str | None, Callable[..., torch.Tensor] | None, tuple[int, ...], object, bool]
+# (child to call | None, join | None, input indices, join payload, add in place, indices read for the last time)
+Step = tuple[str | None, Callable[..., torch.Tensor] | None, tuple[int, ...], object, bool, tuple[int, ...]]
 
 
 class GraphBlock(Module):
     """A block whose forward runs its graph (archspec.graph.BlockGraph): the modules of its nodes are
     its children, registered in node order (conv1, bn1, ..., downsample, relu: torchvision's names
     and parameter order), and `steps` is the graph precompiled to a straight list: per node, the
-    child to call, or the join to apply (an op's `apply`), and the indices of its inputs among the
-    values so far (0 is the block's input). torch.compile unrolls the loop into straight-line code."""
+    child to call, or the join to apply (an op's `apply`), the indices of its inputs among the
+    values so far (0 is the block's input), and the values it reads for the last time (dropped).
+    torch.compile unrolls the loop into straight-line code."""
 
     def __init__(self, kind: str, children: Sequence[tuple[str, Module]], steps: tuple[Step, ...],
                  output: int):
@@ -72,12 +74,14 @@ class GraphBlock(Module):
         self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = [x]
-        for name, join, inputs, payload, inplace in self.steps:
+        values: list[torch.Tensor | None] = [x]
+        for name, join, inputs, payload, inplace, done in self.steps:
             if join is None:
                 values.append(getattr(self, name)(values[inputs[0]]))
             else:
                 values.append(join(torch, [values[i] for i in inputs], payload, inplace))
+            for i in done:  # read for the last time: let it go
+                values[i] = None
         return values[self.output]
 
     def extra_repr(self) -> str:

@@ -99,16 +99,21 @@ class BlockOp(Op):
         if graph.sequential:
             return nn.Sequential(OrderedDict(built))
         adds_into = may_overwrite(graph, SAFE_TO_ADD_INTO)
+        # Each value is dropped after the last node that reads it, as a hand-written forward's
+        # rebinding of `out` drops it: the memory budget (archspec.budget.graph_peak) counts on it.
+        last_read = {name: number for number, node in enumerate(graph.nodes) for name in node.inputs}
+        last_read.pop(graph.output, None)
         steps = []
         index = {INPUT: 0}
-        for number, node in enumerate(graph.nodes, start=1):
+        for number, node in enumerate(graph.nodes):
             op = OPS[node.op]
             inputs = tuple(index[name] for name in node.inputs)
+            done = tuple(sorted({index[name] for name in node.inputs if last_read.get(name) == number}))
             if op.makes_module:
-                steps.append((node.name, None, inputs, None, False))
+                steps.append((node.name, None, inputs, None, False, done))
             else:
-                steps.append((None, type(op).apply, inputs, node.payload, node.name in adds_into))
-            index[node.name] = number
+                steps.append((None, type(op).apply, inputs, node.payload, node.name in adds_into, done))
+            index[node.name] = number + 1
         return nn.GraphBlock(graph.kind, built, tuple(steps), index[graph.output])
 
 

@@ -6,9 +6,11 @@ registries, so a new kind becomes part of the language (and of the JSON Schema) 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag
+from pydantic_core import to_jsonable_python
 
 from archspec.blocks import BLOCKS, Shortcut
 from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
@@ -81,10 +83,38 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
 
     # Where the spec came from, for file:line:col in later passes' errors. Not part of the language.
     _document: Document | None = PrivateAttr(default=None)
+    # The document before `vars`, `${...}` and overrides were resolved, and the overrides: what
+    # `with_overrides` starts again from. None when there was nothing to resolve.
+    _origin: tuple[Document, tuple[Any, ...]] | None = PrivateAttr(default=None)
 
     @property
     def document(self) -> Document | None:
         return self._document
+
+    def with_overrides(self, overrides: Mapping[str, object] | Sequence[str]) -> Spec:
+        """A new spec: this one's source with more overrides (`{"head[-1].width": 10, "classes": 10}`
+        or `["head[-1].width=10"]`), resolved and validated exactly as `archspec.load` does."""
+        from archspec.overrides import derive
+
+        return derive(self, overrides)
+
+    # Pydantic's ways to make a model without validating it validate here, or are refused.
+    # (No custom __init__: Pydantic would then validate through it, in lax mode.)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Spec:
+        """A copy; with `update` ({top-level key: value}), a new spec validated as by `with_overrides`
+        (Pydantic's own model_copy would skip validation)."""
+        if not update:
+            return super().model_copy(deep=deep)
+        from archspec.overrides import derive
+
+        return derive(self, {key: to_jsonable_python(value) for key, value in update.items()},
+                      "model_copy(update=...)")
+
+    @classmethod
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> Spec:
+        raise TypeError("Spec.model_construct would skip validation: use archspec.load(...), Spec(...) or "
+                        "spec.with_overrides({...})")
 
     def __eq__(self, other: object) -> bool:
         """Equal when the specs are: where each was loaded from does not matter."""

@@ -22,4 +22,5 @@ def render_table(report: Report, depth: int | None = 1) -> str:
     accepted = report.input_range
     if accepted:
         lines.append(f"accepts: {accepted.describe()}")
+    lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pydantic import BaseModel, ValidationError
 
 from archspec.blocks import BLOCKS
-from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean
+from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_you_mean
 from archspec.layers import LAYERS
 from archspec.loader import Document
 from archspec.spec import UNION_TAGS, InputSpec, ListStage, Spec
@@ -39,29 +39,70 @@ def diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
     placed = [_conflict_diagnostic(document, where, keys) for where, keys in conflicts.items()]
     return placed + [_diagnostic(document, path, items) for path, items in grouped.items()
                      if not _is_echo(path, items, grouped)
+                     and not _is_misspelt(document.data, path, items, grouped)
                      and not any(path[:len(where)] == where for where in conflicts)]
 
 
-# Keys that choose what a mapping is; two of them in one mapping make every other error noise.
-_CHOOSERS = (("block", "blocks"), ("layer", "block"), ("layer", "blocks"))
+# Where a mapping stands decides what it may be, and so which keys choose its form there: a stage is
+# `block: KIND` or `blocks: [...]`, an entry of a list stage is a block or a layer, a stem or head
+# entry is a layer. (Places are "top", "input", "stage", "entry" and "layer"; see `_place`.)
+_FORM_KEYS = ("layer", "block", "blocks")
+_FORMS_AT = {"stage": ("block", "blocks"), "entry": ("block", "layer"), "layer": ("layer",)}
+_FORMS_TEXT = {
+    "stage": "a stage is `block: KIND` (one block kind, `repeats` times) or `blocks: [...]` (a list of blocks "
+             "and layers)",
+    "entry": "an entry of `blocks:` is one block (`block: KIND`) or one layer (`layer: KIND`)",
+}
+_EXPECTED_FORM = {"stage": "a block (`block:`) or a list (`blocks:`)",
+                  "entry": "a block (`block:`) or a layer (`layer:`)", "layer": "a layer (`layer:`)"}
 
 
-def _conflict(data: object, path: SpecPath) -> tuple[SpecPath, tuple[str, str] | None]:
-    """The innermost mapping on `path` that has two keys choosing different things, if any."""
+def _place(path: SpecPath) -> str | None:
+    """What the mapping at `path` is in the language, or None for a path that is no mapping's."""
+    match path:
+        case ():
+            return "top"
+        case ("input",):
+            return "input"
+        case ("stages", int()):
+            return "stage"
+        case ("stages", int(), "blocks", int()):
+            return "entry"
+        case ("stem" | "head", int()):
+            return "layer"
+    return None
+
+
+def _conflict(data: object, path: SpecPath) -> tuple[SpecPath, tuple[str, ...] | None]:
+    """The innermost stage or entry on `path` written with two keys that each choose its form, if any."""
     for end in range(len(path), -1, -1):
         mapping = _value_at(data, path[:end])
-        if isinstance(mapping, dict):
-            for pair in _CHOOSERS:
-                if all(key in mapping for key in pair):
-                    return path[:end], pair
+        if _place(path[:end]) in _FORMS_AT and isinstance(mapping, dict):
+            keys = tuple(key for key in _FORM_KEYS if key in mapping)
+            if len(keys) > 1:
+                return path[:end], keys
     return path, None
 
 
-def _conflict_diagnostic(document: Document, where: SpecPath, keys: tuple[str, str]) -> Diagnostic:
-    return document.diagnostic(
-        where, f"expected either `{keys[0]}` or `{keys[1]}`, found both",
-        "`block: ...` is a stage of one block kind, `blocks: [...]` a list of blocks and layers, "
-        "`layer: ...` a single layer: keep the one you mean")
+def _conflict_diagnostic(document: Document, where: SpecPath, keys: tuple[str, ...]) -> Diagnostic:
+    place = str(_place(where))  # a stage, an entry or a layer: the places `_conflict` looks at
+    chosen = [key for key in keys if key in _FORMS_AT[place]]
+    misplaced = [f"remove `{key}:` ({_misplaced(key, where)})" for key in keys if key not in _FORMS_AT[place]]
+    if len(chosen) > 1:  # two forms this place allows: the user must pick one
+        return document.diagnostic(
+            where, f"expected either `{chosen[0]}` or `{chosen[1]}`, found both",
+            "; ".join([*misplaced, f"{_FORMS_TEXT[place]}: remove `{chosen[0]}:` or `{chosen[1]}:`"]))
+    found = " and ".join(f"`{key}`" for key in keys)
+    return document.diagnostic(where, f"expected {_EXPECTED_FORM[place]}, found {found}", "; ".join(misplaced))
+
+
+def _misplaced(key: str, where: SpecPath) -> str:
+    """Why the form key `key` cannot choose the mapping at `where`, and where what it makes belongs."""
+    if key == "layer":  # only at a stage
+        return _LAYER_AS_STAGE
+    if _place(where) == "entry":  # `blocks`
+        return "list stages do not nest: write those entries in this stage's own `blocks:` list"
+    return f"`{where[0]}` holds only layers: blocks and list stages belong in `stages`"
 
 
 def _is_echo(path: SpecPath, items: list[dict], grouped: dict[SpecPath, list[dict]]) -> bool:
@@ -70,6 +111,15 @@ def _is_echo(path: SpecPath, items: list[dict], grouped: dict[SpecPath, list[dic
     member). The deeper error is the one that says what to fix."""
     return (all(item["type"] == "too_short" or item["type"].endswith("_type") for item in items)
             and any(other[:len(path)] == path and len(other) > len(path) for other in grouped))
+
+
+def _is_misspelt(data: object, path: SpecPath, items: list[dict], grouped: dict[SpecPath, list[dict]]) -> bool:
+    """A missing key that the mapping has under a misspelt name (`nmae: t`): the unknown key's error
+    says "did you mean `name`?", and "missing required key `name`" would only repeat it."""
+    hint = f"did you mean `{path[-1]}`?" if path else None
+    return all(item["type"] == "missing" for item in items) and any(
+        other[:-1] == path[:-1] and other != path and all(item["type"] == "extra_forbidden" for item in found)
+        and _unknown_key_hint(data, other) == hint for other, found in grouped.items())
 
 
 def _data_path(data: object, loc: tuple) -> SpecPath:
@@ -103,16 +153,65 @@ def _value_at(data: object, path: SpecPath) -> object:
     return data
 
 
-def _allowed_keys(data: object, parent: SpecPath) -> list[str]:
-    mapping = _value_at(data, parent)
-    model: type[BaseModel] | None = {(): Spec, ("input",): InputSpec}.get(parent)
-    if isinstance(mapping, dict):  # the model the discriminators chose: blocks, then layer, then block
-        if "blocks" in mapping:
-            return list(ListStage.model_fields)
-        for tag, registry in _TAGS.items():
-            if mapping.get(tag) in registry:  # the registry refuses non-strings (a dict is unhashable)
-                return list(registry[mapping[tag]].model_fields)
-    return list(model.model_fields) if model else []
+def _model_at(data: object, path: SpecPath) -> type[BaseModel] | None:
+    """The model that validates the mapping at `path`, as the discriminators choose it there."""
+    place = _place(path)
+    mapping = _value_at(data, path)
+    if place in ("top", "input"):
+        return Spec if place == "top" else InputSpec
+    if not isinstance(mapping, dict) or place is None:
+        return None
+    if place == "stage" and "blocks" in mapping:
+        return ListStage
+    tag = "layer" if place == "layer" or (place == "entry" and "layer" in mapping) else "block"
+    kind, registry = mapping.get(tag), _TAGS[tag]
+    if kind not in registry:  # also a non-string kind: the registry refuses it
+        return None
+    return registry[kind]
+
+
+_NAMED: dict[type[BaseModel], str] = {Spec: "the spec's top level", InputSpec: "`input`",
+                                      ListStage: "a list stage"}
+
+
+def _describe(model: type[BaseModel]) -> str:
+    """A model as the user knows it: the spec's top level, `input`, a list stage, a `conv` layer."""
+    if model in _NAMED:
+        return _NAMED[model]
+    tag = "layer" if "layer" in model.model_fields else "block"
+    kind = next(kind for kind, registered in _TAGS[tag].items() if registered is model)
+    return f"a `{kind}` {tag}"
+
+
+def _owners(key: str) -> str | None:
+    """Where in the language `key` is a key, e.g. "every block and the layers `conv`, `linear`"."""
+    owners = [text + (" (an entry of `stages` with `blocks:`)" if model is ListStage else "")
+              for model, text in _NAMED.items() if key in model.model_fields]
+    for tag, registry in _TAGS.items():
+        kinds = [f"`{kind}`" for kind, model in registry.items() if key in model.model_fields]
+        if len(kinds) == len(registry.names()):
+            owners.append(f"every {tag}")
+        elif kinds:
+            owners.append(f"the {tag}{'s' if len(kinds) > 1 else ''} {', '.join(kinds)}")
+    if len(owners) < 2:
+        return owners[0] if owners else None
+    return ", ".join(owners[:-1]) + " and " + owners[-1]
+
+
+def _unknown_key_hint(data: object, path: SpecPath) -> str | None:
+    """A close spelling of a key this mapping may have and has not; else where the key belongs; else
+    this mapping's keys. (Suggesting a key already written, `names` -> `name`, would point nowhere.)"""
+    key, model = path[-1], _model_at(data, path[:-1])
+    allowed = list(model.model_fields) if model else []
+    written = _value_at(data, path[:-1]) or {}
+    close = did_you_mean(key, [other for other in allowed if other not in written])
+    if close:
+        return close
+    listing = f"allowed keys: {', '.join(allowed)}" if allowed else None
+    owners = _owners(key) if isinstance(key, str) else None
+    if owners and model:
+        return f"`{key}` is a key of {owners}, not of {_describe(model)}; {listing}"
+    return listing
 
 
 def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagnostic:
@@ -120,26 +219,18 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
     kind = item["type"]
     found = _value_at(document.data, path)
     if kind == "extra_forbidden":
-        key = path[-1]
-        allowed = _allowed_keys(document.data, path[:-1])
-        hint = did_you_mean(key, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
-        if key == "layer" and len(path) == 3 and path[0] == "stages":
-            hint = _LAYER_AS_STAGE
-        return document.diagnostic(path, f"unknown key `{key}`", hint, at_key=True)
+        return document.diagnostic(path, f"unknown key `{path[-1]}`", _unknown_key_hint(document.data, path),
+                                   at_key=True)
     if kind == "union_tag_invalid":
         tag = item["ctx"]["discriminator"].strip("'")
         names = _TAGS[tag].names() if tag in _TAGS else []
         given = _value_at(document.data, (*path, tag))
-        hint = did_you_mean(given, names)
+        hint = _other_kind_hint(path, tag, given) or did_you_mean(given, names)
         listing = f"expected one of: {', '.join(names)}"
         shown = f"`{given}`" if isinstance(given, str) else f"{_show(given)} (a name is needed)"
         return document.diagnostic((*path, tag), f"unknown {_WHAT.get(tag, tag)} {shown}; {listing}", hint)
     if kind == "union_tag_not_found":
-        tag = item["ctx"]["discriminator"].strip("'")
-        names = _TAGS[tag].names() if tag in _TAGS else []
-        hint = (_LAYER_AS_STAGE if tag == "block" and isinstance(found, dict) and "layer" in found
-                else f"add `{tag}: {names[0] if names else '...'}`")
-        return document.diagnostic(path, f"missing `{tag}`: expected one of {', '.join(names)}", hint)
+        return _missing_form(document, path, item["ctx"]["discriminator"].strip("'"))
     if kind == "missing" and found is not None:  # a missing item of a fixed-length list
         return document.diagnostic(path, f"expected {_expected({'type': 'too_short', 'msg': ''}, path)}, "
                                    f"found {_show(found)}")
@@ -150,7 +241,57 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
         return document.diagnostic(path, _expected(item, path))
     expected = " or ".join(dict.fromkeys(_expected(i, path) for i in items))
     return document.diagnostic(path, f"expected {expected}, found {_show(found)}",
-                               _type_hint(found, items))
+                               _type_hint(found, items) or _bare_kind_hint(path, found))
+
+
+def _other_kind_hint(path: SpecPath, tag: str, given: object) -> str | None:
+    """For a kind of the other registry (`block: relu`, `layer: basic`): what to write instead."""
+    other = "layer" if tag == "block" else "block"
+    if given not in _TAGS[other]:
+        return None
+    place = _place(path)
+    if place == "entry":
+        return f"`{given}` is a {other} kind: write `{other}: {given}` instead of `{tag}: {given}`"
+    if place == "stage":
+        return f"`{given}` is a layer kind, and {_LAYER_AS_STAGE.replace('{layer: ...}', f'{{layer: {given}}}')}"
+    return f"`{given}` is a block kind, and {_misplaced('block', path)}"
+
+
+def _bare_kind_hint(path: SpecPath, found: object) -> str | None:
+    """For a kind written where a mapping belongs (`- relu`): the mapping to write."""
+    place = _place(path)
+    if place not in _FORMS_AT:
+        return None
+    if found in LAYERS:
+        return _other_kind_hint(path, "block", found) if place == "stage" else f"write `{{layer: {found}}}`"
+    if found in BLOCKS:
+        return (_other_kind_hint(path, "layer", found) if place == "layer"
+                else f"write `{{block: {found}, ...}}` with the block's fields")
+    return None
+
+
+def _missing_form(document: Document, path: SpecPath, tag: str) -> Diagnostic:
+    """A stage or entry without the key that chooses its form: the key it may have written in the
+    wrong place, or the kind whose fields it has."""
+    mapping = _value_at(document.data, path)
+    place = _place(path)
+    tags = ["block", "layer"] if place == "entry" else [tag]
+    message = (f"missing `block` or `layer`: expected a block ({', '.join(BLOCKS.names())}) or a layer "
+               f"({', '.join(LAYERS.names())})" if place == "entry"
+               else f"missing `{tag}`: expected one of {', '.join(_TAGS[tag].names())}")
+    keys = set(mapping) - {"name"} if isinstance(mapping, dict) else set()
+    wrong = [key for key in _FORM_KEYS if key in keys]
+    if wrong:  # one form key, not one of this place's (two are a conflict, reported as such)
+        return document.diagnostic(path, message, _misplaced(wrong[0], path))
+    misspelt = [(key, close) for key in sorted(keys) for close in [closest_name(key, _FORMS_AT[str(place)])]
+                if close]
+    if misspelt:  # `lyaer: conv`: Pydantic stops at the missing tag, so this is the only error about it
+        return document.diagnostic(path, message, f"rename `{misspelt[0][0]}:` to `{misspelt[0][1]}:`")
+    fits = [f"`{each}: {kind}`" for each in tags for kind, model in _TAGS[each].items()
+            if keys and keys <= set(model.model_fields)]
+    hint = (f"add {fits[0]}" if fits
+            else f"add {' or '.join(f'`{each}: KIND`' for each in tags)} with one of the kinds above")
+    return document.diagnostic(path, message, hint)
 
 
 def _type_hint(found: object, items: list[dict]) -> str | None:

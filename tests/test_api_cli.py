@@ -244,3 +244,104 @@ def test_a_stray_rank_variable_is_not_a_launch(tmp_path, capsys, monkeypatch) ->
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert console_main(["check", str(_write(tmp_path, IDENTITY_ACROSS_STRIDE))]) == 2
     assert "residual addition" in capsys.readouterr().err
+
+
+# ---- --input on a spec whose head depends on the input size ------------------------------------------
+
+LENET = SPECS / "lenet.yaml"  # 1x28x28 -> ... -> 16x5x5 -> flatten -> fc1 (linear 120) -> ...
+
+
+def test_input_that_changes_a_linear_layers_in_features_is_noted_in_the_table_and_json(capsys) -> None:
+    # At 1x32x32 the second pool gives 16x6x6 = 576 features instead of 16x5x5 = 400: fc1 has
+    # 576 * 120 + 120 = 69,240 parameters instead of 48,120, the network 61,706 + 21,120 = 82,826.
+    note = ("at input 1x32x32, fc1's in_features is 576 instead of 400 at the spec's input 1x28x28: "
+            "parameters differ from the spec's (82,826 instead of 61,706)")
+    assert console_main(["check", str(LENET), "--input", "1x32x32"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"note: {note}"
+    assert console_main(["check", str(LENET), "--input", "1x32x32", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["notes"] == [note] and data["params"] == 82_826
+    assert archspec.check(LENET, (1, 32, 32)).notes == (note,)
+
+
+def test_an_input_that_changes_only_the_channels_notes_the_parameters() -> None:
+    # conv1 (7x7, 64 filters, no bias) loses 2 input channels: 2 * 64 * 49 = 6,272 weights.
+    note = ("at input 1x64x64 instead of the spec's 3x224x224, parameters differ from the spec's "
+            "(11,683,240 instead of 11,689,512)")
+    assert archspec.check(RESNET18, (1, 64, 64)).notes == (note,)
+
+
+@pytest.mark.parametrize("spec, shape", [(LENET, None), (LENET, (1, 28, 28)), (LENET, (1, 29, 31)),
+                                         (RESNET18, (3, 64, 64))])
+def test_no_note_where_the_parameters_are_the_specs(spec, shape) -> None:
+    report = archspec.check(spec, shape)
+    assert report.ok and report.notes == () and report.to_json()["notes"] == []
+
+
+def test_json_has_the_same_keys_whether_it_passed_the_check_failed_or_loading_failed(tmp_path, capsys) -> None:
+    runs = [[str(LENET), "--input", "1x32x32"], [str(_write(tmp_path, IDENTITY_ACROSS_STRIDE))],
+            [str(_write(tmp_path, MANY_ERRORS, "many.yaml"))]]
+    key_sets = []
+    for args in runs:
+        console_main(["check", *args, "--json"])
+        key_sets.append(list(json.loads(capsys.readouterr().out)))
+    assert key_sets[0] == key_sets[1] == key_sets[2] and "notes" in key_sets[0]
+
+
+# ---- usage errors, --version, spec paths (issue 12, section 5) -------------------------------------
+
+ERROR_OBJECT_KEYS = {"ok", "name", "input_shape", "output_shape", "params", "macs", "input_range",
+                     "memory_bytes", "errors", "notes"}
+
+
+def test_version_prints_the_package_version_without_importing_torch() -> None:
+    code = ("import sys; from archspec.cli import main\ntry: main(['--version'])\n"
+            "finally: assert 'torch' not in sys.modules, 'imported torch'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0 and result.stdout == f"archspec {archspec.__version__}\n", result.stderr
+
+
+@pytest.mark.parametrize("command", [["check", str(RESNET18), "--json", "--depth", "x"],
+                                     ["check", "--json"],
+                                     ["check", str(RESNET18), "--js", "--colour"],
+                                     ["eval", str(RESNET18), "--json"]])  # --checkpoint is required
+def test_a_usage_error_with_json_prints_a_json_error_object(command, capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        console_main(command)
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert caught.value.code == 2 and set(data) == ERROR_OBJECT_KEYS and data["ok"] is False
+    (error,) = data["errors"]
+    assert error["message"] and error["hint"].startswith("usage: archspec")
+    assert captured.err == ""
+
+
+def test_a_refused_request_with_json_prints_a_json_error_object(tmp_path, capsys) -> None:
+    missing = tmp_path / "none.pt"
+    assert console_main(["eval", str(RESNET18), "--checkpoint", str(missing), "--batch-size", "0",
+                         "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == ERROR_OBJECT_KEYS and "--batch-size must be at least 1" in data["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("depth", ["-5", "-1", "1.5", "one"])
+def test_depth_must_be_a_whole_number_of_at_least_0(depth, capsys) -> None:
+    for command in ("check", "compile"):
+        with pytest.raises(SystemExit) as caught:
+            console_main([command, str(CIFAR), "--depth", depth])
+        assert caught.value.code == 2
+        assert f"--depth: expected a whole number of at least 0, found '{depth}'" in capsys.readouterr().err
+    assert console_main(["check", str(CIFAR), "--depth", "0"]) == 0
+    assert "layer3 " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["we:ird.yaml", "C:\\specs\\net.yaml", "a: b"])
+def test_a_spec_path_with_a_colon_is_a_path(name, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert console_main(["check", name]) == 2  # missing: a clean error naming the file
+    assert f"{name}: error: cannot read spec file" in capsys.readouterr().err
+    (tmp_path / name).write_text(CIFAR.read_text(), encoding="utf-8")
+    for command in (["check", name], ["compile", name], ["export", name, "-o", "net.dot"]):
+        assert console_main(command) == 0, command
+    assert "269,722 parameters" in capsys.readouterr().out

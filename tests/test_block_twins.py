@@ -4,7 +4,7 @@
 a build, or to report a problem. So, for every registered block kind, on inputs the block fits and
 inputs it does not:
 - where the graph evaluates cleanly, the twin gives its output shape, parameters, MACs and the most
-  values one layer reads and writes (the memory budget's figure);
+  activation values alive at once while it runs (the memory budget's figure);
 - where the graph reports a problem, or a derived layer is out of limits, the twin declines (None or
   a ShapeProblem), so the check falls back to the graph, which says what is wrong.
 And whole networks: `check` gives the same figures, errors and budget verdicts as the graph alone.
@@ -13,7 +13,6 @@ And whole networks: `check` gives the same figures, errors and budget verdicts a
 from __future__ import annotations
 
 import importlib
-import math
 from typing import Any
 from unittest.mock import patch
 
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 import archspec
 from archspec.blocks import BLOCKS
 from archspec.blocks.base import BlockFacts, BlockStage
+from archspec.budget import node_peak
 from archspec.graph import Evaluator
 from archspec.shapes import Shape, ShapeProblem
 from archspec.testing import BLOCK_STRATEGIES, SHORTCUTS, invalid_specs, to_spec, valid_specs
@@ -51,8 +51,7 @@ def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: str) -> Block
     result = evaluator.run(node, x, "layer1")
     if result is None or evaluator.problems:
         return None
-    peak = max(math.prod(layer.in_shape) + math.prod(layer.out_shape) for layer in evaluator.layers)
-    return result.out_shape, result.params, result.macs, peak
+    return result.out_shape, result.params, result.macs, node_peak(result).values
 
 
 def test_every_registered_block_kind_has_a_twin():

@@ -88,3 +88,20 @@ def test_two_processes_follow_the_single_process_curve_with_batchnorm(tmp_path, 
         assert abs(distributed["train_loss"] - single["train_loss"]) < 0.05 + 0.1 * single["train_loss"]
         assert abs(distributed["train_acc"] - single["train_acc"]) < 0.03
     assert ddp[-1]["test_acc"] > 0.9 and abs(ddp[-1]["test_acc"] - one[-1]["test_acc"]) < 0.03
+
+
+def test_a_locked_run_directory_stops_every_process_before_any_file(tmp_path):
+    from test_train import hold_the_lock
+
+    out = tmp_path / "run"
+    holder = hold_the_lock(out)
+    try:
+        result = torchrun(str(SPECS / "digits-resnet.yaml"), "--data", "digits", "--epochs", "1",
+                          "--out", str(out))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("archspec train: error: ") == 1  # rank 0 alone prints it
+    assert f"is in use by another `archspec train` (pid {holder.pid} on " in result.stderr
+    assert [path.name for path in out.iterdir()] == [".archspec.lock"]  # the holder's, nothing else

@@ -43,6 +43,9 @@ CATALOG = [
      "stride 2 changes the size and width 16 -> 32 changes the channels: use shortcut A or B"),
     ("stages: [{block: basic, width: 3, stride: 2, shortcut: identity}]", "3:identity", "stages[0].shortcut",
      "main path gives 3x16x16 and the shortcut gives 3x32x32", "stride 2 changes the size: use shortcut A or B"),
+    ("stem: [{layer: conv, width: 16}]\nstages: [{block: basic, width: 8, shortcut: identity}]",
+     "4:identity", "stages[0].shortcut", "main path gives 8x30x30 and the shortcut gives 16x30x30",
+     "width 16 -> 8 changes the channels: use shortcut B here instead of `identity` (A cannot reduce"),
     ("shortcut: b", "3:11", "shortcut", "expected 'A', 'B', 'C', 'identity' or 'none', found \"b\"",
      "did you mean `B`?"),
     ("stem: [{layer: conv, width: '16'}]", "3:29", "stem[0].width", 'expected an integer, found "16"',
@@ -57,7 +60,7 @@ CATALOG = [
     ("stages: [{block: inception, c1: 4, c2: [4, 8], c3: [2], c4: 4}]", "3:[2]", "stages[0].c3",
      "expected a list of 2 numbers [reduce, out], found [2]", None),
     ("stages: [{block: basic, width: 8, blocks: []}]", "3:10", "stages[0]",
-     "expected either `block` or `blocks`, found both", "keep the one you mean"),
+     "expected either `block` or `blocks`, found both", "remove `block:` or `blocks:`"),
     ("stages: [{layer: maxpool}]", "3:10", "stages[0]", "missing `block`",
      "write the layer in a list stage, {blocks: [{layer: ...}]}"),
     ("stages: [{block: basic}]", "3:10", "stages[0].width", "missing required key `width`", "add `width: ...`"),
@@ -66,7 +69,7 @@ CATALOG = [
     ("stem: [{layer: conv, width: 65536, kernel: 1}]\nhead: [{layer: flatten}, {layer: linear, width: 100}]",
      "4:{layer: linear", "head[1]", ("expected at most 4.0 GiB of memory (the budget), found that the network "
                                      "needs about 25.5 GiB: 25.0 GiB of parameters (the most, 6,710,886,500, "
-                                     "in fc) + 512.0 MiB"), "--max-memory"),
+                                     "in fc) + 516.1 MiB of activations at once"), "--max-memory"),
     ("stem: [{layer: conv, width: 4}]\nhead: [{layer: dropout, p: .nan}]", "4:28", "head[0].p",
      "expected a finite number, found `.nan`", None),
 ]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import archspec
 from archspec.build import build_module
@@ -204,14 +205,10 @@ def test_names_python_cannot_write_after_a_dot_and_every_shortcut_kind():
     assert " + " not in plain  # no addition at all
 
 
-@settings(max_examples=12, deadline=None)
-@given(valid_specs(max_stages=3, max_repeats=2, max_width=12))
-def test_any_valid_spec_exports_to_source_that_computes_the_same(document):
-    """Every block kind and shortcut the strategies draw, in combinations no shipped spec has."""
-    report = archspec.check(to_spec(document))
-    network = build_module(report).eval()
+def _runs_like_the_compiled_module(report: Report, network: torch.nn.Module, text: str) -> None:
+    """The generated text is printable, compiles, loads the state_dict strictly and computes the same."""
+    assert all(character.isprintable() or character == "\n" for character in text)
     namespace: dict[str, object] = {}
-    text = python_source(report, network)
     exec(compile(text, "generated.py", "exec"), namespace)
     model = namespace[_top_class_of(text)]().eval()
     model.load_state_dict(network.state_dict(), strict=True)
@@ -219,6 +216,90 @@ def test_any_valid_spec_exports_to_source_that_computes_the_same(document):
     x = torch.randn(2, *report.input_shape)
     with torch.no_grad():
         assert torch.equal(model(x), network(x))
+
+
+# Every block kind and shortcut the strategies draw, in combinations no shipped spec has, under any
+# name and description the validator accepts (the strategies' defaults).
+@settings(max_examples=12, deadline=None)
+@given(valid_specs(max_stages=3, max_repeats=2, max_width=12))
+def test_any_valid_spec_exports_to_source_that_computes_the_same(document):
+    report = archspec.check(to_spec(document))
+    network = build_module(report).eval()
+    _runs_like_the_compiled_module(report, network, python_source(report, network))
+
+
+# The longest strings the validator accepts, which Hypothesis seldom draws by itself.
+@settings(max_examples=10, deadline=None)
+@given(valid_specs(max_stages=1, max_repeats=1, max_width=4,
+                   spec_names=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{99}", fullmatch=True),
+                   descriptions=st.text(st.characters(exclude_categories=["Cs"]), min_size=1900, max_size=2000)
+                   .filter(lambda text: "${" not in text)))  # `${` starts an expression
+def test_the_longest_names_and_descriptions_export(document):
+    assert len(document["name"]) == 100 and len(document.get("description", "x" * 1900)) >= 1900
+    report = archspec.check(to_spec(document))
+    network = build_module(report).eval()
+    _runs_like_the_compiled_module(report, network, python_source(report, network))
+
+
+ZERO_PAD_STAGES = "stages: [{block: basic, width: 8, stride: 2, shortcut: A}]\nhead: [{layer: flatten}]\n"
+
+
+@pytest.mark.parametrize("name", ["zero_pad_shortcut", "ZeroPadShortcut", "zero-pad.shortcut_net"])
+def test_the_network_class_never_shadows_a_copied_module(name: str):
+    report = archspec.check(archspec.load(f"name: {name}\ninput: {{channels: 4, size: 4}}\n{ZERO_PAD_STAGES}"))
+    network = build_module(report).eval()
+    text = python_source(report, network)
+    classes = [node.name for node in ast.parse(text).body if isinstance(node, ast.ClassDef)]
+    assert len(set(classes)) == len(classes) and "ZeroPadShortcut" in classes
+    _runs_like_the_compiled_module(report, network, text)
+
+
+@pytest.mark.parametrize("description", [
+    "\x00", "a NUL \x00 and an escape \x1b[0m", "line\rbreaks\r\nof\x85every\u2028kind\u2029\x0b\x0c\x1c",
+    'ends in a quote"', 'three """ quotes', '""', "\\", "a backslash at the end \\", "\\N{not a name} \\x",
+    "x" * 95 + "\\x00 \\" + "\\" * 10, "tab\there", "soft\xadhyphen and \u200b zero width", " ", "\x7f\x9f",
+])
+def test_any_description_becomes_a_docstring_that_compiles(description: str):
+    document = {"name": "described", "description": description, "input": {"channels": 4, "size": 4},
+                "stages": [{"block": "basic", "width": 8, "stride": 2, "shortcut": "A"}]}
+    report = archspec.check(to_spec(document))
+    network = build_module(report).eval()
+    text = python_source(report, network)
+    _runs_like_the_compiled_module(report, network, text)
+    namespace: dict[str, object] = {}
+    exec(compile(text, "generated.py", "exec"), namespace)
+    doc = namespace["Described"].__doc__
+    # The description is all there, line by line, every other character that is not printable
+    # written as its escape.
+    escaped = "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1]
+                      for line in description.splitlines() for c in line)
+    assert "".join(escaped.split()) in "".join(doc.split())
+
+
+@pytest.mark.parametrize("name", ["__hidden", "_dunder__", "_", "x", "out", "self", "torch", "nn", "getattr"])
+def test_any_layer_name_keeps_its_state_dict_key(name: str):
+    """`self.__hidden` inside a class would be `_Class__hidden`; Python's own names must not be
+    shadowed where the generated code uses them."""
+    document = {"name": "named", "input": {"channels": 3, "size": 8},
+                "stem": [{"layer": "conv", "width": 4, "kernel": 3, "name": name}],
+                "stages": [{"name": f"{name}_stage", "blocks": [
+                    {"layer": "relu", "name": name},
+                    {"block": "inception", "c1": 4, "c2": [4, 4], "c3": [4, 4], "c4": 4}]}],
+                "head": [{"layer": "flatten", "name": f"{name}_flat"}]}
+    report = archspec.check(to_spec(document))
+    network = build_module(report).eval()
+    _runs_like_the_compiled_module(report, network, python_source(report, network))
+
+
+def test_source_that_would_not_compile_is_an_error_and_nothing_is_written(tmp_path: Path, monkeypatch):
+    from archspec.cli import main
+    from archspec.export import python_source as module
+
+    monkeypatch.setattr(module, "_top_docstring", lambda report: "a NUL: \x00")
+    monkeypatch.setattr(module, "_docstring", lambda text, indent: [f'{indent}"""{text}"""'])
+    target = tmp_path / "broken.py"
+    assert main(["export", str(SPECS / "resnet18.yaml"), "-o", str(target)]) == 2
+    assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
 def _top_class_of(text: str) -> str:

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 from test_fuzz import mutate_bytes
 
 from archspec import SpecError
@@ -32,6 +33,9 @@ SAME_ERRORS = {
     "python tag": "name: !!python/name:os.system\n",
     "deep flow": "name: " + "[" * 200 + "]" * 200 + "\n",
     "deep block": "".join("  " * i + "a:\n" for i in range(100)) + "  " * 100 + "b: 1\n",
+    # libyaml reaches its own nesting limit on these before archspec's guard sees level 65.
+    "deep flow on one line": "name: " + "[" * 50_000 + "]" * 50_000 + "\n",
+    "deep flow never closed": "name: " + "[" * 50_000 + "\n",
     "alias to itself": "a: &a [*a]\n",
     "alias bomb": "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
         f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdef", "bcdefg")),
@@ -91,6 +95,34 @@ def test_deep_nesting_is_refused_in_a_thread_with_a_small_stack():
         threading.stack_size(previous)
     (errors,) = outcome_in_thread
     assert isinstance(errors, list) and "nests deeper than 64 levels" in errors[0][2]
+
+
+class _ParserWithItsOwnNestingLimit(loader_module._PythonSpecLoader):  # type: ignore[misc]
+    """A parser that, like libyaml, refuses deep nesting itself, in its own words, while scanning
+    ahead of the events it has given: what a future libyaml or PyYAML may do at any depth."""
+
+    limit = 0
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        if self.flow_level >= self.limit:
+            raise yaml.scanner.ScannerError("while scanning", self.get_mark(), "zu tief", self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+
+@pytest.mark.parametrize("limit", [64, 100, 1000])
+def test_a_parser_that_refuses_deep_nesting_itself_gives_way_to_the_guard(
+        limit: int, monkeypatch: pytest.MonkeyPatch):
+    """Whatever the parser's own nesting limit (from 64 flow levels up: a lower one would refuse
+    specs that archspec accepts) and wording, a document deeper than 64 levels gets archspec's
+    message at the place of its first node deeper than that."""
+    monkeypatch.setattr(_ParserWithItsOwnNestingLimit, "limit", limit)
+    monkeypatch.setattr(loader_module, "_LibyamlSpecLoader", _ParserWithItsOwnNestingLimit)
+    for text, line_of_brackets in (("name: " + "[" * 5_000 + "]" * 5_000 + "\n", 1),
+                                   ("a: 1\nname: " + "[" * 5_000 + "\n", 2)):
+        (line, column, message, hint), = outcome(text)
+        assert "nests deeper than 64 levels" in message and "zu tief" not in message
+        assert (line, column) == (line_of_brackets, len("name: [") + 63)  # the 64th `[`: level 65
+        assert hint is not None and "nest a few levels" in hint
 
 
 def test_mutants_load_to_the_same_data_and_both_refuse_cleanly(monkeypatch: pytest.MonkeyPatch):

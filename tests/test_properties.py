@@ -18,6 +18,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -253,13 +254,13 @@ def eager_forward(spec: Spec) -> torch.Tensor:
 
 
 def with_value(model: Any, path: tuple, value: object) -> Any:
-    """`model` with the value at `path` replaced, without validation (model_copy does not validate):
-    how a near miss that the spec language itself refuses is built for plain PyTorch."""
+    """`model` with the value at `path` replaced, without validation (Pydantic's own model_copy; a
+    Spec's validates): how a near miss that the spec language itself refuses is built for plain PyTorch."""
     head, rest = path[0], path[1:]
     if isinstance(model, tuple):
         return tuple(with_value(item, rest, value) if i == head else item for i, item in enumerate(model))
     current = getattr(model, head)
-    return model.model_copy(update={head: with_value(current, rest, value) if rest else value})
+    return BaseModel.model_copy(model, update={head: with_value(current, rest, value) if rest else value})
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,8 @@ import torch
 
 import archspec
 from archspec.cli import main
-from archspec.train import loop
+from archspec.commands import UsageError
+from archspec.train import loop, outdir
 from archspec.train.data import digits_split
 from archspec.train.report import ProgressBar
 from conftest import SPECS
@@ -156,7 +161,7 @@ def wrong_head_spec(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("case", ["unknown dataset", "wrong classes", "missing files", "out is a file",
                                   "out under a file", "nothing to resume", "run exists", "bad augment",
-                                  "zero epochs", "no cuda", "batch too big"])
+                                  "zero epochs", "no cuda", "batch too big", "run file is a FIFO"])
 def test_bad_requests_exit_2_with_one_clear_line(case, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     spec, data, extra = str(DIGITS_SPEC), "digits", []
@@ -187,12 +192,16 @@ def test_bad_requests_exit_2_with_one_clear_line(case, tmp_path, capsys, monkeyp
     elif case == "no cuda":
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
         extra, expected = ["--device", "cuda"], "no CUDA GPU is available"
+    elif case == "run file is a FIFO":
+        out.mkdir()
+        os.mkfifo(out / "metrics.jsonl")  # written through, it would block the run for ever
+        expected = "cannot write metrics.jsonl there: it is a FIFO (named pipe), not a regular file"
     else:
         extra, expected = ["--batch-size", "5000"], "fewer than one batch of 5000"
     code = main(["train", spec, "--data", data, "--out", str(out), "--epochs", "1", *extra])
     captured = capsys.readouterr()
     assert code == 2 and expected in captured.err and "Traceback" not in captured.err
-    assert captured.out == "" and not (out.is_dir() and (out / "metrics.jsonl").exists())
+    assert captured.out == "" and not (out.is_dir() and (out / "metrics.jsonl").is_file())
     if case == "wrong classes":  # a spec problem: located in the file, with what to do
         assert f"{spec}:22:" in captured.err and "head[2].width" in captured.err
         assert "hint: set the last layer's `width: 10`" in captured.err
@@ -282,3 +291,206 @@ def test_digits_spec_equals_a_hand_written_network():
     reference.load_state_dict(dict(zip(reference.state_dict(), compiled.state_dict().values(), strict=True)))
     images = torch.rand(4, 1, 8, 8)
     torch.testing.assert_close(reference(images), compiled(images))
+
+
+# ---- refusing bad setups before anything is written (issue 12, section 5) --------------------------
+
+def hold_the_lock(out: Path) -> subprocess.Popen:
+    """Another process holding the run directory `out`, as a running `archspec train` does."""
+    out.mkdir(parents=True, exist_ok=True)
+    code = ("import sys, time; from pathlib import Path; from archspec.train import outdir; "
+            "lock = outdir.claim(Path(sys.argv[1])); print('locked', flush=True); time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_second_run_on_a_locked_directory_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    holder = hold_the_lock(out)
+    try:
+        before = listing(out)
+        for extra in ([], ["--overwrite"]):
+            assert train("--epochs", "1", "--out", str(out), *extra) == 2
+            captured = capsys.readouterr()
+            assert captured.out == "" and captured.err.count("\n") == 1
+            assert f"is in use by another `archspec train` (pid {holder.pid} on " in captured.err
+            assert listing(out) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)  # kill -9: the kernel drops the lock with the process
+        holder.wait()
+    # A path with a ':' is a path (not YAML text), also for `train`.
+    monkeypatch.chdir(tmp_path)
+    Path("we:ird.yaml").write_text(DIGITS_SPEC.read_text())
+    assert main(["train", "we:ird.yaml", "--data", "digits", "--epochs", "1", "--out", str(out)]) == 0
+    assert (out / "last.pt").is_file() and not (out / outdir.LOCK).exists()  # released at the end
+
+
+def test_leftovers_of_a_write_killed_with_kill_9_are_removed_when_a_run_starts(tmp_path, capsys):
+    from test_files import hold_a_write_open
+
+    out = tmp_path / "run"
+    assert train("--epochs", "1", "--out", str(out)) == 0
+    writer = hold_a_write_open(out)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    old_style = out / ".metrics.jsonl.k3j4h5g6.part.jsonl"  # an older archspec's name: no pid
+    old_style.write_text("")
+    assert len(list(out.glob(".*.part.*"))) == 2
+    assert train("--epochs", "2", "--out", str(out), "--resume") == 0
+    assert list(out.glob(".*.part.*")) == [] and not (out / outdir.LOCK).exists()
+    writer = hold_a_write_open(out)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert train("--epochs", "1", "--out", str(out), "--overwrite") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "curves.png", "last.pt", "metrics.jsonl",
+                                                    "spec.resolved.json", "spec.yaml"]
+
+
+NO_PARAMETERS = """\
+name: no-parameters
+input: {channels: 1, size: [1, 10]}
+head:
+  - {layer: flatten}
+"""
+
+# BatchNorm on a flat vector (BatchNorm1d): one value per feature and image.
+FLAT_BATCHNORM = """\
+name: flat-batchnorm
+input: {channels: 1, size: 8}
+head:
+  - {layer: flatten}
+  - {layer: linear, width: 32}
+  - {layer: batchnorm}
+  - {layer: relu}
+  - {layer: linear, width: 10}
+"""
+
+
+@pytest.mark.parametrize("case", ["no parameters", "batch of one", "batch of one per process"])
+def test_a_spec_that_cannot_train_is_a_usage_error_before_any_file(case, tmp_path, capsys, monkeypatch):
+    spec, extra = tmp_path / "spec.yaml", ["--batch-size", "1"]
+    spec.write_text(NO_PARAMETERS if case == "no parameters" else FLAT_BATCHNORM)
+    if case == "no parameters":
+        extra, expected = [], f"{spec}: this spec has no parameters to train"
+    elif case == "batch of one":
+        expected = ("--batch-size 1: the BatchNorm layer bn1 (output 32) would normalise each channel "
+                    "over a single value, which training cannot do; use --batch-size 2 or more")
+    else:  # a world of 2 processes, as torchrun starts it (the group itself is not needed to refuse)
+        world = (loop.distributed.Context(rank=0, world_size=2), torch.device("cpu"))
+        monkeypatch.setattr(loop.distributed, "start", lambda device: world)
+        extra = ["--batch-size", "2"]
+        expected = "--batch-size 2, 1 image per process over 2: the BatchNorm layer bn1"
+    code = main(["train", str(spec), "--data", "digits", "--out", str(tmp_path / "run"), *extra])
+    captured = capsys.readouterr()
+    assert code == 2 and expected in captured.err and captured.err.count("\n") == 1
+    assert captured.out == "" and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("spec", "batch"), [(FLAT_BATCHNORM, 1), (FLAT_BATCHNORM, 2),
+                                             (DIGITS_SPEC, 1), (SPECS / "resnet18.yaml", 1)])
+def test_the_batchnorm_check_agrees_with_a_training_forward_pass(spec, batch):
+    """Static figures equal reality: refused exactly when PyTorch's training forward pass fails."""
+    report = archspec.check(archspec.load(spec), (3, 32, 32) if spec == SPECS / "resnet18.yaml" else None)
+    try:
+        loop._check_batch_norm(report, batch, 1)
+        refused = False
+    except UsageError:
+        refused = True
+    network = archspec.compile(report.spec, report.input_shape).train()
+    try:
+        network(torch.rand(batch, *report.input_shape))
+        fails = False
+    except ValueError:  # "Expected more than 1 value per channel when training"
+        fails = True
+    assert refused == fails
+    assert refused == (batch == 1 and spec != DIGITS_SPEC)  # digits: BatchNorm over 8x8 maps only
+
+
+DAMAGES = {  # entry: (how the checkpoint is damaged, what the message must say)
+    "rng": (lambda c: c.pop("rng"), ("entry `rng`: expected a list of one dict per process with python, "
+            "numpy, torch, cuda, loader, found no such entry")),
+    "optimizer": (lambda c: c.pop("optimizer"), "entry `optimizer`: expected an optimizer's state_dict"),
+    "epoch": (lambda c: c.update(epoch="abc"), "entry `epoch`: expected a whole number of epochs, found str 'abc'"),
+    "model": (lambda c: c.update(model=[1, 2]), ("entry `model`: expected a state_dict (a dict of tensors by "
+              "name), found list [1, 2]")),
+    "two at once": (lambda c: c.update(config=None, classes="0-9"),
+                    "entry `classes`: expected a list of class names, found str '0-9'; entry `config`"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_checkpoint_names_the_entry(damage, trained_run, tmp_path, capsys):
+    run, _ = trained_run
+    checkpoint = torch.load(run / "last.pt", weights_only=True)
+    change, expected = DAMAGES[damage]
+    change(checkpoint)
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save(checkpoint, out / "last.pt")
+    before = listing(out)
+    assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(out / "last.pt")]) == 2
+    assert train("--epochs", str(EPOCHS + 1), "--out", str(out), "--resume") == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert captured.out == "" and len(lines) == 2 and listing(out) == before
+    for line, command in zip(lines, ("eval", "train"), strict=True):
+        assert line.startswith(f"archspec {command}: error: {out / 'last.pt'} is a damaged archspec "
+                               "checkpoint: ") and expected in line
+
+
+@pytest.mark.parametrize("entry", ["optimizer", "scheduler", "rng"])
+def test_an_entry_of_the_right_type_that_does_not_fit_is_named_on_resume(entry, trained_run, tmp_path, capsys):
+    run, _ = trained_run
+    checkpoint = torch.load(run / "last.pt", weights_only=True)
+    checkpoint[entry] = {"optimizer": {"state": {}, "param_groups": []}, "scheduler": {"last_epoch": "x"},
+                         "rng": [dict.fromkeys(("python", "numpy", "torch", "cuda", "loader"), 1)]}[entry]
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save(checkpoint, out / "last.pt")
+    assert train("--epochs", str(EPOCHS + 1), "--out", str(out), "--resume") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"archspec train: error: --resume: {out / 'last.pt'}: entry `{entry}` does not fit: ")
+    assert err.count("\n") == 1 and sorted(p.name for p in out.iterdir()) == ["last.pt"]
+
+
+def unreadable_files(folder: Path) -> dict[str, Path]:
+    """Files torch.load(weights_only=True) refuses, each for another reason."""
+    import argparse
+
+    files = {name: folder / f"{name}.pt" for name in ("code", "junk", "pickle", "truncated")}
+    torch.save({"format": "archspec-checkpoint", "args": argparse.Namespace(a=1)}, files["code"])
+    files["junk"].write_bytes(b"not a checkpoint")
+    files["pickle"].write_bytes(__import__("pickle").dumps({"a": 1}, protocol=4))
+    files["truncated"].write_bytes(files["code"].read_bytes()[:200])
+    return files
+
+
+def test_unreadable_files_are_one_line_without_torchs_advice(tmp_path, capsys):
+    for name, path in unreadable_files(tmp_path).items():
+        assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(path)]) == 2
+        assert main(["export", str(DIGITS_SPEC), "-o", str(tmp_path / "net.onnx"), "--weights", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 2, name  # no warnings either
+        assert f"archspec eval: error: {path} is not a readable archspec checkpoint: " in err
+        assert "weights_only=False" not in err and "trust" not in err and "\x1b" not in err, name
+        assert "safe_globals" not in err, name
+        if name == "code":  # what the file holds that is not plain data
+            assert "argparse.Namespace" in err
+
+
+def test_load_problem_keeps_what_is_wrong_and_drops_any_advice():
+    from archspec.train.checkpoint import load_problem
+
+    wordings = [("Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` will "
+                "likely succeed. Do it only if you trust the source.\nWeightsUnpickler error: Unsupported "
+                "global: GLOBAL os.system. Please use `torch.serialization.add_safe_globals([os.system])`."),
+                "Loading failed: the file is truncated. If you trust it, pass weights_only=False."]
+    assert [load_problem(RuntimeError(text)) for text in wordings] == [
+        "Unsupported global: GLOBAL os.system", "Loading failed: the file is truncated"]
+    assert load_problem(RuntimeError("Pass weights_only=False to load it.")) == \
+        "torch.load refused it (RuntimeError)"

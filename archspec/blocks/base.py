@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from archspec.budget import Moment, node_peak, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, Evaluator, Node, layer_node, sequence
 from archspec.layers import (
@@ -23,11 +24,13 @@ from archspec.layers import (
     ZeroPad,
     ZeroPadShortcut,
     conv_facts,
+    conv_working,
     derived,
+    norm_working,
     zero_pad_facts,
 )
 from archspec.registry import Registry
-from archspec.shapes import Shape
+from archspec.shapes import Pair, Shape
 
 Shortcut = Literal["A", "B", "C", "identity", "none"]
 SHORTCUT_HELP = {
@@ -41,7 +44,8 @@ SHORTCUT_HELP = {
 BLOCKS: Registry[type[BlockStage]] = Registry("block")
 
 # What a block's static twin knows about one copy: its output shape, parameters, MACs, and the most
-# values one of its layers reads and writes at once (input + output), which the memory budget needs.
+# activation values alive at once while it runs (`archspec.budget.node_peak` of its graph), which the
+# memory budget needs.
 BlockFacts = tuple[Shape, int, int, int]
 
 
@@ -106,8 +110,7 @@ def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> 
         result = None
     facts = None
     if result is not None and not evaluator.problems:
-        peak = max((prod(layer.in_shape) + prod(layer.out_shape) for layer in evaluator.layers), default=0)
-        facts = (result.out_shape, result.params, result.macs, peak)
+        facts = (result.out_shape, result.params, result.macs, node_peak(result).values)
     if key is not None:
         if len(_GRAPH_FACTS) > 4096:
             _GRAPH_FACTS.clear()
@@ -115,15 +118,19 @@ def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> 
     return facts
 
 
-def chain_peak(*shapes: Shape) -> int:
-    """The most values one layer of a chain of convolution units reads and writes at once: `shapes`
-    are the chain's input and each convolution's output, and each convolution is followed by layers
-    that keep its shape (BatchNorm, ReLU), which read and write its output."""
-    peak, before = 0, prod(shapes[0])
-    for shape in shapes[1:]:
-        after = prod(shape)
-        peak, before = max(peak, before + after, 2 * after), after
-    return peak
+# The twins' figures for the layers blocks make, by the layers' own rules (`working_values`).
+
+def conv_moment(x: Shape, out: Shape, kernel: Pair, stride: Pair = (1, 1), groups: int = 1) -> Moment:
+    return Moment(prod(x) + prod(out) + conv_working(x, out, kernel, stride, groups))
+
+
+def norm_moment(shape: Shape) -> Moment:
+    return Moment(2 * prod(shape) + norm_working(shape))
+
+
+def elementwise_moment(shape: Shape) -> Moment:
+    """A ReLU's (the budget counts an output beside the input, though it may run in place)."""
+    return Moment(2 * prod(shape))
 
 
 def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,
@@ -158,23 +165,25 @@ def shortcut_label(shortcut: Node | None, add: bool) -> str:
 
 
 def shortcut_facts(x: Shape, main_out: Shape, width: int, stride: int, shortcut: Shortcut, *,
-                   bias: bool = False, norm: bool = True) -> tuple[int, int, int] | None:
-    """The twin of `shortcut_node` and of the addition: the shortcut's (parameters, MACs, peak
-    values), or None where the addition would not fit the main path's output `main_out`."""
+                   bias: bool = False, norm: bool = True) -> tuple[int, int, Moment | None, int] | None:
+    """The twin of `shortcut_node` and of the addition: the shortcut's (parameters, MACs, peak (None
+    for the identity), output values), or None where the addition would not fit the main path's
+    output `main_out`."""
     changes_shape = stride != 1 or x[0] != width
+    peak: Moment | None
     if shortcut == "C" or (shortcut == "B" and changes_shape):
         out, params, macs = conv_facts(x, width, (1, 1), (stride, stride), (0, 0), bias=bias)
-        peak = prod(x) + prod(out)
+        peak = conv_moment(x, out, (1, 1), (stride, stride))
         if norm:
-            params, peak = params + 2 * width, max(peak, 2 * prod(out))
+            params, peak = params + 2 * width, sequence_peak(prod(x), (peak, norm_moment(out)))
     elif shortcut == "A" and changes_shape:
         out, params, macs = zero_pad_facts(x, width, stride)  # raises where it cannot fit
-        peak = prod(x) + prod(out)
+        peak = Moment(prod(x) + prod(out))  # a strided view, padded into a new tensor
     else:
-        out, params, macs, peak = x, 0, 0, 0
+        out, params, macs, peak = x, 0, 0, None
     if shortcut != "none" and out != main_out:
         return None
-    return params, macs, peak
+    return params, macs, peak, prod(out)
 
 
 def mismatch_hint(x: Shape, width: int, stride: int, shortcut: Shortcut) -> str:
@@ -184,4 +193,6 @@ def mismatch_hint(x: Shape, width: int, stride: int, shortcut: Shortcut) -> str:
     if x[0] != width:
         changes.append(f"width {x[0]} -> {width} changes the channels")
     what = " and ".join(changes) or "the main path changes the shape"
+    if width < x[0]:  # option A only appends zero channels: it cannot drop any
+        return f"{what}: use shortcut B here instead of `{shortcut}` (A cannot reduce the channels)"
     return f"{what}: use shortcut A or B here instead of `{shortcut}`"

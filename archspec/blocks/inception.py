@@ -21,11 +21,12 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
+from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_facts
+from archspec.budget import Moment, concat_peak, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, BlockGraph, Node, block_node, layer_node, sequence
-from archspec.layers import Count, MaxPool, derived
+from archspec.layers import Count, MaxPool, derived, pool_working
 from archspec.shapes import Shape, windowed
 
 ReduceThenOut = tuple[Count, Count]
@@ -88,20 +89,24 @@ class InceptionStage(PlainBlockStage):
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
         bias, norm = self.bias, self.batchnorm
 
-        def unit(shape: Shape, width: int, kernel: int) -> tuple[Shape, int, int]:
+        def unit(shape: Shape, width: int, kernel: int) -> tuple[Shape, int, int, list[Moment]]:
             return unit_facts(shape, width, kernel, padding=kernel // 2, bias=bias, norm=norm)
 
         pooled = windowed(x, "maxpool", x[0], (3, 3), (1, 1), (1, 1), ceil_mode=self.pool_ceil_mode)
-        out1, params1, macs1 = unit(x, self.c1, 1)
-        reduce2, params2a, macs2a = unit(x, self.c2[0], 1)
-        out2, params2b, macs2b = unit(reduce2, self.c2[1], 3)
-        reduce3, params3a, macs3a = unit(x, self.c3[0], 1)
-        out3, params3b, macs3b = unit(reduce3, self.c3[1], self.c3_kernel)
-        out4, params4, macs4 = unit(pooled, self.c4, 1)
+        out1, params1, macs1, layers1 = unit(x, self.c1, 1)
+        reduce2, params2a, macs2a, layers2a = unit(x, self.c2[0], 1)
+        out2, params2b, macs2b, layers2b = unit(reduce2, self.c2[1], 3)
+        reduce3, params3a, macs3a, layers3a = unit(x, self.c3[0], 1)
+        out3, params3b, macs3b, layers3b = unit(reduce3, self.c3[1], self.c3_kernel)
+        out4, params4, macs4, layers4 = unit(pooled, self.c4, 1)
         if not out1[1:] == out2[1:] == out3[1:] == out4[1:]:
             return None  # the concatenation needs one spatial size: lowering reports which branch differs
-        peak = max(chain_peak(x, out1), chain_peak(x, reduce2, out2), chain_peak(x, reduce3, out3),
-                   prod(x) + prod(pooled), chain_peak(pooled, out4))
-        return ((out1[0] + out2[0] + out3[0] + out4[0], *out1[1:]),
-                params1 + params2a + params2b + params3a + params3b + params4,
-                macs1 + macs2a + macs2b + macs3a + macs3b + macs4, peak)
+        out = (out1[0] + out2[0] + out3[0] + out4[0], *out1[1:])
+        values = prod(x)
+        pool = Moment(values + prod(pooled) + pool_working(pooled))
+        branches = ((sequence_peak(values, layers1), prod(out1)),
+                    (sequence_peak(values, (*layers2a, *layers2b)), prod(out2)),
+                    (sequence_peak(values, (*layers3a, *layers3b)), prod(out3)),
+                    (sequence_peak(values, (pool, *layers4)), prod(out4)))
+        return (out, params1 + params2a + params2b + params3a + params3b + params4,
+                macs1 + macs2a + macs2b + macs3a + macs3b + macs4, concat_peak(values, branches, prod(out)).values)

@@ -7,12 +7,14 @@ Layer order (conv1, relu1, conv2, relu2, conv3, relu3) equals the d2l tutorial's
 
 from __future__ import annotations
 
+from math import prod
 from typing import Literal
 
 from pydantic import Field
 
-from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
+from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut
 from archspec.blocks.plain import PlainBlockStage, conv_unit, unit_facts
+from archspec.budget import sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import Node, sequence
 from archspec.layers import OffsetOrPair, SizeOrPair
@@ -38,7 +40,8 @@ class NiNStage(PlainBlockStage):
         return sequence("nin", str(index), layers, origin)
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-        first, params1, macs1 = unit_facts(x, self.width, self.kernel, stride=self.block_stride(index),
-                                           padding=self.padding, bias=self.bias)
-        out, params2, macs2 = unit_facts(first, self.width, 1, bias=self.bias)  # twice: conv2, conv3
-        return out, params1 + 2 * params2, macs1 + 2 * macs2, chain_peak(x, first, out, out)
+        first, params1, macs1, layers1 = unit_facts(x, self.width, self.kernel, stride=self.block_stride(index),
+                                                    padding=self.padding, bias=self.bias)
+        out, params2, macs2, layers2 = unit_facts(first, self.width, 1, bias=self.bias)  # twice: conv2, conv3
+        peak = sequence_peak(prod(x), (*layers1, *layers2, *layers2))
+        return out, params1 + 2 * params2, macs1 + 2 * macs2, peak.values

@@ -11,11 +11,12 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, field_validator
 
-from archspec.blocks.base import BlockStage, Shortcut
+from archspec.blocks.base import BlockStage, Shortcut, conv_moment, elementwise_moment, norm_moment
+from archspec.budget import Moment
 from archspec.errors import SpecPath
 from archspec.graph import Node, layer_node
 from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair, conv_facts, derived
-from archspec.shapes import Facts, Shape, pair
+from archspec.shapes import Shape, pair
 
 NormEps = Annotated[float, Field(gt=0.0, le=1.0)]
 
@@ -61,7 +62,11 @@ def conv_unit(number: int, width: int, kernel: SizeOrPair, origin: SpecPath, *, 
 
 
 def unit_facts(x: Shape, width: int, kernel: SizeOrPair, *, stride: int = 1,
-               padding: int | tuple[int, int] = 0, bias: bool = True, norm: bool = False) -> Facts:
-    """The static twin of `conv_unit`: its output shape, parameters and MACs."""
+               padding: int | tuple[int, int] = 0, bias: bool = True, norm: bool = False
+               ) -> tuple[Shape, int, int, list[Moment]]:
+    """The static twin of `conv_unit`: its output shape, parameters, MACs and its layers' peaks."""
     out, params, macs = conv_facts(x, width, pair(kernel), (stride, stride), pair(padding), bias=bias)
-    return out, params + 2 * width if norm else params, macs
+    layers = [conv_moment(x, out, pair(kernel), (stride, stride)), elementwise_moment(out)]
+    if norm:
+        layers.insert(1, norm_moment(out))
+    return out, params + 2 * width if norm else params, macs, layers

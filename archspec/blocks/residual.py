@@ -17,12 +17,15 @@ from archspec.blocks.base import (
     BlockFacts,
     BlockStage,
     Shortcut,
-    chain_peak,
+    conv_moment,
+    elementwise_moment,
     mismatch_hint,
+    norm_moment,
     shortcut_facts,
     shortcut_label,
     shortcut_node,
 )
+from archspec.budget import Moment, residual_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, BlockGraph, Node, block_node, chain, layer_node
 from archspec.layers import MAX_COUNT, BatchNorm, Conv, Count, ReLU, ZeroPad, conv_facts, derived
@@ -88,16 +91,21 @@ class ResidualStage(BlockStage):
                            shortcut=shortcut_label(branch, add))
         return block_node(str(index), graph, (*origin, "shortcut"))
 
-    def residual_facts(self, index: int, x: Shape, main: BlockFacts,
+    def residual_facts(self, index: int, x: Shape, main: tuple[Shape, int, int, list[Moment]],
                        shortcut: Shortcut) -> BlockFacts | None:
-        """The twin of `residual`: the main path's (output, parameters, MACs, peak) plus the shortcut,
-        the addition and the ReLU after it (and the one before it, which changes no figure)."""
-        out, params, macs, peak = main
+        """The twin of `residual`: the main path's (output, parameters, MACs, layer peaks) plus the
+        shortcut, the addition and the ReLU after it (and the one before it, if asked for)."""
+        out, params, macs, layers = main
+        if self.activation_before_add:
+            layers.append(elementwise_moment(out))
         branch = shortcut_facts(x, out, self.out_width(), self.block_stride(index), shortcut,
                                 bias=self.projection_bias, norm=self.projection_norm)
         if branch is None:
             return None
-        return (out, params + branch[0], macs + branch[1], max(peak, branch[2], 2 * prod(out)))
+        branch_params, branch_macs, branch_peak, branch_out = branch
+        peak = residual_peak(prod(x), layers, prod(out), branch_peak, branch_out, shortcut != "none",
+                             (elementwise_moment(out),))
+        return (out, params + branch_params, macs + branch_macs, peak.values)
 
 
 @BLOCKS.register
@@ -123,8 +131,10 @@ class BasicStage(ResidualStage):
         mid, params1, macs1 = conv_facts(x, width, (3, 3), (stride, stride), (1, 1), bias=bias)
         out, params2, macs2 = conv_facts(mid, width, (3, 3), (1, 1), (1, 1), bias=bias)
         norms = 2 * (2 * width)  # bn1, bn2: a weight and a bias per channel
-        return self.residual_facts(index, x, (out, params1 + params2 + norms, macs1 + macs2,
-                                              chain_peak(x, mid, out)), shortcut)
+        layers = [conv_moment(x, mid, (3, 3), (stride, stride)), norm_moment(mid), elementwise_moment(mid),
+                  conv_moment(mid, out, (3, 3)), norm_moment(out)]
+        return self.residual_facts(index, x, (out, params1 + params2 + norms, macs1 + macs2, layers),
+                                   shortcut)
 
 
 @BLOCKS.register
@@ -183,6 +193,9 @@ class BottleneckStage(ResidualStage):
                                          groups=self.groups, bias=bias)
         out, params3, macs3 = conv_facts(mid, out_width, (1, 1), (1, 1), (0, 0), bias=bias)
         norms = 2 * (2 * inner + out_width)  # bn1, bn2, bn3
+        layers = [conv_moment(x, reduced, (1, 1), (stride_1x1, stride_1x1)), norm_moment(reduced),
+                  elementwise_moment(reduced),
+                  conv_moment(reduced, mid, (3, 3), (stride_3x3, stride_3x3), self.groups), norm_moment(mid),
+                  elementwise_moment(mid), conv_moment(mid, out, (1, 1)), norm_moment(out)]
         return self.residual_facts(index, x, (out, params1 + params2 + params3 + norms,
-                                              macs1 + macs2 + macs3, chain_peak(x, reduced, mid, out)),
-                                   shortcut)
+                                              macs1 + macs2 + macs3, layers), shortcut)

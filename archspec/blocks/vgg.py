@@ -13,11 +13,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut, chain_peak
+from archspec.blocks.base import BLOCKS, BlockFacts, Shortcut
 from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_facts
+from archspec.budget import Moment, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import Node, layer_node, sequence
-from archspec.layers import MaxPool, derived
+from archspec.layers import MaxPool, derived, pool_working
 from archspec.shapes import Shape, windowed
 
 
@@ -46,11 +47,12 @@ class VGGStage(PlainBlockStage):
         return sequence("vgg", str(index), (*layers, pool), origin)
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-        shapes, params, macs = [x], 0, 0
+        out, params, macs, layers = x, 0, 0, []
         for _ in range(self.repeats):
-            out, unit_params, unit_macs = unit_facts(shapes[-1], self.width, 3, padding=1, bias=self.bias,
-                                                     norm=self.batchnorm)
-            shapes.append(out)
+            out, unit_params, unit_macs, unit_layers = unit_facts(out, self.width, 3, padding=1, bias=self.bias,
+                                                                  norm=self.batchnorm)
             params, macs = params + unit_params, macs + unit_macs
+            layers += unit_layers
         pooled = windowed(out, "maxpool", out[0], (2, 2), (2, 2), (0, 0))
-        return pooled, params, macs, max(chain_peak(*shapes), prod(out) + prod(pooled))
+        layers.append(Moment(prod(out) + prod(pooled) + pool_working(pooled)))
+        return pooled, params, macs, sequence_peak(prod(x), layers).values

@@ -9,7 +9,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from archspec.budget import DEFAULT_MAX_MEMORY, parse_bytes
 from archspec.errors import Diagnostic
@@ -32,7 +33,8 @@ def parse_input(text: str) -> Shape:
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="path to a YAML spec, e.g. specs/resnet18.yaml")
+    add_spec_path(parser, "path to a YAML spec, e.g. specs/resnet18.yaml")
+    add_set_argument(parser)
     parser.add_argument("--input", type=parse_input, metavar="CxHxW",
                         help="input shape to check (default: the spec's `input`)")
     parser.add_argument("--max-memory", type=parse_memory, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
@@ -40,9 +42,59 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. 512MiB, 16GiB, or `none`; default 4GiB)")
 
 
+def add_spec_path(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The SPEC argument: always a file's path (a Path), never YAML text, even when it holds a `:`
+    (`we:ird.yaml`, `C:\\specs\\net.yaml`), which `archspec.load` would take for YAML given a str."""
+    parser.add_argument("spec", type=Path, help=help_text)
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum`."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, found {text!r}")
+        return int(text)
+
+    return parse
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], type=parse_set_argument, metavar="PATH=VALUE",
+                        help="change a value of the spec before it is checked (repeatable; VALUE is "
+                             "YAML): head[-1].width=10, stages[1].repeats=4, shortcut=A, or a var: classes=10")
+
+
+def parse_set_argument(text: str) -> str:
+    path, equals, _ = text.partition("=")
+    if not equals or not path.strip():
+        raise argparse.ArgumentTypeError(f"expected PATH=VALUE, e.g. head[-1].width=10 or classes=10; "
+                                         f"found {text!r}")
+    return text
+
+
+def spec_overrides(args: argparse.Namespace) -> list[str]:
+    """--set, after the overrides recorded in the `archspec train` checkpoint given to --checkpoint or
+    --weights: the run's network again, without repeating its --set."""
+    checkpoint = getattr(args, "checkpoint", None) or getattr(args, "weights", None)
+    return [*(recorded_overrides(checkpoint) if checkpoint else []), *args.set]
+
+
+def recorded_overrides(path: object) -> list[str]:
+    """The --set of the run that wrote a checkpoint; [] for any other file (its errors come later)."""
+    import torch
+
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # an unreadable file is reported where its weights are read
+        return []
+    config = content.get("config") if isinstance(content, dict) else None
+    recorded = config.get("overrides") if isinstance(config, dict) else None
+    return [str(text) for text in recorded] if isinstance(recorded, list) else []
+
+
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     """The per-layer table's options, shared by `check` and `compile`."""
-    parser.add_argument("--depth", type=int, default=1, metavar="N",
+    parser.add_argument("--depth", type=whole_number(0), default=1, metavar="N",
                         help="table depth: 0 top level, 1 blocks (default), 2 layers in blocks")
 
 
@@ -64,6 +116,17 @@ def secondary_rank() -> bool:
     return launch and os.environ["RANK"] != "0"
 
 
+def report_usage_error(prefix: str, message: str, as_json: bool, hint: str | None = None) -> int:
+    """Prints a bad request as `PREFIX: error: MESSAGE` on stderr or, with --json, as the JSON object
+    that `report_errors` prints (a script reads one shape whatever failed); returns exit code 2."""
+    if secondary_rank():
+        return EXIT_INVALID
+    if as_json:
+        return report_errors([Diagnostic((), message, hint)], as_json=True)
+    print(f"{prefix}: error: {message}", file=sys.stderr)
+    return EXIT_INVALID
+
+
 def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
     """Prints a spec's errors (terminal form on stderr, or JSON on stdout); returns exit code 2."""
     if secondary_rank():
@@ -72,7 +135,7 @@ def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
         # The keys of Report.to_json(), so that scripts read one shape whatever failed.
         print(json.dumps({"ok": False, "name": None, "input_shape": None, "output_shape": None,
                           "params": None, "macs": None, "input_range": None, "memory_bytes": None,
-                          "errors": [d.to_json() for d in errors]}, indent=2))
+                          "errors": [d.to_json() for d in errors], "notes": []}, indent=2))
     else:
         print("\n".join(d.render() for d in errors), file=sys.stderr)
         print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec import check, load
 
-    report = check(load(args.spec), args.input, max_memory=args.max_memory)
+    report = check(load(args.spec, args.set), args.input, max_memory=args.max_memory)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return EXIT_OK if report.ok else EXIT_INVALID

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec import check, load
 
-    report = check(load(args.spec), args.input, max_memory=args.max_memory)
+    report = check(load(args.spec, args.set), args.input, max_memory=args.max_memory)
     if not report.ok:
         return report_errors(report.errors)
 

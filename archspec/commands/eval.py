@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from archspec.commands import add_set_argument, add_spec_path
 from archspec.commands.train import add_data_arguments, set_threads
 
 NAME = "eval"
@@ -11,7 +12,8 @@ HELP = "test accuracy and loss of a checkpoint from `archspec train` (and its co
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="the spec the checkpoint was trained from")
+    add_spec_path(parser, "the spec the checkpoint was trained from")
+    add_set_argument(parser)
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt of a run")
     add_data_arguments(parser, required=False)
     parser.add_argument("--batch-size", type=int, default=256, metavar="B", help="default 256")

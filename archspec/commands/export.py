@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from archspec.commands import EXIT_OK, UsageError, add_spec_arguments, report_errors
+from archspec.commands import EXIT_OK, UsageError, add_spec_arguments, report_errors, spec_overrides
 from archspec.export import FORMATS, ExportError
 
 NAME = "export"
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec import check, load
 
-    spec = load(args.spec)
+    spec = load(args.spec, spec_overrides(args))
     name, target = _format_and_target(args, spec.name)
     try:
         from archspec.export.output import check_target

@@ -5,6 +5,9 @@ every spec (`# yaml-language-server: $schema=../schemas/archspec.schema.json`): 
 and kinds, descriptions on hover, and type and range errors as you type. Regenerate it after adding
 a layer or block kind: `archspec schema -o schemas/archspec.schema.json` (a test fails until you do).
 
+The schema describes the file as written: it also accepts `vars` and `${...}` strings where values go;
+the resolved values are validated by the models (archspec/overrides.py).
+
 What the schema cannot say, the checker still does: rules across fields written as model validators
 (a bottleneck's `width * width_per_group >= 64`, an inception block's `width` being the sum of its
 branches), and everything about shapes.
@@ -28,9 +31,10 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 def build_schema() -> dict[str, object]:
     """The spec language's JSON Schema (draft 2020-12), as a dict."""
+    from archspec.overrides import schema_with_expressions
     from archspec.spec import Spec
 
-    generated = Spec.model_json_schema()
+    generated = schema_with_expressions(Spec.model_json_schema())
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "archspec spec",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archspec.commands import add_set_argument, add_spec_path, whole_number
 from archspec.train.data import AUGMENTATIONS, NORMALIZATIONS, data_names
 
 NAME = "train"
@@ -29,10 +30,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
                         "machine shared with other jobs, fewer threads than cores can be much faster)")
 
 
-def positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, found {text!r}")
-    return int(text)
+positive_int = whole_number(1)
 
 
 def set_threads(threads: int | None) -> None:
@@ -48,7 +46,8 @@ def augment_list(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="path to a YAML spec, e.g. specs/digits-resnet.yaml")
+    add_spec_path(parser, "path to a YAML spec, e.g. specs/digits-resnet.yaml")
+    add_set_argument(parser)
     add_data_arguments(parser, required=True)
     parser.add_argument("--epochs", type=int, default=10, metavar="N", help="default 10")
     parser.add_argument("--batch-size", type=int, default=128, metavar="B",
@@ -78,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
     from archspec.train.loop import TrainConfig, train
 
     set_threads(args.threads)
-    out = args.out if args.out is not None else str(Path("runs") / Path(args.spec).stem)
+    out = args.out if args.out is not None else str(Path("runs") / args.spec.stem)
     config = TrainConfig(
-        spec=args.spec, data=args.data, out=out, data_root=args.data_root, epochs=args.epochs,
+        spec=str(args.spec), data=args.data, out=out, data_root=args.data_root, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
         weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment,
         normalize=args.normalize, device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-        download=args.download, workers=args.workers)
+        download=args.download, workers=args.workers, overrides=tuple(args.set))
     return train(config)

@@ -17,10 +17,17 @@ from archspec.export import ExportError
 
 
 def check_target(path: Path) -> None:
-    """Refuses a target that cannot be written, before the (possibly slow) export starts."""
-    folder = path.parent
+    """Refuses a target that cannot be written, before the (possibly slow) export starts. A symbolic
+    link is written through to the regular file it points to; anything else but a regular file (a
+    device, a FIFO, a socket) is refused, never replaced."""
     if path.is_dir():
         raise ExportError(f"{path} is a folder; give the path of a file to write, e.g. {path / 'model'}")
+    try:
+        path = files.regular_file_target(path)
+    except files.NotARegularFile as error:
+        raise ExportError(f"cannot write {error.filename}: {error.strerror}; give the path of a regular "
+                          "file to write") from None
+    folder = path.parent
     if not folder.is_dir():
         raise ExportError(f"cannot write {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -75,12 +75,29 @@ def python_source(report: Report, network: nn.Module, weights_file: str | None =
     outputs = ", ".join(str(d) for d in (1, *report.output_shape))
     parts.append(f'if __name__ == "__main__":\n{INDENT}model = {top.group.name}().eval()\n'
                  f"{INDENT}print(model(torch.zeros({example})).shape)  # torch.Size([{outputs}])")
-    return "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+    return _checked("\n\n\n".join(part.strip("\n") for part in parts) + "\n")
+
+
+def _checked(text: str) -> str:
+    """The text, once it is sure to be printable Python: a file that does not compile is never
+    written (it would be reported as written, and fail only where it is imported)."""
+    unprintable = next((c for c in text if not (c.isprintable() or c == "\n")), None)
+    try:
+        compile(text, "<generated>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        raise ExportError(f"internal error: the generated source does not compile ({error})") from None
+    if unprintable is not None:
+        raise ExportError(f"internal error: the generated source holds the character {unprintable!r}")
+    return text
 
 
 def _name_groups(groups: list[Group], top_name: str) -> None:
-    """The network's class gets the spec's name; a block class its kind, then its shortcut, then a number."""
+    """The network's class gets the spec's name; a block class its kind, then its shortcut, then a number.
+    No two classes share a name: the network's class gives way to a copied module (a spec named
+    `zero_pad_shortcut` gets ZeroPadShortcutNet), block classes give way to both."""
     *blocks, top = groups
+    while top_name in _OWN_SOURCES:
+        top_name += "Net"
     top.name = top_name
     names = []
     for group in blocks:
@@ -239,7 +256,10 @@ def _commented(code: str, group: Group, after: list, before: list | None,
 
 
 def _is_attribute(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name)
+    """A name that can follow `self.` as it is: not a keyword, and not `__name`, which Python
+    rewrites to `_Class__name` inside a class (so the state_dict key would change)."""
+    mangled = name.startswith("__") and not name.endswith("__")
+    return name.isidentifier() and not keyword.iskeyword(name) and not mangled
 
 
 def _get(attr: str) -> str:
@@ -257,12 +277,24 @@ def _annotation(values: tuple[object, ...]) -> str:
 
 
 def _docstring(text: str, indent: str) -> list[str]:
-    safe = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    lines = [line for paragraph in safe.split("\n")
+    """A docstring's lines for any text (a spec's description is any string): wrapped, every line
+    break of the text a line, every other character that is not printable written as its escape
+    (`\\x00` reads as those four characters), so that the source holds printable text only."""
+    visible = ["".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in paragraph)
+               for paragraph in text.splitlines() or [""]]
+    lines = [_in_docstring(line) for paragraph in visible
              for line in (textwrap.wrap(paragraph, WIDTH - 4 - len(indent), break_on_hyphens=False) or [""])]
     if len(lines) == 1 and len(lines[0]) + len(indent) + 6 <= WIDTH:
         return [f'{indent}"""{lines[0]}"""']
     return [f'{indent}"""{lines[0]}', *[(indent + line).rstrip() for line in lines[1:]], f'{indent}"""']
+
+
+def _in_docstring(line: str) -> str:
+    """A line as it reads inside a triple-quoted string: backslashes doubled, no `\"\"\"`, and no quote
+    at the end, where it would run into the closing quotes."""
+    body = line.replace("\\", "\\\\")
+    quotes = len(body) - len(body.rstrip('"'))
+    return body.rstrip('"').replace('"""', '\\"\\"\\"') + '\\"' * quotes
 
 
 def _docstring_of(group: Group) -> str:

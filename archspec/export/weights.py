@@ -7,7 +7,6 @@ state_dict, also one saved from a DataParallel or torch.compile wrapper (keys pr
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 from archspec.export import ExportError
+from archspec.train.checkpoint import load_plain_data, load_problem
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
@@ -25,9 +25,9 @@ def load_weights(network: nn.Module, path: Path, spec_name: str | None = None) -
         raise ExportError(f"weights file {path} does not exist" if not path.exists()
                           else f"weights path {path} is not a file")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        raise ExportError(f"{path} is not a PyTorch checkpoint that can be read safely ({_reason(error)}); "
+        content = load_plain_data(path)
+    except Exception as error:  # a damaged file makes torch.load raise almost anything
+        raise ExportError(f"{path} is not a PyTorch checkpoint that can be read safely ({load_problem(error)}); "
                           "weights are read with torch.load(weights_only=True): tensors and plain data "
                           "only") from error
     state = content.get("model") if isinstance(content, Mapping) and "model" in content else content
@@ -50,14 +50,6 @@ def load_weights(network: nn.Module, path: Path, spec_name: str | None = None) -
                   else "were they trained from this spec, at this --input size?")
         raise ExportError(f"the weights in {path} do not fit this spec: {'; '.join(problems)} ({origin})")
     network.load_state_dict(state, strict=True)
-
-
-def _reason(error: Exception) -> str:
-    """The line of torch.load's message that says what is wrong, without its advice to trust the file."""
-    text = str(error).strip()
-    if "WeightsUnpickler error:" in text:
-        return text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0].split(". ")[0]
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _unwrapped(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -23,6 +23,7 @@ archspec itself never imports this package.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,12 +74,27 @@ class _Options:
     heads: tuple[str, ...]
     square: bool
     list_stages: bool
+    names: st.SearchStrategy[str] | None  # module names for `name:` (None: none written)
+    spec_names: st.SearchStrategy[str]
+    descriptions: st.SearchStrategy[str]
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # what a `name:` may be (archspec.layers)
+
+
+def _spec_constraint(field: str, constraint: str) -> Any:
+    """A constraint of a Spec field as the validator holds it, so that the strategies draw everything
+    it accepts and nothing else: the name's pattern, the description's max_length."""
+    return next(getattr(item, constraint) for item in Spec.model_fields[field].metadata
+                if getattr(item, constraint, None) is not None)
 
 
 def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Sequence[str] | None,
              shortcuts: Sequence[str], input_sizes: st.SearchStrategy[int] | None,
              channels: st.SearchStrategy[int] | None, heads: Sequence[str], square: bool,
-             list_stages: bool) -> _Options:
+             list_stages: bool, names: Sequence[str] | st.SearchStrategy[str] | None = None,
+             spec_names: st.SearchStrategy[str] | None = None,
+             descriptions: st.SearchStrategy[str] | None = None) -> _Options:
     kinds = tuple(BLOCKS.names() if block_kinds is None else block_kinds)
     missing = [kind for kind in kinds if kind not in BLOCK_STRATEGIES]
     if missing:
@@ -94,17 +110,36 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
     for name, value in (("max_stages", max_stages), ("max_repeats", max_repeats), ("max_width", max_width)):
         if not isinstance(value, int) or value < 1:
             raise InvalidArgument(f"{name} must be a positive integer; found {value!r}")
+    if spec_names is None:
+        spec_names = st.from_regex(_spec_constraint("name", "pattern"), fullmatch=True)
+    if descriptions is None:  # any text: control characters, NUL, line breaks; a lone surrogate is not text
+        descriptions = st.text(st.characters(exclude_categories=["Cs"]),
+                               max_size=_spec_constraint("description", "max_length")
+                               ).filter(lambda text: "${" not in text)  # `${` starts an expression
     return _Options(max_stages, max_repeats, max_width, kinds, tuple(shortcuts),
                     input_sizes if input_sizes is not None else st.integers(4, 32),
                     channels if channels is not None else st.integers(1, 3), tuple(heads), square,
-                    list_stages)
+                    list_stages, _names(names), spec_names, descriptions)
+
+
+def _names(names: Sequence[str] | st.SearchStrategy[str] | None) -> st.SearchStrategy[str] | None:
+    if names is None or isinstance(names, st.SearchStrategy):
+        return names.filter(_IDENTIFIER.match) if names is not None else None
+    invalid = [name for name in names if not isinstance(name, str) or not _IDENTIFIER.match(name)]
+    if invalid or isinstance(names, str) or not names:
+        raise InvalidArgument(f"names must be a non-empty list of identifiers (letters, digits and `_`, "
+                              f"not starting with a digit); found {invalid or names!r}")
+    return st.sampled_from(tuple(names))
 
 
 def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 16,
                 block_kinds: Sequence[str] | None = None, shortcuts: Sequence[str] = SHORTCUTS,
                 input_sizes: st.SearchStrategy[int] | None = None,
                 channels: st.SearchStrategy[int] | None = None, heads: Sequence[str] = HEADS,
-                square: bool = False, list_stages: bool = True) -> st.SearchStrategy[dict]:
+                square: bool = False, list_stages: bool = True,
+                names: Sequence[str] | st.SearchStrategy[str] | None = None,
+                spec_names: st.SearchStrategy[str] | None = None,
+                descriptions: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[dict]:
     """Spec documents that are valid: archspec accepts them and PyTorch runs them at their input.
 
     - max_stages: at most this many stages (at least one is attempted; a kind that cannot fit the
@@ -121,9 +156,16 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
       a bounded input range), flatten (flatten, linear: one input size), none.
     - square: only square inputs (`size: 32`); otherwise sometimes `size: [h, w]`.
     - list_stages: sometimes write a stage as `{blocks: [...]}` mixing layers and blocks.
+    - names: module names (a list, or a strategy of strings) to write, sometimes, as the `name:` of
+      stem and head layers, stages and a list stage's layers; None (the default) writes none but an
+      occasional `groupN` on a stage. Names may repeat or be reserved (`forward`): a document drawn
+      with this knob is valid but for its names, and archspec refuses it for those alone.
+    - spec_names: the spec's own `name` (default: any name the validator accepts, up to 100 characters).
+    - descriptions: its `description`, when it has one (default: any text up to 2000 characters,
+      control characters and line breaks included, without `${`, which would start an expression).
     """
     options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes,
-                       channels, heads, square, list_stages)
+                       channels, heads, square, list_stages, names, spec_names, descriptions)
     return _network(options)
 
 
@@ -134,10 +176,9 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     size: Any = height if options.square or draw(st.booleans()) else [height, draw(options.input_sizes)]
     default = draw(st.sampled_from([None, *(s for s in ALWAYS_VALID_SHORTCUTS if s in options.shortcuts)]))
     knobs = Knobs(options.max_repeats, options.max_width, options.shortcuts, default or "B")
-    document: dict = {"name": draw(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,15}", fullmatch=True)),
-                      "input": {"channels": channels, "size": size}}
+    document: dict = {"name": draw(options.spec_names), "input": {"channels": channels, "size": size}}
     if draw(st.booleans()):
-        document["description"] = draw(st.text(max_size=30))
+        document["description"] = draw(options.descriptions)
     if default is not None:
         document["shortcut"] = default
     if draw(st.booleans()):
@@ -148,7 +189,7 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     for number in range(draw(st.integers(1 if stem_first else 0, 3))):
         layer = draw_image_layer(draw, x, knobs, stem_first if number == 0 else None)
         if layer is not None:
-            stem.append(layer)
+            stem.append(_named(draw, options, layer))
             x = trace({"input": document["input"], "stem": stem}).output
     if stem:
         document["stem"] = stem
@@ -157,15 +198,23 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     for number in range(draw(st.integers(1, options.max_stages))):
         stage = _stage(draw, options, knobs, x, number)
         if stage is not None:
-            stages.append(stage)
+            stages.append(_named(draw, options, stage))
             x = trace({**document, "stem": stem, "stages": stages}).output
     if stages:
         document["stages"] = stages
-    document["head"] = _head(draw, head or draw(st.sampled_from(options.heads)), x, options.max_width)
+    document["head"] = [_named(draw, options, layer) for layer in
+                        _head(draw, head or draw(st.sampled_from(options.heads)), x, options.max_width)]
     if not document["head"]:
         del document["head"]
     trace(document)  # raises if a draw above broke its promise: a bug in these strategies
     return document
+
+
+def _named(draw: Draw, options: _Options, entry: dict) -> dict:
+    """Sometimes a `name:` from the `names` knob on a layer or a stage (never without the knob)."""
+    if options.names is not None and draw(st.booleans()):
+        entry["name"] = draw(options.names)
+    return entry
 
 
 def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> dict | None:
@@ -182,9 +231,10 @@ def _stage(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...], numb
     entries: list[dict] = []
     start = {"input": {"channels": x[0], "size": list(x[1:])}, "shortcut": knobs.default_shortcut}
     for _ in range(draw(st.integers(1, 3))):
-        entry = (draw_image_layer(draw, x, knobs) if draw(st.booleans())
-                 else _block(draw, options, knobs, x))
+        layer = draw(st.booleans())
+        entry = draw_image_layer(draw, x, knobs) if layer else _block(draw, options, knobs, x)
         if entry is not None:
+            entry = _named(draw, options, entry) if layer else entry  # a block here is named by its index
             entries.append(entry)
             x = trace({**start, "stages": [{"blocks": entries}]}).output
     return {"blocks": entries} if entries else None
@@ -221,15 +271,16 @@ class InvalidSpec:
 def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, max_repeats: int = 2,
                   max_width: int = 16, block_kinds: Sequence[str] | None = None,
                   shortcuts: Sequence[str] = SHORTCUTS, input_sizes: st.SearchStrategy[int] | None = None,
-                  channels: st.SearchStrategy[int] | None = None,
-                  square: bool = False) -> st.SearchStrategy[InvalidSpec]:
+                  channels: st.SearchStrategy[int] | None = None, square: bool = False,
+                  spec_names: st.SearchStrategy[str] | None = None,
+                  descriptions: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[InvalidSpec]:
     """Near-miss documents: a drawn valid spec with one value changed so that archspec must refuse
     it and plain PyTorch fails on it as well (see FAULTS for the kinds of fault and what each
     changes). `faults`: which kinds (default: every one the block kinds allow). The other knobs are
     those of `valid_specs`, for the valid spec each near miss starts from.
     """
     options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes, channels,
-                       HEADS, square, True)
+                       HEADS, square, True, None, spec_names, descriptions)
     usable = [name for name, fault in FAULTS.items()
               if not fault.kinds or set(fault.kinds(BLOCK_STRATEGIES)) & set(options.block_kinds)]
     chosen = list(usable if faults is None else faults)

@@ -19,7 +19,8 @@ A checkpoint is one `torch.save` of a dict (format version 1):
                   states and "loader", the DataLoader's own generator (it seeds the loader's workers)
 
 Only plain types and tensors are stored, so `torch.load(path, weights_only=True)` reads it: loading a
-checkpoint never runs code from the file.
+checkpoint never runs code from the file. `load_checkpoint` then checks every entry's type (ENTRIES),
+so that a damaged or hand-edited checkpoint is a clear error naming the entry, not a traceback.
 
 Files are written to a temporary name in the same directory, flushed to disk, then renamed over the
 target (`os.replace` is atomic): a run killed at any moment leaves the previous checkpoint intact.
@@ -28,6 +29,9 @@ target (`os.replace` is atomic): a run killed at any moment leaves the previous 
 from __future__ import annotations
 
 import random
+import re
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +50,112 @@ def save_checkpoint(target: Path, checkpoint: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by `archspec train`; UsageError for a missing or foreign file."""
-    import pickle
-
-    import torch
-
+    """A checkpoint written by `archspec train`; UsageError for a missing, foreign or damaged file."""
     if not path.is_file():
         raise UsageError(f"no checkpoint at {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"{path} is not a readable archspec checkpoint: {first_line}") from None
+        checkpoint = load_plain_data(path)
+    except Exception as error:  # a damaged file makes torch.load raise almost anything
+        raise UsageError(f"{path} is not a readable archspec checkpoint: {load_problem(error)}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise UsageError(f"{path} is not an archspec checkpoint (no format: {FORMAT!r} entry); "
                          "checkpoints come from `archspec train --out DIR`")
     if checkpoint.get("version") != VERSION:
         raise UsageError(f"{path} has checkpoint format version {checkpoint.get('version')}; this "
                          f"archspec reads version {VERSION}")
+    problems = [f"entry `{name}`: expected {expected}, found {_found(checkpoint, name)}"
+                for name, expected, fits in ENTRIES if name not in checkpoint or not fits(checkpoint[name])]
+    if problems:
+        raise UsageError(f"{path} is a damaged archspec checkpoint: {'; '.join(problems)}")
     return checkpoint
+
+
+def load_plain_data(path: Path) -> Any:
+    """torch.load without running code from the file (weights_only=True) and without its warnings."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. about the pickle protocol of a file that is no checkpoint
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# Sentences of torch.load's errors that advise loading the file with weights_only=False (which runs
+# any code in it) or allowlisting its classes: archspec never does either, so never repeats them.
+_ADVICE = re.compile(r"weights_only|safe_globals|trust|arbitrary code|file an issue|documentation of "
+                     r"torch\.load|In PyTorch 2\.\d", re.IGNORECASE)
+
+
+def load_problem(error: BaseException) -> str:
+    """The first sentence of a torch.load error that says what is wrong with the file, without the
+    advice around it."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).rsplit("WeightsUnpickler error:", 1)[-1]
+    sentences = (part.strip() for part in re.split(r"(?<=[.!?])\s+|\n+", text))
+    kept = [sentence for sentence in sentences if sentence and not _ADVICE.search(sentence)]
+    return kept[0].rstrip(".") if kept else f"torch.load refused it ({type(error).__name__})"
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tensors(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, dict) and all(isinstance(key, str) and isinstance(tensor, torch.Tensor)
+                                           for key, tensor in value.items())
+
+
+def _settings(value: Any) -> bool:
+    """The training settings, as far as eval and --resume read them."""
+    return (isinstance(value, dict) and all(isinstance(value.get(key, ""), str)
+                                            for key in ("data", "optimizer"))
+            and isinstance(value.get("normalization"), (str, type(None))))
+
+
+def _rng_states(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) > 0
+            and all(isinstance(state, dict) and set(RNG_KEYS) <= set(state) for state in value))
+
+
+RNG_KEYS = ("python", "numpy", "torch", "cuda", "loader")
+# Each entry of a checkpoint: its name, what it must be (for the message), and the test.
+ENTRIES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
+    ("model", "a state_dict (a dict of tensors by name)", _tensors),
+    ("optimizer", "an optimizer's state_dict (a dict with `state` and `param_groups`)",
+     lambda value: isinstance(value, dict) and isinstance(value.get("state"), dict)
+     and isinstance(value.get("param_groups"), list)),
+    ("scheduler", "a learning-rate scheduler's state_dict (a dict)", lambda value: isinstance(value, dict)),
+    ("scaler", "a GradScaler's state_dict (a dict) or null", lambda value: isinstance(value, (dict, type(None)))),
+    ("epoch", "a whole number of epochs", _whole),
+    ("best_acc", "a number", lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)),
+    ("best_epoch", "a whole number of epochs", _whole),
+    ("metrics", "a list of per-epoch dicts",
+     lambda value: isinstance(value, list) and all(isinstance(row, dict) for row in value)),
+    ("spec", "the spec's YAML text (a string)", lambda value: isinstance(value, str)),
+    ("spec_name", "a string", lambda value: isinstance(value, str)),
+    ("classes", "a list of class names", lambda value: isinstance(value, list)),
+    ("config", "a dict of training settings (data, optimizer and normalization strings)", _settings),
+    ("rng", f"a list of one dict per process with {', '.join(RNG_KEYS)}", _rng_states),
+)
+
+
+def _found(checkpoint: dict[str, Any], name: str) -> str:
+    if name not in checkpoint:
+        return "no such entry"
+    value = checkpoint[name]
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def load_entry(name: str, load: Callable[[], None], problem: str) -> None:
+    """`load()` puts the checkpoint's entry `name` into a live object (a load_state_dict); its
+    failure becomes a UsageError `problem: entry ...: what went wrong`."""
+    try:
+        load()
+    except Exception as error:  # checked types, but the content goes into torch's code
+        lines = str(error).strip().splitlines()
+        raise UsageError(f"{problem}: entry `{name}` does not fit: "
+                         f"{lines[0] if lines else type(error).__name__}") from None
 
 
 def unwrap(network: Any) -> Any:

@@ -92,6 +92,17 @@ def sum_over_processes(values: list[float], context: Context, device: Any) -> li
     return tensor.tolist()
 
 
+def from_main(value: Any, context: Context) -> Any:
+    """Rank 0's `value`, in every process (`value` itself when alone)."""
+    if not context.distributed:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def gather_objects(value: Any, context: Context) -> list[Any]:
     """`value` from every process, in rank order (a list of one when alone)."""
     if not context.distributed:

@@ -23,9 +23,10 @@ from archspec.train.steps import Precision, evaluate
 def evaluate_checkpoint(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.workers < 0:
         raise UsageError("--batch-size must be at least 1 and --workers zero or positive")
-    spec, report, spec_text = checked_spec(args.spec)
     checkpoint = load_checkpoint(Path(args.checkpoint))
     trained = checkpoint.get("config", {})
+    # The run's --set first (the same network without repeating them), then this command's.
+    spec, report, spec_text = checked_spec(args.spec, [*trained.get("overrides", []), *args.set])
     data_name = args.data or trained.get("data")
     if not data_name:
         raise UsageError("--data is needed: the checkpoint does not say which dataset it was trained on")

@@ -30,6 +30,7 @@ from archspec.train.checkpoint import (
     VERSION,
     capture_rng,
     load_checkpoint,
+    load_entry,
     restore_rng,
     save_checkpoint,
     unwrap,
@@ -42,7 +43,7 @@ from archspec.train.steps import Precision, Totals, evaluate, train_epoch
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1}  # the seeds' Adam rate; the usual ResNet SGD rate
 # Settings that change what a run computes: a resumed run that changes one gets a note.
 RESUME_SETTINGS = ("data", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "schedule",
-                   "augment", "normalize", "seed", "amp")
+                   "augment", "normalize", "seed", "amp", "overrides")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class TrainConfig:
     overwrite: bool = False
     download: bool = False
     workers: int = 0
+    overrides: tuple[str, ...] = ()  # --set PATH=VALUE, applied to the spec; kept in the checkpoint
 
     @property
     def learning_rate(self) -> float:
@@ -87,7 +89,10 @@ def lr_factor(schedule: str, epochs: int) -> Any:
 def train(config: TrainConfig) -> int:
     _check_numbers(config)
     check_augment(config.augment)
-    spec, report, spec_text = checked_spec(config.spec)
+    spec, report, spec_text = checked_spec(config.spec, config.overrides)
+    if report.params == 0:  # torch's optimizers refuse an empty parameter list
+        raise UsageError(f"{config.spec}: this spec has no parameters to train (only layers without "
+                         "weights); add a layer with weights, such as `{layer: linear, width: N}`")
     classes = known_class_count(config.data)
     if classes is not None:  # before loading anything: a wrong head fails at once
         check_classes(spec, report, classes, config.data)
@@ -111,17 +116,21 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
     import torch
 
     out: Path | None = None
+    run_lock: outdir.RunLock | None = None
     try:
         if config.batch_size % context.world_size:
             raise UsageError(f"--batch-size {config.batch_size} (the global batch) does not split "
                              f"evenly over {context.world_size} processes")
+        _check_batch_norm(report, config.batch_size, context.world_size)
         data = _load_data(config, report.input_shape, context)
         check_classes(spec, report, len(data.classes), config.data)
         if len(data.train) < config.batch_size:
             raise UsageError(f"the training set has {len(data.train)} images, fewer than one batch of "
                              f"{config.batch_size}: lower --batch-size")
         # Only now, with everything checked, does the run directory come into being.
-        out = outdir.prepare(Path(config.out), resume=config.resume, overwrite=config.overwrite)
+        out = outdir.create(Path(config.out))
+        run_lock = _claim(out, context)
+        outdir.check_previous_run(out, resume=config.resume, overwrite=config.overwrite)
         checkpoint = load_checkpoint(out / LAST) if config.resume else None
         random.seed(config.seed)
         np.random.seed(config.seed)
@@ -141,7 +150,7 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
         model = _wrap(network, config, context, device)
         log = MetricsLog(out, f"{spec.name} on {config.data}") if context.is_main else None
         if context.is_main:
-            outdir.write_spec_files(out, spec, report, spec_text, config.spec)
+            outdir.write_spec_files(out, spec, report, spec_text, config.spec, config.overrides)
             log.start(rows)
             print(f"training {spec.name} ({report.params:,} parameters) on {config.data}: "
                   f"{len(data.train):,} train / {len(data.test):,} test images, "
@@ -187,6 +196,9 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
             print(f"\ninterrupted: {out / LAST} holds the last completed epoch; the same command "
                   "with --resume continues from there", file=sys.stderr)
         raise
+    finally:
+        if run_lock is not None:
+            run_lock.release()
 
 
 def _check_numbers(config: TrainConfig) -> None:
@@ -200,6 +212,37 @@ def _check_numbers(config: TrainConfig) -> None:
     ) if not ok]
     if problems:
         raise UsageError("; ".join(problems))
+
+
+def _check_batch_norm(report: Any, batch_size: int, world_size: int) -> None:
+    """In training, BatchNorm needs more than one value per channel: the batch of one process times
+    the layer's height and width. (No batch is smaller than the per-process batch: the last
+    incomplete one is dropped.)"""
+    per_process = batch_size // world_size
+    for row in report.rows(None):
+        if row.kind == "batchnorm" and per_process * math.prod(row.output_shape[1:]) == 1:
+            split = f", {per_process} image per process over {world_size}" if world_size > 1 else ""
+            raise UsageError(f"--batch-size {batch_size}{split}: the BatchNorm layer {row.name} (output "
+                             f"{'x'.join(map(str, row.output_shape))}) would normalise each channel over "
+                             f"a single value, which training cannot do; use --batch-size "
+                             f"{2 * world_size} or more")
+
+
+def _claim(out: Path, context: distributed.Context) -> outdir.RunLock | None:
+    """Rank 0 locks the run directory (the one process that writes there); every process learns
+    whether it could, so that all stop together when another run holds it."""
+    run_lock, problem = None, None
+    if context.is_main:
+        try:
+            run_lock = outdir.claim(out)
+        except UsageError as error:
+            problem = str(error)
+        except OSError as error:
+            problem = f"--out {out}: cannot lock it for this run: {error.strerror or error}"
+    problem = distributed.from_main(problem, context)
+    if problem is not None:
+        raise UsageError(problem)
+    return run_lock
 
 
 def _load_data(config: TrainConfig, input_shape: Any, context: distributed.Context) -> Any:
@@ -271,13 +314,14 @@ def _resume(checkpoint: dict[str, Any], config: TrainConfig, spec_text: str, net
                          f"continue as {config.optimizer}")
     load_trained_weights(network, checkpoint, "--resume: the checkpoint was trained with a different "
                          f"network than {config.spec}")
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
-    if scaler is not None and checkpoint.get("scaler"):
-        scaler.load_state_dict(checkpoint["scaler"])
+    problem = f"--resume: {Path(config.out) / LAST}"
+    load_entry("optimizer", lambda: optimizer.load_state_dict(checkpoint["optimizer"]), problem)
+    load_entry("scheduler", lambda: scheduler.load_state_dict(checkpoint["scheduler"]), problem)
+    if scaler is not None and checkpoint["scaler"]:
+        load_entry("scaler", lambda: scaler.load_state_dict(checkpoint["scaler"]), problem)
     states = checkpoint["rng"]
     if context.rank < len(states):
-        restore_rng(states[context.rank], loader_generator)
+        load_entry("rng", lambda: restore_rng(states[context.rank], loader_generator), problem)
     if context.is_main:
         changed = [f"--{key.replace('_', '-')} {getattr(config, key)!r} (was {previous[key]!r})"
                    for key in RESUME_SETTINGS if key in previous and previous[key] != _setting(config, key)]

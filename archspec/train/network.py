@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from archspec.check import Report
@@ -10,12 +12,15 @@ from archspec.errors import SpecError
 from archspec.spec import Spec
 
 
-def checked_spec(spec_path: str) -> tuple[Spec, Report, str]:
-    """The spec, its static report and its YAML text; SpecError (exit 2) if the spec is invalid."""
+def checked_spec(spec_path: str | Path, overrides: Sequence[str] = ()) -> tuple[Spec, Report, str]:
+    """The spec (after `--set` overrides), its static report and its YAML text as written; SpecError
+    (exit 2) if the spec is invalid. `spec_path` is a file's path even as a str with a `:` in it (never
+    YAML text)."""
     from archspec import check, load
     from archspec.loader import read_source
 
-    spec = load(spec_path)
+    spec_path = Path(spec_path)
+    spec = load(spec_path, overrides)
     report = check(spec)
     if not report.ok:
         raise SpecError(report.errors)

@@ -1,0 +1,387 @@
+"""Expressions `${...}`: a small arithmetic language that archspec parses and evaluates itself.
+
+    expr  := term (("+" | "-") term)*
+    term  := unary (("*" | "/" | "//" | "%") unary)*
+    unary := ("-" | "+") unary | atom
+    atom  := NUMBER | NAME | NAME "(" expr ("," expr)* ")" | "(" expr ")"
+
+Names are looked up in an environment the caller gives (a spec's `vars`; later a block's fields).
+Functions: `min`, `max` (two or more arguments), `round(x)` (Python's: half to even, gives an int) and
+`divisible(v, d[, min_value])` (torchvision's `_make_divisible`: v rounded to a multiple of d, at
+least min_value (default d) and never more than 10% below v). `/` of two integers that divide
+exactly is an integer (`${64 / 2}` is 32); otherwise it is a float. `//` and `%` are Python's.
+
+Nothing here calls `eval`: the text is tokenized and parsed by the code below, and only the
+operations above exist. Bounded: at most MAX_LENGTH characters, MAX_DEPTH nested parentheses or
+signs, and every value, intermediate ones included, within +-MAX_MAGNITUDE (no `**`: a handful of
+characters could otherwise ask for a number of billions of digits).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from archspec.errors import did_you_mean
+
+MAX_LENGTH = 200
+MAX_DEPTH = 32
+MAX_MAGNITUDE = 2**40
+
+Value = int | float | str | bool
+Number = int | float
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>\*\*|//|[-+*/%(),])
+""", re.VERBOSE)
+
+
+class ExprError(Exception):
+    """A refused expression: what failed, a hint, and the index in the expression where it failed."""
+
+    def __init__(self, message: str, offset: int = 0, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.hint = hint
+
+
+class UsesFailedName(Exception):  # a signal, not an error to report
+    """The expression uses a name whose own value failed (and was reported already)."""
+
+
+FAILED = object()  # an environment's value for a name that failed: using it raises UsesFailedName
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str  # "number", "name", "negate", "plus", "binary", "call"
+    start: int
+    end: int
+    value: object = None  # the number, the name, the operator or the function name
+    children: tuple[Node, ...] = ()
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    tokens = []
+    index = 0
+    while index < len(text):
+        match = _TOKEN.match(text, index)
+        if match is None:
+            raise ExprError(f"unexpected character `{text[index]}`", index,
+                            "expressions hold numbers, names, + - * / // %, parentheses and "
+                            f"the functions {', '.join(FUNCTIONS)}")
+        if match.lastgroup != "space":
+            tokens.append((match.lastgroup or "", match.group(), index))
+        index = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = _tokens(text)
+        self.position = 0
+        self.depth = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.tokens[self.position] if self.position < len(self.tokens) else ("end", "", len(self.text))
+
+    def take(self, symbol: str) -> bool:
+        if self.peek()[:2] == ("op", symbol):
+            self.position += 1
+            return True
+        return False
+
+    def expect(self, symbol: str, what: str) -> None:
+        if not self.take(symbol):
+            kind, token, offset = self.peek()
+            found = "the end" if kind == "end" else f"`{token}`"
+            raise ExprError(f"expected {what}, found {found}", offset)
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise ExprError("the expression is empty", 0, "write a number, a name or a formula: `${base * 2}`")
+        node = self.sum()
+        kind, token, offset = self.peek()
+        if kind != "end":
+            raise ExprError(f"unexpected `{token}` after a complete expression", offset,
+                            "join the parts with an operator (+ - * / // %)")
+        return node
+
+    def sum(self) -> Node:
+        node = self.product()
+        while (symbol := self.peek()[1]) in ("+", "-") and self.peek()[0] == "op":
+            self.position += 1
+            right = self.product()
+            node = Node("binary", node.start, right.end, symbol, (node, right))
+        return node
+
+    def product(self) -> Node:
+        node = self.unary()
+        while (symbol := self.peek()[1]) in ("*", "/", "//", "%", "**") and self.peek()[0] == "op":
+            if symbol == "**":
+                raise ExprError("`**` is not supported", self.peek()[2],
+                                "write the product (`2 * 2 * 2`) or the number itself")
+            self.position += 1
+            right = self.unary()
+            node = Node("binary", node.start, right.end, symbol, (node, right))
+        return node
+
+    def unary(self) -> Node:
+        kind, token, offset = self.peek()
+        if kind == "op" and token in ("-", "+"):
+            self.position += 1
+            with self.nested(offset):
+                operand = self.unary()
+            return Node("negate" if token == "-" else "plus", offset, operand.end, token, (operand,))
+        return self.atom()
+
+    def atom(self) -> Node:
+        kind, token, offset = self.peek()
+        self.position += 1
+        if kind == "number":
+            return Node("number", offset, offset + len(token), _number(token, offset))
+        if kind == "name" and self.take("("):
+            if token not in FUNCTIONS:
+                raise ExprError(f"unknown function `{token}`", offset,
+                                did_you_mean(token, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}")
+            with self.nested(offset):
+                arguments = [self.sum()]
+                while self.take(","):
+                    arguments.append(self.sum())
+            self.expect(")", f"`,` or `)` to close `{token}(`")
+            return Node("call", offset, self.peek_end(), token, tuple(arguments))
+        if kind == "name":
+            return Node("name", offset, offset + len(token), token)
+        if kind == "op" and token == "(":
+            with self.nested(offset):
+                inner = self.sum()
+            self.expect(")", "`)`")
+            return Node(inner.kind, offset, self.peek_end(), inner.value, inner.children)
+        self.position -= 1
+        raise ExprError("expected a number, a name or `(`, found " + ("the end" if kind == "end" else f"`{token}`"),
+                        offset)
+
+    def peek_end(self) -> int:
+        """The index just after the last token taken."""
+        _, token, offset = self.tokens[self.position - 1]
+        return offset + len(token)
+
+    def nested(self, offset: int) -> _Nesting:
+        return _Nesting(self, offset)
+
+
+class _Nesting:
+    def __init__(self, parser: _Parser, offset: int):
+        self.parser, self.offset = parser, offset
+
+    def __enter__(self) -> None:
+        self.parser.depth += 1
+        if self.parser.depth > MAX_DEPTH:
+            raise ExprError(f"the expression nests deeper than {MAX_DEPTH} levels", self.offset)
+
+    def __exit__(self, *exc: object) -> None:
+        self.parser.depth -= 1
+
+
+def _number(token: str, offset: int) -> Number:
+    value: Number = float(token) if any(c in token for c in ".eE") else int(token)
+    return _bounded(value, offset, token)
+
+
+def _bounded(value: Number, offset: int, shown: str) -> Number:
+    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise ExprError(f"`{shown}` is too large: values must stay within +-2**40", offset)
+    return value
+
+
+def parse(text: str) -> Node:
+    """The syntax tree of an expression (the text between `${` and `}`); raises ExprError."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are allowed",
+                        0, "move parts of it into `vars`")
+    return _Parser(text).parse()
+
+
+def names(node: Node) -> set[str]:
+    """The names an expression reads."""
+    found = {str(node.value)} if node.kind == "name" else set()
+    for child in node.children:
+        found |= names(child)
+    return found
+
+
+def evaluate(node: Node, text: str, environment: Mapping[str, object]) -> Value:
+    """The value of a parsed expression; raises ExprError naming the name or operation that failed."""
+    if node.kind == "number":
+        return node.value  # type: ignore[return-value]
+    if node.kind == "name":
+        return _lookup(str(node.value), node, environment)
+    if node.kind in ("negate", "plus"):
+        operand = _number_of(evaluate(node.children[0], text, environment), node.children[0], text,
+                             f"`{node.value}`")
+        return -operand if node.kind == "negate" else operand
+    arguments = [evaluate(child, text, environment) for child in node.children]
+    if node.kind == "call":
+        return _call(str(node.value), arguments, node, text)
+    left, right = (_number_of(value, child, text, f"`{node.value}`")
+                   for value, child in zip(arguments, node.children, strict=True))
+    return _bounded(_arithmetic(str(node.value), left, right, node, text), node.start,
+                    text[node.start:node.end])
+
+
+def _lookup(name: str, node: Node, environment: Mapping[str, object]) -> Value:
+    if name not in environment:
+        known = sorted(environment)
+        hint = did_you_mean(name, known) or (f"known names: {', '.join(known)}" if known
+                                            else "define it under `vars:`")
+        raise ExprError(f"unknown name `{name}`", node.start, hint)
+    value = environment[name]
+    if value is FAILED:
+        raise UsesFailedName(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _bounded(value, node.start, name)
+    return value  # type: ignore[return-value]
+
+
+def _number_of(value: Value, node: Node, text: str, operation: str) -> Number:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+        raise ExprError(f"{operation} needs a number, but `{text[node.start:node.end]}` is {shown}",
+                        node.start)
+    return value
+
+
+def _arithmetic(symbol: str, left: Number, right: Number, node: Node, text: str) -> Number:
+    if symbol in ("/", "//", "%") and right == 0:
+        divisor = node.children[1]
+        raise ExprError(f"division by zero: `{text[divisor.start:divisor.end]}` is 0", divisor.start)
+    if symbol == "+":
+        return left + right
+    if symbol == "-":
+        return left - right
+    if symbol == "*":
+        return left * right
+    if symbol == "/":
+        exact = isinstance(left, int) and isinstance(right, int) and left % right == 0
+        return left // right if exact else left / right
+    if symbol == "//":
+        return left // right
+    return left % right
+
+
+def _make_divisible(v: Number, divisor: Number, min_value: Number | None = None) -> Number:
+    """torchvision.models._utils._make_divisible, line for line."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:  # rounding down must not lose more than 10%
+        new_v += divisor
+    return new_v
+
+
+# name: (least and most arguments, function)
+FUNCTIONS: dict[str, tuple[int, int, Callable[..., Number]]] = {
+    "min": (2, 16, min),
+    "max": (2, 16, max),
+    "round": (1, 1, round),
+    "divisible": (2, 3, _make_divisible),
+}
+
+
+def _call(name: str, arguments: list[Value], node: Node, text: str) -> Number:
+    least, most, function = FUNCTIONS[name]
+    if not least <= len(arguments) <= most:
+        count = f"{least}" if least == most else f"{least} to {most}"
+        raise ExprError(f"`{name}` takes {count} argument{'s' if most > 1 else ''}, found {len(arguments)}",
+                        node.start)
+    numbers = [_number_of(value, child, text, f"`{name}`")
+               for value, child in zip(arguments, node.children, strict=True)]
+    if name == "divisible" and (not isinstance(numbers[1], int) or numbers[1] < 1):
+        divisor = node.children[1]
+        raise ExprError(f"`divisible` needs a whole divisor of at least 1, but "
+                        f"`{text[divisor.start:divisor.end]}` is {numbers[1]!r}", divisor.start)
+    return _bounded(function(*numbers), node.start, text[node.start:node.end])
+
+
+# ---- strings holding expressions --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Piece:
+    """A string cut into literal text and expressions: `start` is where the expression's text
+    begins in the string (after `${`), for errors that point at the character."""
+
+    literal: str
+    expression: str | None = None
+    start: int = 0
+
+
+def has_expression(text: str) -> bool:
+    return "${" in text
+
+
+def split(text: str) -> list[Piece]:
+    """`"w${base * 2}x"` -> [Piece("w", "base * 2", 3), Piece("x")]. `\\${` is a literal `${`."""
+    pieces: list[Piece] = []
+    literal = ""
+    index = 0
+    while True:
+        found = text.find("${", index)
+        if found < 0:
+            pieces.append(Piece(literal + text[index:]))
+            return pieces
+        if found > 0 and text[found - 1] == "\\":  # escaped: keep `${` as text
+            literal += text[index:found - 1] + "${"
+            index = found + 2
+            continue
+        close = text.find("}", found + 2)
+        if close < 0:
+            raise ExprError("`${` is not closed: add `}`", found + 2)
+        pieces.append(Piece(literal + text[index:found], text[found + 2:close], found + 2))
+        literal = ""
+        index = close + 1
+
+
+def interpolate(text: str, environment: Mapping[str, object]) -> Value:
+    """A string's value: a whole-string `"${expr}"` is the expression's value (a number keeps its type);
+    expressions inside a longer string are replaced by their text, as OmegaConf does
+    (`"net${depth}"` -> `"net18"`). ExprError.offset is then an index into `text`."""
+    pieces = split(text)
+    if len(pieces) == 2 and not pieces[0].literal and not pieces[1].literal and pieces[0].expression:
+        return _value_of(pieces[0], environment)
+    return "".join(piece.literal + (_text_of(_value_of(piece, environment)) if piece.expression is not None
+                                    else "") for piece in pieces)
+
+
+def _value_of(piece: Piece, environment: Mapping[str, object]) -> Value:
+    expression = piece.expression or ""
+    try:
+        return evaluate(parse(expression), expression, environment)
+    except ExprError as error:
+        error.offset += piece.start
+        error.message = f"`${{{expression}}}`: {error.message}"
+        raise
+
+
+def _text_of(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if not isinstance(value, float) else repr(value)
+
+
+def references(text: str) -> set[str]:
+    """The names the expressions of a string read (an unparsable one reads none: its error comes later)."""
+    found: set[str] = set()
+    try:
+        for piece in split(text):
+            if piece.expression is not None:
+                found |= names(parse(piece.expression))
+    except ExprError:
+        pass
+    return found

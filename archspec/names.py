@@ -1,0 +1,175 @@
+"""Module names: the name every stem, stage, head and list-stage layer gets in the compiled network,
+and the rules a name must keep so that the network PyTorch builds is the one the report describes.
+
+Two modules of one parent under one name would make PyTorch keep only the second (a different
+network from the table); a name that is an attribute of the parent container (`forward`, `training`,
+`append`) makes `add_module` fail. The check refuses both, at the `name:` the user can change. Pure
+Python: the attribute names are listed here, and tests/test_names.py holds the list to torch's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from archspec.blocks.base import BlockStage
+from archspec.errors import SpecPath, format_path
+from archspec.layers import LayerBase
+from archspec.spec import ListStage, Spec
+
+Problem = tuple[SpecPath, str, str | None]
+
+# Every attribute of a `torch.nn.Sequential` instance but Python's own `__dunder__` names (reserved by
+# rule, below): the compiled network and every list stage are Sequentials, so `add_module` refuses
+# these. From `dir(torch.nn.Sequential())` under torch 2.14; tests/test_names.py fails, naming what
+# to add, if the installed torch has one more.
+SEQUENTIAL_ATTRIBUTES = frozenset({
+    "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_buffers", "_call_impl",
+    "_compiled_call_impl", "_forward_hooks", "_forward_hooks_always_called", "_forward_hooks_with_kwargs",
+    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_get_backward_hooks",
+    "_get_backward_pre_hooks", "_get_item_by_idx", "_get_name", "_is_full_backward_hook",
+    "_load_from_state_dict", "_load_state_dict_post_hooks", "_load_state_dict_pre_hooks",
+    "_maybe_warn_non_full_backward_hook", "_modules", "_named_members", "_non_persistent_buffers_set",
+    "_parameters", "_register_load_state_dict_pre_hook", "_register_state_dict_hook",
+    "_replicate_for_data_parallel", "_save_to_state_dict", "_slow_forward", "_state_dict_hooks",
+    "_state_dict_pre_hooks", "_version", "_wrapped_call_impl", "add_module", "append", "apply",
+    "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double",
+    "dump_patches", "eval", "extend", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "insert", "ipu", "load_state_dict", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "pop",
+    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+    "zero_grad",
+})
+
+# The attributes `archspec.modules.Network` adds to a Sequential (the test holds this list to the class).
+NETWORK_ATTRIBUTES = frozenset({"spec_name"})
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # as archspec.layers.Identifier
+_MAX_LENGTH = 64
+
+
+def reserved_because(name: str, top_level: bool) -> str | None:
+    """Why `name` cannot name a module of the network (`top_level`) or of a list stage; None if it can."""
+    if name.startswith("__") and name.endswith("__"):
+        return "Python reserves `__dunder__` names for attributes of every object"
+    if name in SEQUENTIAL_ATTRIBUTES:
+        return "it is an attribute of PyTorch's nn.Sequential, which holds this module"
+    if top_level and name in NETWORK_ATTRIBUTES:
+        return "it is an attribute of archspec's compiled network"
+    return None
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One module of a parent: its name, the spec entry it comes from, and whether `name:` is written."""
+
+    name: str
+    entry: SpecPath
+    written: bool
+
+    @property
+    def where(self) -> str:
+        return format_path(self.entry) + ("" if self.written else " (its default name)")
+
+    @property
+    def at(self) -> SpecPath:
+        return (*self.entry, "name") if self.written else self.entry
+
+
+@dataclass(frozen=True)
+class ModuleNames:
+    layers: tuple[str, ...]  # the stem's layers', then the head's
+    stages: tuple[str, ...]
+    problems: tuple[Problem, ...]  # every clash and reserved name, in every parent
+
+
+def module_names(spec: Spec) -> ModuleNames:
+    """The top-level module names (explicit or torchvision's defaults) and every problem with the
+    names of the network's modules and of every list stage's."""
+    places = layer_places(spec)
+    layers = (*spec.stem, *spec.head)
+    layer_names = _default_layer_names(layers)
+    stage_names = [stage.name or f"layer{i + 1}" for i, stage in enumerate(spec.stages)]
+    slots = [_Slot(name, place, layer.name is not None) for name, layer, place in zip(layer_names, layers, places)]
+    stage_slots = [_Slot(name, ("stages", i), stage.name is not None)
+                   for i, (name, stage) in enumerate(zip(stage_names, spec.stages))]
+    problems = _problems([*slots[:len(spec.stem)], *stage_slots, *slots[len(spec.stem):]], top_level=True)
+    for i, stage in enumerate(spec.stages):
+        if isinstance(stage, ListStage):  # unnamed entries are named by index, which no `name:` can be
+            problems += _problems([_Slot(entry.name, ("stages", i, "blocks", j), True)
+                                   for j, entry in enumerate(stage.blocks)
+                                   if isinstance(entry, LayerBase) and entry.name is not None], top_level=False)
+            problems += [_ignored_block_name(i, j, entry) for j, entry in enumerate(stage.blocks)
+                         if not isinstance(entry, LayerBase) and entry.name is not None]
+    return ModuleNames(tuple(layer_names), tuple(stage_names), tuple(problems))
+
+
+def _ignored_block_name(stage: int, index: int, entry: BlockStage) -> Problem:
+    """A list stage names its entries by position: a block's `name:` there would name nothing."""
+    message = "a block in a list stage is named by its position in the stage; this `name:` would be ignored"
+    hint = (f"remove `name: {entry.name}` here, or write the block as a stage of its own, where `name:` "
+            f"names the stage: `{{block: {entry.block}, name: {entry.name}, ...}}`")
+    return ("stages", stage, "blocks", index, "name"), message, hint
+
+
+def layer_places(spec: Spec) -> list[SpecPath]:
+    """Where the stem's and the head's layers are written, in the order of `ModuleNames.layers`."""
+    return [("stem", i) for i in range(len(spec.stem))] + [("head", i) for i in range(len(spec.head))]
+
+
+def _default_layer_names(layers: Sequence[LayerBase]) -> list[str]:
+    """Explicit names, else torchvision-style defaults: conv1, bn1, relu, maxpool, avgpool, fc."""
+    counts: dict[str, int] = {}
+    for layer in layers:
+        if layer.name is None:
+            counts[layer.default_name] = counts.get(layer.default_name, 0) + 1
+    seen: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        if layer.name is not None:
+            names.append(layer.name)
+            continue
+        base = layer.default_name
+        seen[base] = seen.get(base, 0) + 1
+        numbered = layer.always_numbered or counts[base] > 1
+        names.append(f"{base}{seen[base]}" if numbered else base)
+    return names
+
+
+def _problems(slots: list[_Slot], top_level: bool) -> list[Problem]:
+    """Reserved names, and every module that repeats a sibling's name: reported at the written
+    `name:` (the user's to change), the other place named, with a name that is free."""
+    taken = {slot.name for slot in slots}
+    problems: list[Problem] = []
+    first: dict[str, _Slot] = {}
+    for slot in sorted(slots, key=lambda slot: slot.written):  # a default name keeps its place
+        reason = reserved_because(slot.name, top_level)
+        if reason is not None:
+            free = free_name(slot.name, taken, top_level)
+            problems.append((slot.at, f"module name `{slot.name}` is reserved: {reason}",
+                             f"use another name, e.g. `name: {free}`"))
+        elif slot.name in first:
+            free = free_name(slot.name, taken, top_level)
+            problems.append((slot.at, f"module name `{slot.name}` is also the name of {first[slot.name].where}",
+                             f"two modules of one parent need different names: use e.g. `name: {free}`"))
+        else:
+            first[slot.name] = slot
+    return problems
+
+
+def free_name(name: str, taken: set[str], top_level: bool) -> str:
+    """`name_2`, `name_3`, ...: the first that is a valid name, unused and not reserved. Marks it taken,
+    so that two clashes are never offered the same name."""
+    for number in range(2, 10_000):
+        suffix = f"_{number}"
+        candidate = name[:_MAX_LENGTH - len(suffix)] + suffix
+        if (candidate not in taken and _IDENTIFIER.match(candidate)
+                and reserved_because(candidate, top_level) is None):
+            taken.add(candidate)
+            return candidate
+    raise AssertionError("unreachable: fewer than 10,000 modules share a parent")

@@ -1,0 +1,398 @@
+"""Resolve pass: a loaded document -> the same plain data with overrides applied (`--set PATH=VALUE`,
+`archspec.load(path, overrides=...)`), `vars` resolved and every `${...}` replaced by its value.
+
+It runs between the load and validate passes, on plain data, and only when a spec has something to
+resolve: a spec without overrides, `vars` or `${` goes straight to validation, as before. Every value
+keeps its place in the file, so an error in an expression is reported at its string; an error in an
+override's own value names the override; any other error in a spec that had overrides is reported at
+its place in the file, followed by "(after --set ...)".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
+from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
+from archspec.loader import Document, load_document
+from archspec.spec import Spec
+from archspec.validate import _value_at, validate
+
+VARS = "vars"
+MAX_VAR_CHAIN = 100  # a var using a var using a var ...: resolved recursively, so bounded
+_PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,9})\]")
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `PATH=VALUE`: `value` is plain data (YAML-read on the command line); `problem` says why the
+    value could not be read, reported with the spec's other errors."""
+
+    path: str
+    value: object
+    label: str  # how errors name it: `--set head[-1].width=10`
+    problem: tuple[str, str | None] | None = None  # (message, hint)
+
+
+def parse_set(text: str) -> Override:
+    """`head[-1].width=10` -> Override("head[-1].width", 10); the value is read as YAML."""
+    path, _, value_text = text.partition("=")
+    label = f"--set {text}"
+    if not value_text.strip():
+        return Override(path.strip(), None, label)
+    try:
+        value = load_document(value_text + "\n").data
+    except SpecError as error:
+        return Override(path.strip(), None, label, (f"the value is not valid YAML ({error.errors[0].message})",
+                                                    f"quote it: {path.strip()}='{value_text}'"))
+    return Override(path.strip(), value, label)
+
+
+def to_overrides(given: Mapping[str, object] | Sequence[str] | None,
+                 kind: str = "override") -> tuple[Override, ...]:
+    """Overrides from a mapping {path: value} (Python values) or `PATH=VALUE` strings (YAML values);
+    `kind` names the mapping's in errors."""
+    if not given:
+        return ()
+    if isinstance(given, Mapping):
+        return tuple(Override(str(path), value, f"{kind} {path}={_short(value)}",
+                              (problem, None) if (problem := _not_plain(value)) else None)
+                     for path, value in given.items())
+    if isinstance(given, str):
+        raise TypeError("overrides: expected a mapping {path: value} or a list of 'PATH=VALUE' strings, "
+                        f"found the string {given!r}")
+    return tuple(parse_set(text) for text in given)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _not_plain(value: object, depth: int = 0) -> str | None:
+    """Why a Python override value is not plain spec data (None when it is)."""
+    if depth > 64:
+        return "the value nests too deeply"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "expected a finite number"
+    if isinstance(value, _PLAIN_SCALARS):
+        return None
+    if isinstance(value, (list, tuple)):
+        return next(filter(None, (_not_plain(item, depth + 1) for item in value)), None)
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return next(filter(None, (_not_plain(item, depth + 1) for item in value.values())), None)
+    return (f"expected plain data (numbers, strings, true/false, null, lists, mappings), found a "
+            f"{type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class ResolvedDocument(Document):
+    """A document after this pass: its diagnostics say which override or expression a value came from."""
+
+    overridden: tuple[tuple[SpecPath, str], ...] = ()  # (path, label), in the order applied
+    expressions: dict[SpecPath, str] = field(default_factory=dict)  # path -> the string it came from
+    note: str = ""  # " (after --set a, --set b)"
+    name_overrides: bool = True  # validation: an error inside an overridden value names the override
+
+    def diagnostic(self, path: SpecPath, message: str, hint: str | None = None, *,
+                   at_key: bool = False) -> Diagnostic:
+        path = tuple(path)
+        if self.name_overrides:
+            label = next((label for where, label in reversed(self.overridden) if path[:len(where)] == where), None)
+            if label is not None:  # the value is not in the file: the override is where it is written
+                return Diagnostic(path, f"{label}: {message}", hint, self.file)
+        expression = self.expressions.get(path)
+        if expression is not None:
+            value = _value_at(self.data, path)
+            if isinstance(value, float) and "an integer" in message:  # not "write 32 without the point"
+                hint = f"`{expression}` gives {value!r}: `//` divides to a whole number, round(x) rounds"
+            elif hint is None:
+                hint = f"`{expression}` gives {value!r}"
+        placed = super().diagnostic(path, message, hint, at_key=at_key)
+        return replace(placed, message=placed.message + self.note) if self.note else placed
+
+
+def needs_resolving(document: Document) -> bool:
+    """Whether a document has anything for this pass (one substring search of the text)."""
+    return "${" in document.text or (isinstance(document.data, dict) and VARS in document.data)
+
+
+def resolved_spec(document: Document, overrides: tuple[Override, ...]) -> Spec:
+    """The validated `Spec` of `document` after `overrides`; raises SpecError with every problem."""
+    pass_ = _Resolver(document, overrides)
+    resolved = pass_.run()
+    try:
+        spec = validate(resolved)
+    except SpecError as error:
+        later = [d for d in error.errors if not any(d.path[:len(p)] == p for p in pass_.failed)]
+        raise SpecError([*pass_.errors, *later]) from None
+    if pass_.errors:
+        raise SpecError(pass_.errors)
+    spec._document = replace(resolved, name_overrides=False)  # the network's errors: at the file
+    spec._origin = (document, overrides)
+    return spec
+
+
+def derive(spec: Spec, overrides: Mapping[str, object] | Sequence[str], kind: str = "override") -> Spec:
+    """`spec` with more overrides, re-resolved from its source and validated (see Spec.with_overrides)."""
+    origin = spec._origin
+    if origin is None:
+        origin = (spec.document or Document(spec.model_dump(mode="json")), ())
+    document, earlier = origin
+    return resolved_spec(document, (*earlier, *to_overrides(overrides, kind)))
+
+
+class _Resolver:
+    def __init__(self, document: Document, overrides: tuple[Override, ...]):
+        self.source = document
+        self.overrides = overrides
+        # Copied where it changes (the walk builds new containers; an override copies its path): the
+        # source document stays as loaded, for `with_overrides`, at little cost for a big spec.
+        self.data: Any = dict(document.data) if isinstance(document.data, dict) else document.data
+        self.owned = {id(self.data)}
+        self.overridden: list[tuple[SpecPath, str]] = []
+        self.expressions: dict[SpecPath, str] = {}
+        self.errors: list[Diagnostic] = []
+        self.failed: list[SpecPath] = []  # paths whose errors are reported here, not by validation
+
+    def run(self) -> ResolvedDocument:
+        for override in self.overrides:
+            self._apply(override)
+        labels = [override.label for override in self.overrides]
+        source = self.source
+        self.document = ResolvedDocument(self.data, source.file, source.text, source.marks, source.key_marks,
+                                         tuple(self.overridden), self.expressions,
+                                         f" (after {', '.join(labels)})" if labels else "")
+        has_expressions = "${" in source.text or any("${" in repr(o.value) for o in self.overrides)
+        if not has_expressions:
+            if isinstance(self.data, dict):
+                self.data.pop(VARS, None)
+            return self.document
+        if isinstance(self.data, dict):
+            environment = self._variables()
+            for key, value in self.data.items():
+                if key != VARS:
+                    self.data[key] = self._resolved(value, (key,), environment)
+            self.data.pop(VARS, None)
+        else:
+            self.data = self._resolved(self.data, (), {})
+        return replace(self.document, data=self.data)
+
+    # ---- overrides ----
+
+    def _override_error(self, override: Override, message: str, hint: str | None = None) -> None:
+        self.errors.append(Diagnostic((), f"{override.label}: {message}", hint, self.source.file))
+
+    def _apply(self, override: Override) -> None:
+        if override.problem:
+            return self._override_error(override, *override.problem)
+        parts = _parse_path(override.path)
+        if parts is None:
+            return self._override_error(override, f"expected a path such as `head[-1].width`, "
+                                        f"`stages[1].repeats` or a var name, found `{override.path}`")
+        if not isinstance(self.data, dict):
+            return self._override_error(override, "the spec is not a mapping")
+        variables = self.data.get(VARS)
+        if len(parts) == 1 and isinstance(variables, dict) and parts[0] in variables:
+            parts = [VARS, parts[0]]  # a bare var name sets the var
+        elif len(parts) == 1 and parts[0] not in self.data and parts[0] not in (*Spec.model_fields, VARS):
+            known = [*(variables if isinstance(variables, dict) else ()), *Spec.model_fields, VARS]
+            return self._override_error(override, f"`{parts[0]}` is neither a var nor a key of the spec",
+                                        did_you_mean(parts[0], known) or f"vars and keys: {', '.join(known)}")
+        target: Any = self.data
+        where: list[str | int] = []
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            problem = _cannot_step(target, part, tuple(where), last)
+            if problem is not None:
+                return self._override_error(override, *problem)
+            step = part + len(target) if isinstance(target, list) and isinstance(part, int) and part < 0 else part
+            where.append(step)
+            if last:
+                target[step] = _copy(override.value)
+            else:
+                target = self._owned_child(target, step)
+        self.overridden.append((tuple(where), override.label))
+        return None
+
+    def _owned_child(self, parent: Any, key: str | int) -> Any:
+        """parent[key], copied first unless this pass made it: the source document is never changed."""
+        child = parent[key]
+        if isinstance(child, (dict, list)) and id(child) not in self.owned:
+            child = parent[key] = child.copy()
+            self.owned.add(id(child))
+        return child
+
+    # ---- vars and expressions ----
+
+    def _variables(self) -> dict[str, object]:
+        variables = self.data.get(VARS, {})
+        if not isinstance(variables, dict):
+            self._error((VARS,), "expected a mapping of names to values, e.g. `vars: {classes: 1000}`")
+            return {}
+        values: dict[str, object] = {}
+        resolving: list[str] = []
+
+        def resolve(name: str) -> object:
+            if name in values:
+                return values[name]
+            if name in resolving:
+                cycle = " -> ".join([*resolving[resolving.index(name):], name])
+                self._error((VARS, name), f"`{name}` refers to itself: {cycle}", "give one of them a value")
+                values[name] = FAILED
+                return FAILED
+            raw = variables[name]
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                self._error((VARS, name), f"expected a var name of letters, digits and `_`, found `{name}`",
+                            at_key=True)
+                values[name] = FAILED
+            elif not isinstance(raw, (int, float, str)):  # bool is an int
+                self._error((VARS, name), "expected a number, a string or true/false as a var's value, "
+                            f"found {'null' if raw is None else 'a list' if isinstance(raw, list) else 'a mapping'}")
+                values[name] = FAILED
+            elif isinstance(raw, str) and has_expression(raw) and len(resolving) >= MAX_VAR_CHAIN:
+                self._error((VARS, name), f"vars refer to vars more than {MAX_VAR_CHAIN} levels deep",
+                            "give some of them values")
+                values[name] = FAILED
+            elif isinstance(raw, str) and has_expression(raw):
+                resolving.append(name)
+                for used in references(raw) & variables.keys():
+                    resolve(used)
+                resolving.pop()
+                if name not in values:  # a cycle through it already failed it
+                    values[name] = self._expression(raw, (VARS, name), values)
+            else:
+                values[name] = raw
+            return values[name]
+
+        for name in variables:
+            resolve(name)
+        return values
+
+    def _resolved(self, value: object, path: SpecPath, environment: dict[str, object]) -> object:
+        if isinstance(value, str):
+            if not has_expression(value):
+                return value
+            self.expressions[path] = value
+            result = self._expression(value, path, environment)
+            return value if result is FAILED else result
+        if isinstance(value, dict):
+            return {key: self._resolved(item, (*path, key), environment) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._resolved(item, (*path, index), environment) for index, item in enumerate(value)]
+        return value
+
+    def _expression(self, text: str, path: SpecPath, environment: dict[str, object]) -> object:
+        try:
+            return interpolate(text, environment)
+        except UsesFailedName:
+            self.failed.append(path)  # its var's error is reported already
+        except ExprError as error:
+            self._error(path, error.message, error.hint, string=text, offset=error.offset)
+        return FAILED
+
+    def _error(self, path: SpecPath, message: str, hint: str | None = None, *, at_key: bool = False,
+               string: str | None = None, offset: int = 0) -> None:
+        self.failed.append(path)
+        diagnostic = self.document.diagnostic(path, message, hint, at_key=at_key)
+        if string is not None and diagnostic.source_line is not None and diagnostic.column is not None:
+            diagnostic = replace(diagnostic, column=_column(diagnostic.source_line, diagnostic.column - 1,
+                                                           string, offset) + 1)
+        self.errors.append(diagnostic)
+
+
+def _column(line: str, start: int, string: str, offset: int) -> int:
+    """The 0-based column of `string[offset]` on `line`, where the string's scalar starts at `start`
+    (quoted or plain); `start` itself when the text there is not the string as written (escapes)."""
+    for opening in (start + 1, start) if line[start:start + 1] in "\"'" else (start,):
+        if line[opening:opening + offset] == string[:offset]:
+            return opening + offset
+    return start
+
+
+def _parse_path(text: str) -> list[str | int] | None:
+    parts: list[str | int] = []
+    index = 0
+    while index < len(text):
+        match = _PATH_PART.match(text, index)
+        if match is None or (index == 0) != (match.group(0)[0] not in ".["):
+            return None
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        index = match.end()
+    return parts or None
+
+
+_LIST_NAMES = {("stages",): ("the spec has", "stage"), ("head",): ("the head has", "layer"),
+               ("stem",): ("the stem has", "layer")}
+
+
+def _cannot_step(target: object, part: str | int, where: SpecPath, last: bool) -> tuple[str, str | None] | None:
+    """Why `target[part]` cannot be read (or, for the last part, set); None when it can."""
+    shown = format_path(where)
+    if isinstance(target, list):
+        if not isinstance(part, int):
+            return f"`{shown}` is a list: index it, e.g. `{shown}[0]`", None
+        if not -len(target) <= part < len(target):
+            owner, item = _LIST_NAMES.get(where, (f"`{shown}` has", "item"))
+            count = f"{len(target)} {item}{'s' if len(target) != 1 else ''}"
+            return (f"{owner} {count}", f"indices run from 0 to {len(target) - 1}, or -1 to -{len(target)} "
+                    "from the end" if target else None)
+        return None
+    if isinstance(target, dict):
+        if isinstance(part, int):
+            return f"`{shown or 'the spec'}` is a mapping: name a key, e.g. `{shown}.{next(iter(target), 'key')}`", None
+        if part not in target and not last:
+            owner = f"`{shown}`" if where else "the spec"
+            return f"{owner} has no `{part}`", did_you_mean(part, target) or (
+                f"keys: {', '.join(target)}" if target else None)
+        return None
+    return f"`{shown}` is {_short(target)}, not a mapping or a list", None
+
+
+def _copy(value: object) -> object:
+    """A copy of plain data (its containers; scalars are immutable)."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(item) for item in value]
+    return value
+
+
+# ---- the JSON Schema of files that use vars and expressions -----------------------------------
+
+_TYPE_KEYS = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "pattern",
+              "enum", "minLength", "maxLength")
+_EXPRESSION_SCHEMA = {"type": "string", "pattern": r"\$\{",
+                      "description": "a `${...}` expression, resolved before the spec is validated"}
+_VARS_SCHEMA = {"type": "object", "description": "names for values, used in any field as `${name}` or "
+                "in expressions (`${base * 2}`); `--set name=VALUE` overrides one",
+                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "additionalProperties": {"type": ["integer", "number", "string", "boolean"]}}
+
+
+def schema_with_expressions(schema: dict[str, Any]) -> dict[str, Any]:
+    """The spec models' schema, widened to what a file may hold before this pass: a top-level `vars`
+    mapping, and a `${...}` string wherever a number, a boolean or a constrained string goes (the
+    resolved values are validated by the models themselves)."""
+    widened = _widen(schema)
+    widened["$defs"]["Expression"] = _EXPRESSION_SCHEMA
+    widened["properties"] = {**widened["properties"], VARS: _VARS_SCHEMA}
+    return widened
+
+
+def _widen(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_widen(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    widened = {key: _widen(value) for key, value in node.items()}
+    kind = node.get("type")
+    if kind in ("integer", "number", "boolean") or (kind == "string" and ("pattern" in node or "enum" in node)):
+        value_schema = {key: widened.pop(key) for key in _TYPE_KEYS if key in widened}
+        widened["anyOf"] = [value_schema, {"$ref": "#/$defs/Expression"}]
+    return widened
