@@ -134,3 +134,34 @@ def test_a_block_kind_without_a_twin_is_evaluated_once_per_distinct_copy():
         assert BlockStage.facts(stage, 1, (8, 8, 8), "B") == twin[1]
     assert by_graph == twin
     assert lowered == [0, 1]  # copies 1 and 2 are alike: the second reuses the first's figures
+
+
+COMPILE_SPEC = """
+name: every-block
+input: {channels: 3, size: 32}
+stem: [{layer: conv, width: 8, kernel: 3, padding: 1}, {layer: batchnorm}, {layer: relu}]
+stages:
+  - {block: basic, width: 8, shortcut: A, stride: 2, activation_before_add: true}
+  - {block: bottleneck, width: 4, stride: 2}
+  - {block: basic, width: 16, shortcut: none}
+  - blocks: [{block: inception, c1: 4, c2: [4, 4], c3: [2, 4], c4: 4}]
+  - {block: vgg, width: 8}
+head: [{layer: global_avgpool}, {layer: flatten}, {layer: linear, width: 10}]
+"""
+
+
+def test_torch_compile_traces_every_block_kind_as_one_graph(tmp_path):
+    """The blocks' forward (a loop over precompiled steps) unrolls under dynamo: no graph break, so
+    `torch.compile(fullgraph=True)` accepts every compiled network; and it leaves its input alone."""
+    import archspec
+
+    path = tmp_path / "every-block.yaml"
+    path.write_text(COMPILE_SPEC)
+    network = archspec.compile(path).eval()
+    x = torch.randn(2, 3, 32, 32)
+    explained = torch._dynamo.explain(network)(x)
+    assert explained.graph_count == 1 and explained.graph_break_count == 0
+    before = x.clone()
+    with torch.no_grad():
+        network(x)
+    assert torch.equal(x, before)  # no in-place layer or addition wrote into the caller's tensor
