@@ -6,6 +6,8 @@
 - `mul`: inputs of equal shapes, or one side C x 1 x 1 broadcast over the other (a channel gate).
 - `concat`: inputs concatenated on channels; equal height and width.
 - `slice`: channels `start:stop` of one input (ShuffleNet v2's channel split).
+- `shortcut`: the stage's shortcut option toward the block's width and stride; a block's lowering
+  makes it concrete (`archspec.blocks.base.expand_shortcuts`) before anything evaluates it.
 
 Every join's error names the join, each of its inputs and their shapes. Pure Python: no torch here;
 the build hands `torch` to `apply`.
@@ -236,3 +238,12 @@ class SliceOp(Op):
     def python(self, node: Node, arguments: list[str]) -> str:
         start, stop = node.payload
         return f"{arguments[0]}[:, {start}:{stop}]"
+
+
+@register_op
+class ShortcutOp(Op):
+    name = "shortcut"
+
+    def evaluate(self, evaluator: Evaluator, node: Node, shapes: list[Shape], qualname: str
+                 ) -> Resolved | None:
+        raise AssertionError(f"archspec bug: the shortcut node {qualname} was not expanded by its block")

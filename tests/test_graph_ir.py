@@ -8,7 +8,7 @@ from unittest.mock import patch
 import pytest
 import torch
 
-from archspec.blocks.base import BlockStage, graph_facts
+from archspec.blocks.base import BlockStage, expand_shortcuts, graph_facts
 from archspec.blocks.residual import BasicStage
 from archspec.build import _module
 from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, graph_problems, layer_node
@@ -92,7 +92,7 @@ def test_structural_faults_are_named():
     graph = BlockGraph("test", (Node("a", "add", (INPUT, "later")), Node("a", "nope", (INPUT,))), "z")
     assert graph_problems(graph) == [
         "node `a` reads `later`, which is not an earlier node or `input`",
-        "node `a` has the unknown op `nope`; known: layer, block, add, mul, concat, slice",
+        "node `a` has the unknown op `nope`; known: layer, block, add, mul, concat, slice, shortcut",
         "node name `a` is used twice",
         "the output `z` is not a node",
     ]
@@ -165,3 +165,23 @@ def test_torch_compile_traces_every_block_kind_as_one_graph(tmp_path):
     with torch.no_grad():
         network(x)
     assert torch.equal(x, before)  # no in-place layer or addition wrote into the caller's tensor
+
+
+@pytest.mark.parametrize(("option", "stride", "expected", "label"), [
+    ("none", 1, ["conv", "relu <- conv"], "none"),
+    ("identity", 1, ["conv", "sum <- conv, input", "relu <- sum"], "identity"),
+    ("B", 2, ["conv", "side <- input", "sum <- conv, side", "relu <- sum"], "projection"),
+    ("A", 2, ["conv", "side <- input", "sum <- conv, side", "relu <- sum"], "zero-pad"),
+])
+def test_a_shortcut_node_becomes_the_stages_option(option: str, stride: int, expected: list[str], label: str):
+    """Any block's `shortcut` node (a user block's too) is made concrete by the one rule the
+    residual blocks use: `none` removes the addition it feeds, the identity is the block's input."""
+    strided = derived(Conv, layer="conv", width=8, kernel=3, stride=stride, padding=1)
+    nodes = (layer_node("conv", strided, (), INPUT), Node("side", "shortcut", (INPUT,)),
+             Node("sum", "add", ("conv", "side")), layer_node("relu", RELU, (), "sum"))
+    expanded, kind = expand_shortcuts(nodes, (8, 8, 8), 8, stride, option, ("stages", 0))  # type: ignore[arg-type]
+    assert kind == label
+    assert [n.name if n.inputs == (INPUT,) and n.name == "conv" else f"{n.name} <- {', '.join(n.inputs)}"
+            for n in expanded] == expected
+    result, evaluator = evaluate(list(expanded), "relu", (8, 8, 8))
+    assert not evaluator.problems and result is not None and result.out_shape == (8, 8 // stride, 8 // stride)

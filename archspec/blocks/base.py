@@ -9,7 +9,7 @@ in `BLOCKS`, and implements `lower`, which turns one copy into a graph of primit
 from __future__ import annotations
 
 from math import prod
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -153,6 +153,52 @@ def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin:
         return layer_node(name, derived(ZeroPadShortcut, width=width, stride=stride, pad=zero_pad),
                           where, INPUT)
     return None
+
+
+class ShortcutOptions(NamedTuple):
+    """The block's choices for its shortcut: projection bias and BatchNorm, option A's padding."""
+
+    bias: bool = False
+    norm: bool = True
+    norm_eps: float = 1e-5
+    zero_pad: ZeroPad = "end"
+
+
+DEFAULT_SHORTCUT_OPTIONS = ShortcutOptions()
+
+
+def expand_shortcuts(nodes: tuple[Node, ...], x: Shape, width: int, stride: int, shortcut: Shortcut,
+                     origin: SpecPath, options: ShortcutOptions = DEFAULT_SHORTCUT_OPTIONS
+                     ) -> tuple[tuple[Node, ...], str]:
+    """A block's graph with each `shortcut` node (op `shortcut`: the stage's option toward the
+    block's `width` and `stride`) made concrete, and how the input reaches the addition (identity,
+    projection, zero-pad or none). A projection or zero-pad becomes a node of the same name; the
+    identity is its input itself; `none` removes the shortcut and the addition it feeds (an
+    addition left with one input is that input)."""
+    renamed: dict[str, str | None] = {}
+    expanded: list[Node] = []
+    label = "identity"
+    for node in nodes:
+        inputs = tuple(renamed.get(name, name) for name in node.inputs)
+        if node.op == "shortcut":
+            branch = shortcut_node(x, width, stride, shortcut, origin, bias=options.bias, norm=options.norm,
+                                   norm_eps=options.norm_eps, zero_pad=options.zero_pad, name=node.name)
+            label = shortcut_label(branch, shortcut != "none")
+            if shortcut == "none":
+                renamed[node.name] = None
+            elif branch is None:
+                renamed[node.name] = inputs[0]
+            else:
+                expanded.append(branch._replace(inputs=inputs))
+            continue
+        if node.op == "add" and None in inputs:
+            kept = tuple(name for name in inputs if name is not None)
+            if len(kept) == 1:
+                renamed[node.name] = kept[0]
+                continue
+            inputs = kept
+        expanded.append(node._replace(inputs=inputs))
+    return tuple(expanded), label
 
 
 def shortcut_label(shortcut: Node | None, add: bool) -> str:

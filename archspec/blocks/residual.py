@@ -17,13 +17,13 @@ from archspec.blocks.base import (
     BlockFacts,
     BlockStage,
     Shortcut,
+    ShortcutOptions,
     conv_moment,
     elementwise_moment,
+    expand_shortcuts,
     mismatch_hint,
     norm_moment,
     shortcut_facts,
-    shortcut_label,
-    shortcut_node,
 )
 from archspec.budget import Moment, residual_peak
 from archspec.errors import SpecPath
@@ -73,22 +73,14 @@ class ResidualStage(BlockStage):
         if self.activation_before_add:
             relus = sum(1 for node in main if node.kind == "relu")
             main = (*main, layer_node(f"relu{relus + 1}", self.relu_layer(), origin))
-        nodes = list(chain(main))
-        branch = shortcut_node(x, width, stride, shortcut, origin, bias=self.projection_bias,
-                               norm=self.projection_norm, norm_eps=self.norm_eps, zero_pad=self.zero_pad)
-        last = nodes[-1].name
-        if branch is not None:
-            nodes.append(branch)
-        add = shortcut != "none"
-        if add:
-            text = JoinText("the residual addition", ("the main path", "the shortcut"),
-                            mismatch_hint(x, width, stride, shortcut))
-            nodes.append(Node("add", "add", (last, branch.name if branch else INPUT), text,
-                              (*origin, "shortcut")))
-            last = "add"
-        nodes.append(layer_node("relu", self.relu_layer(), origin, last))
-        graph = BlockGraph(self.block, tuple(nodes), "relu",  # type: ignore[attr-defined]
-                           shortcut=shortcut_label(branch, add))
+        text = JoinText("the residual addition", ("the main path", "the shortcut"),
+                        mismatch_hint(x, width, stride, shortcut))
+        nodes = (*chain(main), Node("downsample", "shortcut", (INPUT,), None, origin),
+                 Node("add", "add", (main[-1].name, "downsample"), text, (*origin, "shortcut")),
+                 layer_node("relu", self.relu_layer(), origin, "add"))
+        options = ShortcutOptions(self.projection_bias, self.projection_norm, self.norm_eps, self.zero_pad)
+        nodes, label = expand_shortcuts(nodes, x, width, stride, shortcut, origin, options)
+        graph = BlockGraph(self.block, nodes, "relu", shortcut=label)  # type: ignore[attr-defined]
         return block_node(str(index), graph, (*origin, "shortcut"))
 
     def residual_facts(self, index: int, x: Shape, main: tuple[Shape, int, int, list[Moment]],
