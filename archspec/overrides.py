@@ -19,7 +19,7 @@ from typing import Any
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
 from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
 from archspec.loader import Document, load_document
-from archspec.scale import SCALE_OVERRIDE, SCALES, choose
+from archspec.scale import SCALE_OVERRIDE, SCALES, SCALES_SCHEMA, choose
 from archspec.spec import Spec
 from archspec.validate import _value_at, validate
 
@@ -398,7 +398,7 @@ def schema_with_expressions(schema: dict[str, Any]) -> dict[str, Any]:
     resolved values are validated by the models themselves)."""
     widened = _widen(schema)
     widened["$defs"]["Expression"] = _EXPRESSION_SCHEMA
-    widened["properties"] = {**widened["properties"], VARS: _VARS_SCHEMA}
+    widened["properties"] = {**widened["properties"], VARS: _VARS_SCHEMA, SCALES: SCALES_SCHEMA}
     return widened
 
 

@@ -5,8 +5,8 @@ The rules (README "Scaling" says where they agree with torchvision's EfficientNe
 - repeats: ceil(repeats * depth), at least 1 (torchvision's `adjust_depth`);
 - widths: torchvision's `_make_divisible(width * factor, divisor)`: the nearest multiple of the
   divisor, at least the divisor, and never more than 10% below width * factor;
-- factors are computed exactly as written (0.33 is 33/100), so 10 x 1.1 repeats is 11, not the
-  12 that the float 11.000000000000002 would round up to.
+- factors are computed exactly as written (0.33 is 33/100), so 50 x 1.1 repeats is 55, not the
+  56 that the float 55.00000000000001 rounds up to.
 
 What scales: each layer's `width` (conv, linear) and each channel field a block kind declares
 (`channel_fields`: `width`, or an inception block's c1..c4), except the network's output: the last
@@ -41,7 +41,16 @@ SCALE_OVERRIDE = "--scale"  # the override path that chooses a named scale: `--s
 DEFAULT_DIVISOR = 8
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCALE_KEYS = ("depth", "width", "divisor")
-_TOKEN = re.compile(r"[^\s,\[\]{}#]+")  # a plain scalar as written in block or flow style
+# A plain scalar as written in block or flow style, after its anchor if it has one (`&w 64`).
+_TOKEN = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?([^\s,\[\]{}#]+)")
+
+_FACTOR_SCHEMA = {"type": "number", "exclusiveMinimum": 0}
+SCALES_SCHEMA = {
+    "type": "object", "description": "named scales chosen with `--scale NAME`: repeats times `depth` "
+    "(rounded up), channels times `width` (rounded to a multiple of `divisor`, default 8)",
+    "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+    "additionalProperties": {"type": "object", "additionalProperties": False, "properties": {
+        "depth": _FACTOR_SCHEMA, "width": _FACTOR_SCHEMA, "divisor": {"type": "integer", "minimum": 1}}}}
 
 
 @dataclass(frozen=True)
@@ -261,8 +270,8 @@ def rewrite(document: Document, found: list[Change]) -> str:
         line, column = document.marks[change.path]
         start = starts[line] + column
         token = _TOKEN.match(document.text, start)
-        span = (start, token.end()) if token else (start, start)
-        if token is None or _read(token.group(0)) != change.old:
+        span = (token.start(1), token.end(1)) if token else (start, start)
+        if token is None or _read(token.group(1)) != change.old:
             errors.append(document.diagnostic(change.path, f"cannot rewrite the value written here as "
                                               f"{change.new}", "write the number plainly, e.g. `width: 64`"))
         elif span in spans and spans[span][0] != str(change.new):

@@ -48,18 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archspec import check
-    from archspec.overrides import needs_resolving, resolved_spec
-    from archspec.validate import validate
 
     document = load_document(args.spec)
-    spec = resolved_spec(document, ()) if needs_resolving(document) else validate(document)
+    spec = _spec_of(document)
     scale = _chosen_scale(args, document)
     plain = spec.document.data if spec.document is not None else spec.model_dump(mode="json")
     found = changes(plain, scale)
     text = rewrite(document, found)
     note = f" (after scaling by {scale.describe()})"
     try:
-        scaled = _reloaded(text, document)
+        scaled = _spec_of(replace(load_document(text), file=document.file))  # the same lines as the file
         if scaled.document is None or scaled.document.data != apply(plain, found):
             raise UsageError("the scaled text does not load as the scaled spec: values shared through YAML "
                              "anchors scale differently; write them separately")
@@ -94,10 +92,9 @@ def _chosen_scale(args: argparse.Namespace, document: Document) -> Scale:
                  divisor=named.divisor if args.divisor is None else args.divisor)
 
 
-def _reloaded(text: str, original: Document) -> Spec:
-    """The scaled text as a spec, its errors placed in the original file (the lines are the same)."""
+def _spec_of(document: Document) -> Spec:
+    """The validated spec of a document, its vars, expressions and `scales` resolved as `load` does."""
     from archspec.overrides import needs_resolving, resolved_spec
     from archspec.validate import validate
 
-    document = replace(load_document(text), file=original.file)
     return resolved_spec(document, ()) if needs_resolving(document) else validate(document)
