@@ -276,8 +276,11 @@ class _Builder:
                 continue
             self.key_marks[(*path, key)] = (key_node.start_mark.line, key_node.start_mark.column)
             result[key] = self.build(value_node, (*path, key), depth + 1)
-        for value_node in merges:
-            merged.update(self._merge_source(value_node, path, depth))
+        if merges:
+            written = {key: self.key_marks[(*path, key)] for key in result}
+            for value_node in merges:
+                merged.update(self._merge_source(value_node, path, depth))
+            self.key_marks.update({(*path, key): mark for key, mark in written.items()})
         return {**merged, **result}
 
     def _merge_source(self, node: yaml.Node, path: SpecPath, depth: int) -> dict[str, object]:

@@ -42,6 +42,7 @@ DEFAULT_DIVISOR = 8
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCALE_KEYS = ("depth", "width", "divisor")
 # A plain scalar as written in block or flow style, after its anchor if it has one (`&w 64`).
+_FLOW_MAPPING = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?\{\s*")  # `{` or `&name {`, and the spaces after it
 _TOKEN = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?([^\s,\[\]{}#]+)")
 
 _FACTOR_SCHEMA = {"type": "number", "exclusiveMinimum": 0}
@@ -263,29 +264,57 @@ def rewrite(document: Document, found: list[Change]) -> str:
     spans: dict[tuple[int, int], tuple[str, SpecPath]] = {}
     errors: list[Diagnostic] = []
     for change in found:
-        problem = _problem(document, change)
-        if problem is not None:
-            errors.append(document.diagnostic(change.path, *problem))
-            continue
-        line, column = document.marks[change.path]
-        start = starts[line] + column
-        token = _TOKEN.match(document.text, start)
-        span = (token.start(1), token.end(1)) if token else (start, start)
-        if token is None or _read(token.group(1)) != change.old:
-            errors.append(document.diagnostic(change.path, f"cannot rewrite the value written here as "
-                                              f"{change.new}", "write the number plainly, e.g. `width: 64`"))
-        elif span in spans and spans[span][0] != str(change.new):
+        edit = _edit(document, change, starts)
+        if isinstance(edit, Diagnostic):
+            errors.append(edit)
+        elif edit[0] in spans and spans[edit[0]][0] != edit[1]:
             errors.append(document.diagnostic(change.path, (
-                f"this value is shared through a YAML alias with `{format_path(spans[span][1])}`, which "
-                f"scales to {spans[span][0]}, not {change.new}"), "write the two values separately"))
+                f"this value is shared through a YAML alias with `{format_path(spans[edit[0]][1])}`, which "
+                f"scales to {spans[edit[0]][0]}, not {change.new}"), "write the two values separately"))
         else:
-            spans[span] = (str(change.new), change.path)
+            spans[edit[0]] = (edit[1], change.path)
     if errors:
         raise SpecError(errors)
     text = document.text
     for (start, end), (new, _) in sorted(spans.items(), reverse=True):
         text = text[:start] + new + text[end:]
     return text
+
+
+def _edit(document: Document, change: Change, starts: list[int]) -> tuple[tuple[int, int], str] | Diagnostic:
+    """(span of the text, its new text) for one change, or why it cannot be written in place."""
+    if change.path[-1] == "repeats" and change.path not in document.marks:
+        return _inserted_repeats(document, change, starts)
+    problem = _problem(document, change)
+    if problem is not None:
+        return document.diagnostic(change.path, *problem)
+    line, column = document.marks[change.path]
+    token = _TOKEN.match(document.text, starts[line] + column)
+    if token is None or _read(token.group(1)) != change.old:
+        return document.diagnostic(change.path, f"cannot rewrite the value written here as {change.new}",
+                                   "write the number plainly, e.g. `width: 64`")
+    return (token.start(1), token.end(1)), str(change.new)
+
+
+def _inserted_repeats(document: Document, change: Change,
+                      starts: list[int]) -> tuple[tuple[int, int], str] | Diagnostic:
+    """`repeats: N` written into a block that leaves it at its default 1: after its `block: kind`
+    (a new line at the key's indentation in block style), or first in a flow mapping that does
+    not write its kind (it merges it: `{<<: *inception, ...}`)."""
+    stage, kind = change.path[:-1], (*change.path[:-1], "block")
+    line, column = document.marks.get(stage, (0, 0))
+    opening = _FLOW_MAPPING.match(document.text, starts[line] + column)
+    if kind in document.key_marks:
+        line, column = document.marks[kind]
+        token = _TOKEN.match(document.text, starts[line] + column)
+        if token is not None:
+            indent = document.key_marks[kind][1]
+            written = f", repeats: {change.new}" if opening else f"\n{' ' * indent}repeats: {change.new}"
+            return (token.end(1), token.end(1)), written
+    elif opening:
+        return (opening.end(), opening.end()), f"repeats: {change.new}, "
+    return document.diagnostic(change.path, f"scaling makes `repeats` {change.new} here, but the file "
+                               "does not write it", f"write `repeats: {change.old}` here first")
 
 
 def _problem(document: Document, change: Change) -> tuple[str, str] | None:

@@ -237,15 +237,37 @@ def test_an_invalid_scaled_spec_is_reported_and_nothing_is_written(tmp_path: Pat
     assert "resnext50_32x4d.yaml:15:" in err and "after scaling by" in err
 
 
-def test_expressions_and_unwritten_repeats_are_refused_at_their_place(tmp_path: Path,
+@pytest.mark.parametrize("name", ["nin", "googlenet", "googlenet-d2l"])
+def test_repeats_left_at_their_default_are_written_in(capsys: pytest.CaptureFixture[str], name: str):
+    code, out, err = run_cli(capsys, "scale", str(SPECS / f"{name}.yaml"), "--depth", "2")
+    assert code == 0, err
+    original, scaled = archspec.load(SPECS / f"{name}.yaml"), archspec.load(out)
+    blocks = [(o, s) for o_stage, s_stage in zip(original.stages, scaled.stages, strict=True)
+              for o, s in (zip(o_stage.blocks, s_stage.blocks, strict=True) if hasattr(o_stage, "blocks")
+                           else [(o_stage, s_stage)]) if hasattr(o, "block")]
+    assert blocks and all(s.repeats == 2 * o.repeats for o, s in blocks)
+    assert out.count("\n") == (SPECS / f"{name}.yaml").read_text().count("\n")  # flow style: inserted inline
+
+
+def test_repeats_are_written_into_a_block_style_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    path = tmp_path / "block.yaml"
+    path.write_text(SCALED_SPEC.replace("  - {block: basic, width: 64, repeats: 3}    # three blocks\n",
+                                        "  - block: basic   # one block\n    width: 64\n"))
+    code, out, err = run_cli(capsys, "scale", str(path), "--depth", "2")
+    assert code == 0, err
+    assert "  - block: basic\n    repeats: 2   # one block\n    width: 64\n" in out
+    assert [stage.repeats for stage in archspec.load(out).stages] == [2, 8]
+
+
+def test_expressions_are_refused_at_their_place(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]):
     path = tmp_path / "vars.yaml"
     path.write_text(SCALED_SPEC.replace("{block: basic, width: 64, repeats: 3}", "{block: basic, width: \"${w}\"}")
                     .replace("input:", "vars: {w: 64}\ninput:"))
     code, _, err = run_cli(capsys, "scale", str(path), "--width", "0.5", "--depth", "2")
-    assert code == 2 and "2 errors" in err
-    assert "`${w}` is an expression" in err and "--scale NAME" in err
-    assert "write `repeats: 1` here first" in err
+    assert code == 2 and "1 error" in err
+    line = next(number for number, text in enumerate(path.read_text().splitlines(), 1) if "${w}" in text)
+    assert f"{path}:{line}:" in err and "`${w}` is an expression" in err and "--scale NAME" in err
     code, _, err = run_cli(capsys, "check", str(path), "--set", "scales.s.width=0.5", "--scale", "s")
     assert code == 0, err  # a named scale scales the resolved values
 
@@ -256,19 +278,23 @@ def test_a_value_shared_by_a_scaled_and_a_kept_place_is_refused(tmp_path: Path, 
                     .replace("{layer: linear, width: 100}", "{layer: linear, width: *w}"))
     target = tmp_path / "out.yaml"
     code, _, err = run_cli(capsys, "scale", str(path), "--width", "0.5", "-o", str(target))
+    line = next(number for number, text in enumerate(path.read_text().splitlines(), 1) if "&w" in text)
     assert code == 2 and "anchor" in err and not target.exists()
+    assert f"{path}:{line}:" in err and "head[2].width" in err and "not 100" in err
 
 
 def test_a_key_written_beside_a_merge_is_located_at_its_own_value(tmp_path: Path):
     path = tmp_path / "merge.yaml"
     path.write_text(SCALED_SPEC.replace("  - {block: basic, width: 128, repeats: 4, stride: 2}",
                                         "  - &b {block: basic, width: 128, repeats: 4, stride: 2}\n"
-                                        "  - {<<: *b, width: 128, repeats: 0}"))
+                                        "  - {<<: *b, width: 128, repeats: 0, widht: 1}"))
     with pytest.raises(archspec.SpecError) as error:
         archspec.load(path)
     lines = path.read_text().splitlines()
     line = next(number for number, text in enumerate(lines, 1) if "<<: *b" in text)
-    assert (error.value.errors[0].line, error.value.errors[0].column) == (line, lines[line - 1].index("0}") + 1)
+    found = {d.path[-1]: (d.line, d.column) for d in error.value.errors}
+    assert found["repeats"] == (line, lines[line - 1].index("0,") + 1)
+    assert found["widht"] == (line, lines[line - 1].index("widht") + 1)
 
 
 def test_the_schema_accepts_scales_and_refuses_bad_ones():

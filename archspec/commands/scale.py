@@ -11,9 +11,10 @@ import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from archspec.commands import EXIT_OK, UsageError, add_spec_path, parse_memory, whole_number
-from archspec.errors import SpecError
+from archspec.errors import SpecError, SpecPath
 from archspec.files import write_text
 from archspec.loader import Document, load_document
 from archspec.scale import DEFAULT_DIVISOR, Scale, apply, changes, factor, read_scales, rewrite
@@ -58,9 +59,13 @@ def run(args: argparse.Namespace) -> int:
     note = f" (after scaling by {scale.describe()})"
     try:
         scaled = _spec_of(replace(load_document(text), file=document.file))  # the same lines as the file
-        if scaled.document is None or scaled.document.data != apply(plain, found):
-            raise UsageError("the scaled text does not load as the scaled spec: values shared through YAML "
-                             "anchors scale differently; write them separately")
+        expected = apply(plain, found)
+        differs = _difference(expected, scaled.document.data if scaled.document else None, ())
+        if differs is not None:
+            raise SpecError([document.diagnostic(differs, (
+                "this value is shared through a YAML anchor with a place that scales differently: the "
+                f"scaled file would make it {_value(scaled.document.data, differs)}, not "
+                f"{_value(expected, differs)}"), "write the values separately")])
         report = check(scaled, max_memory=args.max_memory)
         if not report.ok:
             raise SpecError(report.errors)
@@ -98,3 +103,20 @@ def _spec_of(document: Document) -> Spec:
     from archspec.validate import validate
 
     return resolved_spec(document, ()) if needs_resolving(document) else validate(document)
+
+
+def _difference(expected: Any, found: Any, path: SpecPath) -> SpecPath | None:
+    """The first path where two plain documents differ (None where they are equal)."""
+    if isinstance(expected, dict) and isinstance(found, dict) and expected.keys() == found.keys():
+        pairs: Any = ((key, expected[key], found[key]) for key in expected)
+    elif isinstance(expected, list) and isinstance(found, list) and len(expected) == len(found):
+        pairs = zip(range(len(expected)), expected, found, strict=True)
+    else:
+        return None if expected == found else path
+    return next(filter(None, (_difference(a, b, (*path, key)) for key, a, b in pairs)), None)
+
+
+def _value(data: Any, path: SpecPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
