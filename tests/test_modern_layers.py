@@ -213,3 +213,49 @@ def test_diagrams_label_the_new_kinds():
     texts = [layer_text(r.node) for r in report.resolved if isinstance(r.node, LayerNode)]
     assert texts == ["conv 3x3, 32, groups depthwise", "stochastic depth 0.1", "adaptive maxpool to 2x2",
                      "channel shuffle, groups 4"]
+
+
+EVERY_KIND = """\
+name: modern
+input: {channels: 8, size: 16}
+stem:
+  - {layer: conv, width: 16, groups: depthwise, padding: 1}
+  - {layer: layernorm, eps: 1.0e-6}
+  - {layer: hardswish}
+  - {layer: channel_shuffle, groups: 4}
+  - {layer: layer_scale, scale: 0.5}
+  - {layer: stochastic_depth, p: 0.1}
+  - {layer: relu6}
+  - {layer: hardsigmoid}
+  - {layer: identity}
+  - {layer: adaptive_maxpool, size: 2}
+  - {layer: global_maxpool}
+  - {layer: flatten}
+  - {layer: layernorm}
+"""
+
+
+def test_every_new_kind_exports_to_onnx_and_python_that_compute_the_same(tmp_path: Path):
+    import onnxruntime
+
+    from archspec.export.onnx import export_onnx
+    from archspec.export.python_source import python_source
+
+    spec = archspec.load(EVERY_KIND)
+    torch.manual_seed(0)
+    network = archspec.compile(spec).eval()
+    for parameter in network.parameters():  # away from the defaults (LayerNorm's ones and zeros)
+        nn.init.normal_(parameter)
+    x = torch.randn(3, 8, 16, 16)
+    with torch.no_grad():
+        expected = network(x)
+    export_onnx(network, (8, 16, 16), tmp_path / "modern.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "modern.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    assert float((torch.from_numpy(got) - expected).abs().max()) < 1e-4
+    namespace: dict[str, Any] = {}
+    exec(python_source(archspec.check(spec), network), namespace)
+    generated = namespace["Modern"]().eval()
+    generated.load_state_dict(network.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(generated(x), expected)
