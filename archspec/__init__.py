@@ -17,7 +17,8 @@ from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.check import Report
 from archspec.errors import Diagnostic, SpecError
 from archspec.loader import load_document
-from archspec.overrides import needs_resolving, resolved_spec, to_overrides
+from archspec.overrides import Override, needs_resolving, resolved_spec, to_overrides
+from archspec.scale import SCALE_OVERRIDE
 from archspec.shapes import Shape
 from archspec.spec import Spec
 from archspec.validate import validate
@@ -30,17 +31,20 @@ __all__ = ["Diagnostic", "Report", "Spec", "SpecError", "check", "compile", "loa
 __version__ = "0.1.0"
 
 
-def load(source: str | Path, overrides: Mapping[str, object] | Sequence[str] | None = None) -> Spec:
+def load(source: str | Path, overrides: Mapping[str, object] | Sequence[str] | None = None, *,
+         scale: str | None = None) -> Spec:
     """A validated `Spec` from a file path or from YAML text; raises `SpecError` on any problem.
 
     `overrides` change values before validation, as `--set` does: `{"head[-1].width": 10,
     "classes": 10}` (a path, or a name of `vars`, to a value) or `["head[-1].width=10"]` (values read
-    as YAML). `vars` and `${...}` expressions are resolved here too.
+    as YAML). `vars` and `${...}` expressions are resolved here too. `scale` names one of the spec's
+    `scales`, applied after them (as `--scale`).
     """
     document = load_document(source)
-    if not overrides and not needs_resolving(document):
+    if not overrides and scale is None and not needs_resolving(document):
         return validate(document)  # nothing to resolve: no extra work
-    return resolved_spec(document, to_overrides(overrides))
+    chosen = () if scale is None else (Override(SCALE_OVERRIDE, scale, f"--scale {scale}"),)
+    return resolved_spec(document, (*to_overrides(overrides), *chosen))
 
 
 def check(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A002

@@ -257,9 +257,10 @@ class _Builder:
             return self._bad_tag(node, path)
         result: dict[str, object] = {}
         merged: dict[str, object] = {}
+        merges = []  # built after the keys written here, so that a path's mark is its own value's
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:  # `<<: *defaults` shares settings between stages
-                merged.update(self._merge_source(value_node, path, depth))
+                merges.append(value_node)
                 continue
             key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
@@ -275,6 +276,11 @@ class _Builder:
                 continue
             self.key_marks[(*path, key)] = (key_node.start_mark.line, key_node.start_mark.column)
             result[key] = self.build(value_node, (*path, key), depth + 1)
+        if merges:
+            written = {key: self.key_marks[(*path, key)] for key in result}
+            for value_node in merges:
+                merged.update(self._merge_source(value_node, path, depth))
+            self.key_marks.update({(*path, key): mark for key, mark in written.items()})
         return {**merged, **result}
 
     def _merge_source(self, node: yaml.Node, path: SpecPath, depth: int) -> dict[str, object]:

@@ -19,6 +19,7 @@ from typing import Any
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
 from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
 from archspec.loader import Document, load_document
+from archspec.scale import SCALE_OVERRIDE, SCALES, SCALES_SCHEMA, choose
 from archspec.spec import Spec
 from archspec.validate import _value_at, validate
 
@@ -42,7 +43,7 @@ class Override:
 def parse_set(text: str) -> Override:
     """`head[-1].width=10` -> Override("head[-1].width", 10); the value is read as YAML."""
     path, _, value_text = text.partition("=")
-    label = f"--set {text}"
+    label = f"--scale {value_text}" if path == SCALE_OVERRIDE else f"--set {text}"
     if not value_text.strip():
         return Override(path.strip(), None, label)
     try:
@@ -119,7 +120,7 @@ class ResolvedDocument(Document):
 
 def needs_resolving(document: Document) -> bool:
     """Whether a document has anything for this pass (one substring search of the text)."""
-    return "${" in document.text or (isinstance(document.data, dict) and VARS in document.data)
+    return "${" in document.text or (isinstance(document.data, dict) and bool({VARS, SCALES} & document.data.keys()))
 
 
 def resolved_spec(document: Document, overrides: tuple[Override, ...]) -> Spec:
@@ -159,6 +160,7 @@ class _Resolver:
         self.expressions: dict[SpecPath, str] = {}
         self.errors: list[Diagnostic] = []
         self.failed: list[SpecPath] = []  # paths whose errors are reported here, not by validation
+        self.scale: object = None  # the name given to `--scale` (the last one)
 
     def run(self) -> ResolvedDocument:
         for override in self.overrides:
@@ -172,7 +174,7 @@ class _Resolver:
         if not has_expressions:
             if isinstance(self.data, dict):
                 self.data.pop(VARS, None)
-            return self.document
+            return self._scaled()
         if isinstance(self.data, dict):
             environment = self._variables()
             for key, value in self.data.items():
@@ -181,6 +183,18 @@ class _Resolver:
             self.data.pop(VARS, None)
         else:
             self.data = self._resolved(self.data, (), {})
+        self.document = replace(self.document, data=self.data)
+        return self._scaled()
+
+    def _scaled(self) -> ResolvedDocument:
+        """The document without its `scales`, scaled by the one `--scale` names: after overrides and
+        expressions, so that it multiplies the values the spec would otherwise have."""
+        if not isinstance(self.data, dict) or (SCALES not in self.data and self.scale is None):
+            return self.document
+        self.data, errors = choose(self.data, self.scale, self.document)
+        if errors:
+            self.failed.append((SCALES,))
+            self.errors.extend(errors)
         return replace(self.document, data=self.data)
 
     # ---- overrides ----
@@ -191,6 +205,9 @@ class _Resolver:
     def _apply(self, override: Override) -> None:
         if override.problem:
             return self._override_error(override, *override.problem)
+        if override.path == SCALE_OVERRIDE:
+            self.scale = override.value
+            return None
         parts = _parse_path(override.path)
         if parts is None:
             return self._override_error(override, f"expected a path such as `head[-1].width`, "
@@ -381,7 +398,7 @@ def schema_with_expressions(schema: dict[str, Any]) -> dict[str, Any]:
     resolved values are validated by the models themselves)."""
     widened = _widen(schema)
     widened["$defs"]["Expression"] = _EXPRESSION_SCHEMA
-    widened["properties"] = {**widened["properties"], VARS: _VARS_SCHEMA}
+    widened["properties"] = {**widened["properties"], VARS: _VARS_SCHEMA, SCALES: SCALES_SCHEMA}
     return widened
 
 

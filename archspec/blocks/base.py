@@ -58,6 +58,8 @@ class BlockStage(BaseModel):
     stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
     shortcut: Shortcut | None = Field(None, description="overrides the spec's `shortcut` default")
     default_shortcut_applies: ClassVar[bool] = True  # False for blocks without a residual path
+    # The fields that are channel counts, which `archspec scale` multiplies by the width factor.
+    channel_fields: ClassVar[tuple[str, ...]] = ("width",)
 
     def block_stride(self, index: int) -> int:
         return self.stride if index == 0 else 1

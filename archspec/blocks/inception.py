@@ -54,6 +54,7 @@ class InceptionStage(PlainBlockStage):
     norm_eps: NormEps = Field(1e-5, description="BatchNorm eps (torchvision: 0.001)")
     pool_ceil_mode: bool = Field(False, description="ceil_mode of branch 4's max-pool (torchvision: true)")
 
+    channel_fields: ClassVar[tuple[str, ...]] = ("c1", "c2", "c3", "c4")  # `width` is their total
     fixed_stride_reason: ClassVar[str | None] = (
         "an inception block keeps the size; downsample with a `maxpool` entry between blocks")
 

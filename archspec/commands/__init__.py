@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from archspec.budget import DEFAULT_MAX_MEMORY, parse_bytes
 from archspec.errors import Diagnostic
+from archspec.scale import SCALE_OVERRIDE
 from archspec.shapes import Shape
 
 EXIT_OK, EXIT_INVALID, EXIT_INTERNAL = 0, 2, 3
@@ -62,6 +64,8 @@ def add_set_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], type=parse_set_argument, metavar="PATH=VALUE",
                         help="change a value of the spec before it is checked (repeatable; VALUE is "
                              "YAML): head[-1].width=10, stages[1].repeats=4, shortcut=A, or a var: classes=10")
+    parser.add_argument("--scale", action="append", dest="set", type=parse_scale_argument, metavar="NAME",
+                        help="scale the spec by one of its named `scales` (after --set and vars)")
 
 
 def parse_set_argument(text: str) -> str:
@@ -70,6 +74,14 @@ def parse_set_argument(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected PATH=VALUE, e.g. head[-1].width=10 or classes=10; "
                                          f"found {text!r}")
     return text
+
+
+def parse_scale_argument(text: str) -> str:
+    """`--scale s` travels with --set's overrides as `--scale=s`: `archspec train` records it with
+    them, and eval and export apply it again."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError(f"expected the name of one of the spec's `scales`, found {text!r}")
+    return f"{SCALE_OVERRIDE}={text}"
 
 
 def spec_overrides(args: argparse.Namespace) -> list[str]:
