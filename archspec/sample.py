@@ -19,6 +19,7 @@ from typing import Any
 
 from archspec.check import check
 from archspec.errors import Diagnostic, SpecError
+from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.generators import GeneratorError, Inexpressible, expand
 from archspec.loader import Document, dump, load_document
 from archspec.overrides import ResolvedDocument, resolve
@@ -68,6 +69,7 @@ class Sampler:
         self.document = load_document(source)
         self.space: Space = parse_space(self.document)
         self.seed, self.input_shape, self.budget = seed, input_shape, budget
+        self._parsed_constraints = _parsed(self.space.constraints)
 
     def sample(self, index: int) -> Sample:
         data, values, tries = self._draw(index)
@@ -110,21 +112,36 @@ class Sampler:
         """A draw that meets the constraints (the data without them), its values, and the tries it took."""
         rng = sample_rng(self.seed, index)
         broken: Counter[int] = Counter()
-        for tries in range(1, MAX_TRIES + 1):
-            data, values = self.space.draw(rng)
-            constraints = data.pop(CONSTRAINTS, None)
-            if not self.space.constraints:
-                return data, values, tries
-            checked = self._checked(resolve(self._with({"vars": data.get("vars", {}), CONSTRAINTS: constraints})),
-                                    index).data
-            failed = self._failed_constraint(checked[CONSTRAINTS], index)  # type: ignore[index]
+        for tries in range(1, MAX_TRIES + 1):  # constraints read only the vars: drawn again alone
+            drawn, variables = self.space.draw_vars(rng)
+            failed = self._failed_constraint(self._constraint_results(variables, index), index)
             if failed is None:
+                data, values = self.space.draw_rest(rng, drawn)
+                data.pop(CONSTRAINTS, None)
                 return data, values, tries
             broken[failed] += 1
         worst = broken.most_common(1)[0][0]
         raise SpecError([_in_sample(self.document.diagnostic(
             (CONSTRAINTS, worst), f"no draw of {MAX_TRIES:,} met the constraints (this one failed "
             f"{broken[worst]:,} times)", "widen the ranges or loosen the constraints"), index)])
+
+    def _constraint_results(self, variables: object, index: int) -> list[object]:
+        """The constraints' values for drawn vars: evaluated directly where the vars are plain values
+        (the common case, for up to MAX_TRIES draws a sample), else through the resolve pass, which
+        also places any error in the file."""
+        plain = isinstance(variables, dict) and all(
+            isinstance(value, (int, float)) or (isinstance(value, str) and "${" not in value)
+            for value in variables.values())
+        if not self.space.constraints:
+            return []
+        if plain and self._parsed_constraints is not None:
+            try:
+                return [evaluate(node, text, variables) for node, text in self._parsed_constraints]  # type: ignore[arg-type]
+            except ExprError:
+                pass  # reported below, at its place
+        constraints = list(self.space.constraints)
+        checked = self._checked(resolve(self._with({"vars": variables, CONSTRAINTS: constraints})), index).data
+        return checked[CONSTRAINTS]  # type: ignore[index]
 
     def _failed_constraint(self, results: list[object], index: int) -> int | None:
         for position, result in enumerate(results):
@@ -143,6 +160,20 @@ class Sampler:
             if progress is not None:
                 progress(index + 1)
         return samples
+
+
+def _parsed(constraints: tuple[str, ...]) -> list[tuple[Node, str]] | None:
+    """Each constraint's syntax tree and text; None if any is not one whole `${...}` that parses."""
+    parsed = []
+    for text in constraints:
+        pieces = split(text.strip()) if "${" in text else []
+        if len(pieces) != 2 or pieces[0].literal or pieces[1].literal or pieces[0].expression is None:
+            return None
+        try:
+            parsed.append((parse(pieces[0].expression), pieces[0].expression))
+        except ExprError:
+            return None
+    return parsed
 
 
 def _in_sample(diagnostic: Diagnostic, index: int) -> Diagnostic:

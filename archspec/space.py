@@ -21,13 +21,14 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from archspec.errors import Diagnostic, SpecError, SpecPath, format_path
 from archspec.loader import Document
 
 KINDS = ("choice", "int", "log_int", "float", "log_float")
-CONSTRAINTS = "constraints"
+CONSTRAINTS, VARS = "constraints", "vars"
 MAX_TRIES = 1_000  # draws per sample until the constraints hold
 
 
@@ -63,10 +64,28 @@ class Space:
     distributions: tuple[Distribution, ...]  # in the order of the text: vars first
     constraints: tuple[str, ...]
 
-    def draw(self, rng: random.Random) -> tuple[dict[str, Any], dict[str, object]]:
-        """One draw: the document's data with every distribution replaced, and {path: value}."""
-        values = {format_path(d.path): d.draw(rng) for d in self.distributions}
-        return _replaced(self.document.data, (), values), values
+    def draw_vars(self, rng: random.Random) -> tuple[dict[SpecPath, object], dict[str, Any]]:
+        """The vars' distributions drawn: {path: value}, and the `vars` mapping with them."""
+        drawn = {d.path: d.draw(rng) for d in self.distributions if d.path[0] == VARS}
+        return drawn, _replaced(self.document.data.get(VARS, {}), (VARS,), drawn, self._holders)  # type: ignore[union-attr]
+
+    def draw_rest(self, rng: random.Random, drawn: dict[SpecPath, object]
+                  ) -> tuple[dict[str, Any], dict[str, object]]:
+        """The other distributions drawn after the vars': the document's data with every distribution
+        replaced, and {path as written: value}. Only the containers that hold a distribution are
+        copied; the rest is shared with the document."""
+        drawn = {**drawn, **{d.path: d.draw(rng) for d in self.distributions if d.path[0] != VARS}}
+        return _replaced(self.document.data, (), drawn, self._holders), {
+            name: drawn[path] for name, path in self._names}
+
+    @cached_property
+    def _holders(self) -> frozenset[SpecPath]:
+        """The paths of the containers that hold a distribution, at any depth."""
+        return frozenset(d.path[:end] for d in self.distributions for end in range(len(d.path)))
+
+    @cached_property
+    def _names(self) -> tuple[tuple[str, SpecPath], ...]:
+        return tuple((format_path(d.path), d.path) for d in self.distributions)
 
 
 def is_distribution(value: object) -> bool:
@@ -83,7 +102,7 @@ def parse_space(document: Document) -> Space:
     constraints = _constraints(document, errors)
     if errors:
         raise SpecError(errors)
-    vars_first = sorted(found, key=lambda d: d.path[:1] != ("vars",))
+    vars_first = sorted(found, key=lambda d: d.path[:1] != (VARS,))
     return Space(document, tuple(vars_first), constraints)
 
 
@@ -159,15 +178,16 @@ def _constraints(document: Document, errors: list[Diagnostic]) -> tuple[str, ...
     return tuple(text for text in written if isinstance(text, str))
 
 
-def _replaced(value: object, path: SpecPath, values: dict[str, object]) -> Any:
-    """`value` with each distribution replaced by its drawn value; other containers are copied."""
-    if is_distribution(value):
-        return values[format_path(path)]
+def _replaced(value: object, path: SpecPath, drawn: dict[SpecPath, object], holders: frozenset[SpecPath]) -> Any:
+    """`value` with each distribution replaced by its drawn value, copying only the `holders`."""
+    if path in drawn:
+        return drawn[path]
+    if path not in holders:
+        return value
     if isinstance(value, dict):
-        return {key: _replaced(item, (*path, key), values) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_replaced(item, (*path, index), values) for index, item in enumerate(value)]
-    return value
+        return {key: _replaced(item, (*path, key), drawn, holders) for key, item in value.items()}
+    assert isinstance(value, list)
+    return [_replaced(item, (*path, index), drawn, holders) for index, item in enumerate(value)]
 
 
 def sample_rng(seed: int, index: int) -> random.Random:
