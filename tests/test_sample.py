@@ -179,6 +179,19 @@ def test_budgets_reject_with_their_reason_and_the_summary_counts_them(tmp_path):
     assert not list((tmp_path / "out").glob("sample-*.yaml"))
 
 
+def test_a_sample_the_check_refuses_is_rejected_with_its_reason(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("""name: t
+input: {channels: 3, size: {choice: [2, 16]}}
+stem: [{layer: conv, width: 8, kernel: 5}]
+head: [{layer: global_avgpool}, {layer: flatten}, {layer: linear, width: 10}]
+""")
+    samples = Sampler(space, 0).run(20)
+    sizes = {sample.values["input.size"]: sample for sample in samples}
+    assert sizes[2].status == "rejected" and sizes[2].reason == "check" and sizes[2].params is None
+    assert sizes[16].status == "accepted" and sizes[16].params == 3 * 8 * 25 + 8 + 8 * 10 + 10
+
+
 def test_a_folder_with_other_files_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     result = _run(SPACES / "regnet_x.yaml", tmp_path, "-n", "2", "--overwrite")

@@ -122,14 +122,19 @@ def plot(samples: list, budget: object, target: Path, title: str) -> str | None:
     figure = Figure(figsize=(7, 5), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    for status, colour in (("accepted", "tab:blue"), ("rejected", "tab:orange")):
+    # Rejected samples with figures are those over a budget (the others have no figures to plot).
+    for status, label, colour in (("accepted", "accepted", "tab:blue"),
+                                  ("rejected", "rejected: over a budget", "tab:orange")):
         placed = [s for s in samples if s.status == status and s.params is not None]
         axes.scatter([s.params for s in placed], [s.macs for s in placed], s=8, c=colour, alpha=0.6,
-                     label=f"{status} ({len(placed):,})")
+                     label=f"{label} ({len(placed):,})")
     if getattr(budget, "params", None) is not None:
         axes.axvline(budget.params, color="tab:red", linestyle="--", label="parameter budget")  # type: ignore[attr-defined]
     if getattr(budget, "macs", None) is not None:
         axes.axhline(budget.macs, color="tab:purple", linestyle="--", label="MAC budget")  # type: ignore[attr-defined]
+    if any(s.params for s in samples):  # sizes span orders of magnitude
+        axes.set_xscale("log")
+        axes.set_yscale("log")
     axes.set_xlabel("parameters")
     axes.set_ylabel("MACs")
     axes.grid(alpha=0.3)
