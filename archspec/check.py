@@ -60,9 +60,10 @@ class Report:
     input_shape: Shape
     errors: tuple[Diagnostic, ...]
     figures: Facts | None = None  # the network's output shape, parameters and MACs, when it checked
-    twin_memory: int | None = None  # `memory.total`, when the blocks' static twins gave the figures
     # The lowered graph, when the check made it; otherwise `graph` makes it on first use.
     lowered: Lowered | None = field(default=None, repr=False, compare=False)
+    # `memory.total`, when the blocks' static twins gave the figures (no graph made for it)
+    twin_memory: int | None = field(default=None, compare=False)
 
     @cached_property
     def graph(self) -> Lowered:
