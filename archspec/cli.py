@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "archspec.commands.eval",
     "archspec.commands.export",
     "archspec.commands.scale",
+    "archspec.commands.sample",
 )
 
 
