@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "archspec.commands.train",
     "archspec.commands.eval",
     "archspec.commands.export",
+    "archspec.commands.completion",
 )
 
 
