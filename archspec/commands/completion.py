@@ -39,6 +39,7 @@ class Command:
     help: str
     options: tuple[Option, ...]
     takes_files: bool  # a positional path (the spec)
+    words: tuple[str, ...] = ()  # a positional's choices (completion's shell)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,16 +61,17 @@ def describe(parser: argparse.ArgumentParser) -> tuple[Command, ...]:
     helps = {choice.dest: choice.help or "" for choice in subparsers._choices_actions}
     commands = []
     for name, subparser in subparsers.choices.items():
-        options, takes_files = [], False
+        options, takes_files, words = [], False, ()
         for action in subparser._actions:
             if not action.option_strings:
                 takes_files = takes_files or action.choices is None
+                words = words or tuple(map(str, action.choices or ()))
                 continue
             metavar = str(action.metavar or "").upper()
             options.append(Option(tuple(action.option_strings), _plain(action.help or ""),
                                   action.nargs != 0, tuple(map(str, action.choices or ())),
                                   metavar in PATH_METAVARS))
-        commands.append(Command(name, _plain(helps.get(name, "")), tuple(options), takes_files))
+        commands.append(Command(name, _plain(helps.get(name, "")), tuple(options), takes_files, words))
     return tuple(commands)
 
 
@@ -100,7 +102,9 @@ def _bash(commands: tuple[Command, ...]) -> str:
                 reply = "COMPREPLY=()"
             value_cases.append(f"                {pattern}) {reply}; return ;;")
         words = " ".join(name for option in command.options for name in option.names)
-        rest = ('COMPREPLY=($(compgen -f -- "$cur"))' if command.takes_files else "COMPREPLY=()")
+        rest = ('COMPREPLY=($(compgen -f -- "$cur"))' if command.takes_files
+                else f'COMPREPLY=($(compgen -W "{" ".join(command.words)}" -- "$cur"))' if command.words
+                else "COMPREPLY=()")
         cases.append("\n".join([
             f"        {command.name})",
             '            case "$prev" in',
@@ -139,6 +143,8 @@ def _zsh(commands: tuple[Command, ...]) -> str:
                 specs.append(f"'{exclusive}{name}[{option.help}]{action}'")
         if command.takes_files:
             specs.append("'*:file:_files'")
+        if command.words:
+            specs.append(f"'1:value:({' '.join(command.words)})'")
         cases.append(f"        {command.name}) _arguments \\\n            " + " \\\n            ".join(specs)
                      + " ;;")
     body = "\n".join(cases)
@@ -179,6 +185,8 @@ def _fish(commands: tuple[Command, ...]) -> str:
         seen = f"-n '__fish_seen_subcommand_from {command.name}'"
         if command.takes_files:
             lines.append(f"complete -c archspec {seen} -F")
+        if command.words:
+            lines.append(f"complete -c archspec {seen} -a '{' '.join(command.words)}'")
         for option in command.options:
             flags = " ".join(f"-l {name[2:]}" if name.startswith("--") else f"-s {name[1:]}"
                              for name in option.names)
