@@ -87,7 +87,7 @@ def test_checkpoint_holds_weights_states_and_spec(trained_run):
     network = archspec.compile(archspec.load(checkpoint["spec"]))  # the spec text rebuilds the network
     network.load_state_dict(checkpoint["model"])  # strict: every key and shape fits
     best = torch.load(run / "best.pt", weights_only=True)
-    chosen = max(metrics(run), key=lambda r: r["val_acc"])  # the first of the best: max keeps it
+    chosen = max(metrics(run), key=lambda r: (r["val_acc"], -r["val_loss"]))  # a tie: the lower loss
     assert best["epoch"] == best["best_epoch"] == chosen["epoch"]
     assert best["best_acc"] == chosen["val_acc"] and best["best_test_acc"] == chosen["test_acc"]
 

@@ -97,6 +97,19 @@ def test_no_validation_split_warns_and_keeps_the_last_epoch(tmp_path, capsys):
     assert "the run had no validation split; use --split test" in capsys.readouterr().err
 
 
+def test_selection_takes_the_best_validation_accuracy_and_on_a_tie_the_lower_loss():
+    from archspec.train.loop import _better
+
+    rows = [{"val_acc": 0.9, "val_loss": 0.3}, {"val_acc": 0.9, "val_loss": 0.2},
+            {"val_acc": 0.9, "val_loss": 0.25}, {"val_acc": 0.8, "val_loss": 0.1}]
+    best = {"acc": -1.0, "epoch": 0}
+    for epoch, row in enumerate(rows, start=1):
+        if _better(row, best, rows[:epoch]):
+            best = {"acc": row["val_acc"], "epoch": epoch}
+    assert best["epoch"] == 2
+    assert _better({"val_acc": None, "val_loss": None}, best, rows)  # no split: the last epoch
+
+
 @pytest.mark.parametrize("value", ["1", "-0.1", "1.5"])
 def test_a_fraction_outside_0_1_is_refused(value, tmp_path, capsys):
     assert train(tmp_path / "run", "--val-fraction", value) == 2
