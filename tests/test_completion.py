@@ -1,5 +1,6 @@
 """`archspec completion bash|zsh|fish`: each script is generated from the parser, names every
-subcommand and option, and is valid for its shell (checked with the shell itself where installed)."""
+subcommand and option, and is valid for its shell (checked with the shell itself where installed); and
+the progress line of long work outside training (archspec/progress.py)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,38 @@ def test_an_unknown_shell_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["completion", "tcsh"])
     assert exit_info.value.code == 2 and "invalid choice: 'tcsh'" in capsys.readouterr().err
+
+
+def test_long_work_shows_what_it_does_on_a_terminal_only():
+    import io
+
+    from archspec.progress import activity
+
+    terminal = io.StringIO()
+    with activity("export", "writing net.onnx (onnx)", stream=terminal, enabled=True):
+        pass
+    assert terminal.getvalue().startswith("\rarchspec export: writing net.onnx (onnx)... 0s\x1b[K")
+    assert terminal.getvalue().endswith("\r\x1b[K")
+    log = io.StringIO()  # not a terminal: nothing
+    with activity("compile", "checking shapes", stream=log):
+        pass
+    assert log.getvalue() == ""
+
+
+def test_compile_check_shapes_and_export_show_their_progress(monkeypatch, tmp_path, capsys):
+    import io
+
+    from conftest import SPECS
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("archspec.progress.sys.stderr", terminal)
+    assert main(["compile", str(SPECS / "lenet.yaml"), "--check-shapes"]) == 0
+    assert "archspec compile: building lenet... " in terminal.getvalue()
+    assert "archspec compile: checking every module's shape with a forward pass... " in terminal.getvalue()
+    assert main(["export", str(SPECS / "lenet.yaml"), "-o", str(tmp_path / "lenet.py")]) == 0
+    assert f"archspec export: writing {tmp_path / 'lenet.py'} (python)... " in terminal.getvalue()
+    assert "shapes verified" in capsys.readouterr().out
