@@ -95,6 +95,8 @@ def test_no_validation_split_warns_and_keeps_the_last_epoch(tmp_path, capsys):
     assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(tmp_path / "run" / "best.pt"),
                  "--split", "val"]) == 2
     assert "the run had no validation split; use --split test" in capsys.readouterr().err
+    assert train(tmp_path / "run", "--epochs", "3", "--resume") == 2  # the default 0.1: another split
+    assert "the run was trained without a validation split (--val-fraction 0)" in capsys.readouterr().err
 
 
 def test_selection_takes_the_best_validation_accuracy_and_on_a_tie_the_lower_loss():

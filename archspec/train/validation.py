@@ -103,8 +103,9 @@ def check_same(previous: dict[str, Any] | None, current: Split, where: str) -> N
     before = previous or {"source": NONE, "fraction": 0.0, "seed": current.seed, "digest": ""}
     if (before["source"], before["digest"]) == (current.source, current.digest):
         return
-    was = (f"{before['source']} split, --val-fraction {before['fraction']:g}, --seed {before['seed']}"
-           if before["source"] == HELD_OUT else f"{before['source']} validation split")
-    raise UsageError(f"{where}: the run was trained with a {was}; this command makes a "
-                     f"{current.source} split ({current.describe()}): pass the run's --val-fraction "
-                     "and --seed so that its best epoch is chosen on the same images")
+    was = {HELD_OUT: f"with a held-out split, --val-fraction {before['fraction']:g}, --seed {before['seed']}",
+           OFFICIAL: "with the dataset's own validation set",
+           NONE: "without a validation split (--val-fraction 0)"}[before["source"]]
+    raise UsageError(f"{where}: the run was trained {was}; this command would make {current.describe()}: "
+                     "pass the run's --val-fraction and --seed so that its best epoch is chosen on the "
+                     "same images")
