@@ -88,21 +88,30 @@ class Conv(LayerBase):
     stride: SizeOrPair = 1
     padding: OffsetOrPair = 0
     dilation: SizeOrPair = 1
-    groups: Count = 1
+    groups: Count | Literal["depthwise"] = Field(
+        1, description="a number, or `depthwise`: one group per input channel (groups = input channels)")
     bias: bool = True
     default_name: ClassVar[str] = "conv"
     always_numbered: ClassVar[bool] = True
 
+    def group_count(self, x: Shape) -> int:
+        return x[0] if self.groups == "depthwise" else self.groups  # type: ignore[return-value]
+
     def infer(self, x: Shape) -> Facts:
+        if self.groups == "depthwise" and len(x) == 3 and self.width % x[0]:
+            raise ShapeProblem(
+                f"a depthwise convolution's width must be a multiple of its {x[0]} input channels, "
+                f"found width {self.width}",
+                f"write `width: {x[0]}` (or {2 * x[0]}, {3 * x[0]}, ...: a channel multiplier)", "width")
         return conv_facts(x, self.width, pair(self.kernel), pair(self.stride), pair(self.padding),
-                          pair(self.dilation), self.groups, self.bias)
+                          pair(self.dilation), self.group_count(x), self.bias)
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.Conv2d(x[0], self.width, pair(self.kernel), pair(self.stride), pair(self.padding),
-                         pair(self.dilation), self.groups, self.bias)
+                         pair(self.dilation), self.group_count(x), self.bias)
 
     def working_values(self, x: Shape, out: Shape) -> int:
-        return conv_working(x, out, pair(self.kernel), pair(self.stride), self.groups)
+        return conv_working(x, out, pair(self.kernel), pair(self.stride), self.group_count(x))
 
 
 def conv_working(x: Shape, out: Shape, kernel: Pair, stride: Pair, groups: int = 1) -> int:
@@ -406,3 +415,8 @@ class ZeroPadShortcut(LayerBase):
 
     def build(self, nn: Any, x: Shape) -> Any:
         return nn.ZeroPadShortcut(self.stride, self.width - x[0], both_sides=self.pad == "both")
+
+
+# The modern kinds (MobileNet, EfficientNet, ShuffleNet, ConvNeXt) live in their own module; importing
+# it here registers them before archspec.spec builds the union of every kind from LAYERS.
+from archspec import layers_modern  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """The torch module library the build pass hands to every layer's `build(nn, x)`.
 
-It re-exports the torch.nn classes the layers use and adds archspec's three composites. With
+It re-exports the torch.nn classes the layers use (and torchvision's LayerNorm2d and StochasticDepth,
+the very types of its ConvNeXt and EfficientNet) and adds archspec's own modules. With
 `archspec.build`, this is the only module that imports torch.
 """
 
@@ -13,23 +14,75 @@ import torch.nn.functional as F
 from torch.nn import (  # noqa: F401
     GELU,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Conv2d,
     Dropout,
     Flatten,
+    Hardsigmoid,
+    Hardswish,
+    Identity,
+    LayerNorm,
     LeakyReLU,
     Linear,
     LocalResponseNorm,
     MaxPool2d,
     Module,
+    Parameter,
     ReLU,
+    ReLU6,
     Sequential,
     Sigmoid,
     SiLU,
     Tanh,
 )
+from torchvision.models.convnext import LayerNorm2d  # noqa: F401
+from torchvision.ops import StochasticDepth  # noqa: F401
+
+
+class ChannelShuffle(Module):
+    """ShuffleNet's channel shuffle (torchvision.models.shufflenetv2.channel_shuffle as a module):
+    the channels, seen as `groups` rows of C / groups, are transposed. No parameters."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.size()
+        x = x.view(batch, self.groups, channels // self.groups, height, width)
+        x = torch.transpose(x, 1, 2).contiguous()
+        return x.view(batch, channels, height, width)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+class LayerScale(Module):
+    """ConvNeXt's layer scale as a module: x times a learned C x 1 x 1 factor (`weight`), which starts
+    at `scale`. ConvNeXt's CNBlock holds the factor as a bare parameter (`<block>.layer_scale`, listed
+    before the block's children in its state_dict); a container reproduces that by registering
+    `bare_parameter(module)` under the layer's name instead of the module, and multiplying by it."""
+
+    def __init__(self, channels: int, scale: float = 1e-6):
+        super().__init__()
+        self.channels = channels
+        self.scale = scale
+        self.weight = Parameter(torch.ones(channels, 1, 1) * scale)  # ConvNeXt's expression, bit for bit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x  # CNBlock's `self.layer_scale * self.block(input)`, in that order
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, scale={self.scale}"
+
+
+def bare_parameter(module: Module) -> Parameter | None:
+    """The parameter a container should register under the layer's own name (a bare key, as
+    ConvNeXt's `layer_scale`), or None for a module registered as a child as usual."""
+    return module.weight if isinstance(module, LayerScale) else None
 
 
 class ZeroPadShortcut(Module):

@@ -48,9 +48,18 @@ LAYER_CASES: dict[str, list[dict[str, Any]]] = {
     "global_avgpool": [{}],
     "flatten": [{}],
     "linear": [{"width": 10}, {"width": 300, "bias": False}],
+    "relu6": [{}, {"inplace": False}], "hardswish": [{}, {"inplace": False}], "hardsigmoid": [{}],
+    "identity": [{}], "stochastic_depth": [{"p": 0.2}, {"p": 0.5, "mode": "batch"}],
+    "channel_shuffle": [{"groups": 1}],  # the only groups that divide every shape's channels (3, 16, 5)
+    "layernorm": [{}, {"eps": 1e-6}], "layer_scale": [{}, {"scale": 0.5}],
+    "adaptive_maxpool": [{}, {"size": 3}, {"size": [2, 5]}], "global_maxpool": [{}],
 }
-FLAT_CASES = {"linear": [{"width": 10}, {"width": 300, "bias": False}], "batchnorm": [{}], "relu": [{}]}
-GROUPED = {"conv": [{"width": 48, "groups": 3}, {"width": 16, "kernel": 1, "groups": 16}]}  # on 48 channels
+FLAT_CASES = {"linear": [{"width": 10}, {"width": 300, "bias": False}], "batchnorm": [{}], "relu": [{}],
+              "layernorm": [{}], "identity": [{}], "hardswish": [{}], "stochastic_depth": [{"p": 0.1}]}
+GROUPED = {"conv": [{"width": 48, "groups": 3}, {"width": 16, "kernel": 1, "groups": 16},  # on 48 channels
+                    {"width": 48, "groups": "depthwise", "padding": 1},
+                    {"width": 96, "kernel": 5, "stride": 2, "groups": "depthwise"}],
+           "channel_shuffle": [{"groups": 2}, {"groups": 3}, {"groups": 48}]}
 
 # Every registered block kind: its shortcuts and options, on an input of BLOCK_SHAPES (8 channels).
 BLOCK_CASES: dict[str, list[dict[str, Any]]] = {

@@ -185,8 +185,9 @@ def plain_module(layer: LayerBase, x: torch.Tensor) -> nn.Module:
     kind, fields = layer.layer, layer.model_dump()  # type: ignore[attr-defined]
     channels = x.shape[1]
     if kind == "conv":
+        groups = channels if fields["groups"] == "depthwise" else fields["groups"]  # PyTorch's way to write it
         return nn.Conv2d(channels, fields["width"], fields["kernel"], fields["stride"], fields["padding"],
-                         fields["dilation"], fields["groups"], fields["bias"])
+                         fields["dilation"], groups, fields["bias"])
     if kind in ("maxpool", "avgpool"):
         pool = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
         return pool(fields["kernel"], fields["stride"] or fields["kernel"], fields["padding"],

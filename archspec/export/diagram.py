@@ -18,7 +18,8 @@ from archspec.shapes import Shape, pair, show
 
 # Layers left out of a block's summary: they keep the shape and carry no choice worth a glance.
 _QUIET = frozenset({"batchnorm", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "flatten",
-                    "dropout", "local_response_norm"})
+                    "dropout", "local_response_norm", "relu6", "hardswish", "hardsigmoid", "identity",
+                    "layernorm"})
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,9 @@ def layer_text(node: LayerNode) -> str:
         text += f", {layer.width}"  # type: ignore[attr-defined]
     if getattr(layer, "groups", 1) != 1:
         text += f", groups {layer.groups}"  # type: ignore[attr-defined]
-    if node.kind == "dropout":
+    if node.kind in ("dropout", "stochastic_depth"):
         text += f" {layer.p}"  # type: ignore[attr-defined]
-    if node.kind == "adaptive_avgpool":
+    if node.kind in ("adaptive_avgpool", "adaptive_maxpool"):
         text += " to {}x{}".format(*pair(layer.size))  # type: ignore[attr-defined]
     return text
 

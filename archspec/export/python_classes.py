@@ -23,7 +23,8 @@ from archspec.graph import ConcatNode, LayerNode, ResidualNode, Resolved
 from archspec.shapes import Shape
 
 # archspec's own leaf modules; the generated file carries a copy of each one used (python_source.py).
-OWN_MODULES = (modules.ZeroPadShortcut,)
+OWN_MODULES = (modules.ZeroPadShortcut, modules.ChannelShuffle, modules.LayerScale, modules.LayerNorm2d,
+               modules.StochasticDepth)
 CHANNELS = "channels"  # the category of every channel or feature count
 _CHANNEL_ARGUMENTS = frozenset({"in_channels", "out_channels", "num_features", "in_features",
                                 "out_features"})

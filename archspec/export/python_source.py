@@ -17,6 +17,7 @@ from torch import nn
 
 from archspec.check import Report
 from archspec.export import ExportError, camel_case, shortcut_kind
+from archspec.export.modern_sources import MODERN_SOURCES
 from archspec.export.python_classes import (
     Block,
     Collector,
@@ -50,7 +51,7 @@ class ZeroPadShortcut(nn.Module):
         x = x[:, :, :: self.stride, :: self.stride]
         before = self.extra_channels // 2 if self.both_sides else 0
         return nn.functional.pad(x, (0, 0, 0, 0, before, self.extra_channels - before))
-'''}
+''', **MODERN_SOURCES}
 
 
 def python_source(report: Report, network: nn.Module, weights_file: str | None = None) -> str:

@@ -78,6 +78,16 @@ def groups_candidates(document: dict, trace: Trace) -> list[Candidate]:
             if entry.get("layer") == "conv"]
 
 
+def depthwise_candidates(document: dict, trace: Trace) -> list[Candidate]:
+    return [((*path, "groups"), "depthwise") for path, entry, x in _entries(document, trace)
+            if entry.get("layer") == "conv" and entry["width"] % x[0]]
+
+
+def shuffle_candidates(document: dict, trace: Trace) -> list[Candidate]:
+    return [((*path, "groups"), st.integers(2, x[0] + 1).filter(lambda groups, c=x[0]: c % groups != 0))
+            for path, entry, x in _entries(document, trace) if entry.get("layer") == "channel_shuffle"]
+
+
 def concat_candidates(document: dict, trace: Trace) -> list[Candidate]:
     return [((*path, "c3_kernel"), st.sampled_from([2, 4])) for path, entry, _ in _entries(document, trace)
             if entry.get("block") == "inception"]
@@ -128,6 +138,12 @@ FAULTS: dict[str, Fault] = {
     "groups_indivisible": Fault(
         "convolution groups that do not divide the input channels",
         groups_candidates, stem_first="conv", breaks_in="here"),
+    "depthwise_width": Fault(
+        "a convolution made depthwise (`groups: depthwise`) whose width is not a multiple of its input "
+        "channels", depthwise_candidates, stem_first="conv", breaks_in="here"),
+    "shuffle_groups_indivisible": Fault(
+        "channel_shuffle groups that do not divide the channels", shuffle_candidates, stem_first="shuffle",
+        breaks_in="here"),
     "bad_concatenation": Fault(
         "an even kernel in an inception branch: that branch's map is one pixel larger than the "
         "others, so they cannot be concatenated", concat_candidates,

@@ -189,6 +189,9 @@ def draw_conv(draw: Draw, x: Shape, knobs: Knobs) -> dict:
     maybe(draw, layer, "padding", up_to_half(kernel, 1))
     maybe(draw, layer, "dilation", int_or_pair(st.sampled_from([1, 2])))
     maybe(draw, layer, "bias", st.booleans())
+    if draw(st.integers(0, 3)) == 0:  # depthwise: one group per input channel, width a multiple of them
+        layer.update(groups="depthwise", width=x[0] * draw(st.integers(1, 2)))
+        return layer
     common = [g for g in (1, 2, 3, 4) if x[0] % g == 0 and layer["width"] % g == 0]
     maybe(draw, layer, "groups", st.sampled_from(common))
     return layer
@@ -210,10 +213,28 @@ def draw_pointwise(draw: Draw, x: Shape, knobs: Knobs) -> dict:
         {"layer": "batchnorm"}, {"layer": "relu"}, {"layer": "relu", "inplace": False}, {"layer": "gelu"},
         {"layer": "silu"}, {"layer": "tanh"}, {"layer": "sigmoid"},
         {"layer": "leaky_relu", "negative_slope": 0.2}, {"layer": "dropout", "p": 0.25},
-        {"layer": "local_response_norm", "size": 3}]))
+        {"layer": "local_response_norm", "size": 3}, {"layer": "relu6"}, {"layer": "relu6", "inplace": False},
+        {"layer": "hardswish"}, {"layer": "hardsigmoid"}, {"layer": "identity"},
+        {"layer": "stochastic_depth", "p": 0.2}, {"layer": "stochastic_depth", "p": 0.1, "mode": "batch"},
+        {"layer": "layernorm"}, {"layer": "layernorm", "eps": 1e-6}, {"layer": "layer_scale"},
+        {"layer": "layer_scale", "scale": 0.5}]))
 
 
-IMAGE_LAYERS = {"conv": draw_conv, "pool": draw_pool, "pointwise": draw_pointwise}
+def draw_shuffle(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    return {"layer": "channel_shuffle", "groups": draw(st.sampled_from([g for g in (1, 2, 3, 4, x[0])
+                                                                         if x[0] % g == 0]))}
+
+
+def draw_max_pool(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    if draw(st.booleans()):
+        return {"layer": "global_maxpool"}
+    layer: dict = {"layer": "adaptive_maxpool"}
+    maybe(draw, layer, "size", int_or_pair(st.integers(1, 3)))
+    return layer
+
+
+IMAGE_LAYERS = {"conv": draw_conv, "pool": draw_pool, "pointwise": draw_pointwise, "shuffle": draw_shuffle,
+                "max_pool": draw_max_pool}
 
 
 def draw_image_layer(draw: Draw, x: Shape, knobs: Knobs, kind: str | None = None) -> dict | None:

@@ -94,12 +94,20 @@ def layer_shape(layer: dict, x: Shape, path: SpecPath) -> Shape:
     if kind == "conv":
         c, _, _ = _image(x, path, "conv")
         groups = layer.get("groups", 1)
+        groups = c if groups == "depthwise" else groups  # nn.Conv2d(groups=in_channels)
         if c % groups or layer["width"] % groups:
             raise Refused(path, f"groups {groups} do not divide {c} -> {layer['width']} channels")
         return _window(x, path, layer, layer["width"], pool=False)
     if kind in ("maxpool", "avgpool"):
         return _window(x, path, layer, x[0], pool=True)
-    if kind in ("adaptive_avgpool", "global_avgpool"):
+    if kind == "channel_shuffle":
+        c, _, _ = _image(x, path, kind)
+        if c % layer["groups"]:  # its view(N, groups, C // groups, H, W) fails
+            raise Refused(path, f"channel_shuffle groups {layer['groups']} do not divide {c} channels")
+        return x
+    if kind == "layer_scale":
+        _image(x, path, kind)  # a C x 1 x 1 factor: on N x C it would broadcast against the batch
+    if kind in ("adaptive_avgpool", "global_avgpool", "adaptive_maxpool", "global_maxpool"):
         c, _, _ = _image(x, path, kind)
         return (c, *pair(layer.get("size", 1)))
     if kind == "flatten":
@@ -117,7 +125,8 @@ def layer_shape(layer: dict, x: Shape, path: SpecPath) -> Shape:
 
 
 ELEMENTWISE = frozenset({"batchnorm", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "dropout",
-                         "local_response_norm"})
+                         "local_response_norm", "relu6", "hardswish", "hardsigmoid", "identity",
+                         "stochastic_depth", "layernorm", "layer_scale"})
 
 
 # ---- blocks: (stage dict, input shape, spec default shortcut, path) -> output shape ---------------
