@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "archspec.commands.export",
     "archspec.commands.scale",
     "archspec.commands.sample",
+    "archspec.commands.completion",
 )
 
 
