@@ -62,6 +62,8 @@ class Report:
     figures: Facts | None = None  # the network's output shape, parameters and MACs, when it checked
     # The lowered graph, when the check made it; otherwise `graph` makes it on first use.
     lowered: Lowered | None = field(default=None, repr=False, compare=False)
+    # `memory.total`, when the blocks' static twins gave the figures (no graph made for it)
+    twin_memory: int | None = field(default=None, compare=False)
 
     @cached_property
     def graph(self) -> Lowered:
@@ -103,6 +105,11 @@ class Report:
     def memory(self) -> MemoryEstimate:
         """Estimated memory to build and run the network on one image (see `archspec.budget`)."""
         return estimate_memory(self.resolved)
+
+    @property
+    def memory_bytes(self) -> int:
+        """`memory.total`, without making the graph where the static twins gave it."""
+        return self.twin_memory if self.twin_memory is not None else self.memory.total
 
     @cached_property
     def input_range(self) -> InputRange | None:
@@ -164,9 +171,9 @@ def check(spec: Spec, input_shape: Shape | None = None,
     too_deep = block_count_problem(spec)
     if too_deep:
         return Report(spec, x, tuple(_place(spec, [too_deep])), None, Lowered((), ()))
-    figures = _twin_figures(spec, x, max_memory)
-    if figures is not None:
-        return Report(spec, x, (), figures)
+    twin = _twin_figures(spec, x, max_memory)
+    if twin is not None:
+        return Report(spec, x, (), twin[0], twin_memory=twin[1])
     lowered, problems, layers = _lower_and_evaluate(spec, x)
     too_big = (memory_problem(estimate_memory(lowered.resolved, layers), max_memory)
                if not problems and max_memory is not None else None)
@@ -178,7 +185,7 @@ def check(spec: Spec, input_shape: Shape | None = None,
                                 sum(r.macs for r in resolved)), lowered)
 
 
-def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
+def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, int] | None:
     """The happy path: the network's figures from its layers' static rules and its blocks' static
     twins, without lowering a block. None as soon as anything might be wrong (a layer's rule
     refuses, a twin declines, a name repeats, the budget is exceeded): the full check then lowers
@@ -215,9 +222,10 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> Facts | None:
     except ShapeProblem:
         return None
     peak = sequence_peak(prod(x), top).values
-    if max_memory is not None and BYTES_PER_VALUE * (params + peak) > max_memory:
+    memory = BYTES_PER_VALUE * (params + peak)
+    if max_memory is not None and memory > max_memory:
         return None
-    return shape, params, macs
+    return (shape, params, macs), memory
 
 
 def _lower_and_evaluate(spec: Spec, x: Shape

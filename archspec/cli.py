@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "archspec.commands.eval",
     "archspec.commands.export",
     "archspec.commands.scale",
+    "archspec.commands.sample",
+    "archspec.commands.completion",
 )
 
 

@@ -1,15 +1,20 @@
 """Expressions `${...}`: a small arithmetic language that archspec parses and evaluates itself.
 
+    either  := both ("or" both)*
+    both    := compare ("and" compare)*
+    compare := expr (("<" | "<=" | "==" | "!=" | ">=" | ">") expr)?
     expr  := term (("+" | "-") term)*
     term  := unary (("*" | "/" | "//" | "%") unary)*
     unary := ("-" | "+") unary | atom
-    atom  := NUMBER | NAME | NAME "(" expr ("," expr)* ")" | "(" expr ")"
+    atom  := NUMBER | NAME | NAME "(" either ("," either)* ")" | "(" either ")"
 
 Names are looked up in an environment the caller gives (a spec's `vars`; later a block's fields).
 Functions: `min`, `max` (two or more arguments), `round(x)` (Python's: half to even, gives an int) and
 `divisible(v, d[, min_value])` (torchvision's `_make_divisible`: v rounded to a multiple of d, at
 least min_value (default d) and never more than 10% below v). `/` of two integers that divide
 exactly is an integer (`${64 / 2}` is 32); otherwise it is a float. `//` and `%` are Python's.
+Comparisons give true or false (for a design space's `constraints`); they do not chain (`a < b < c`:
+write `a < b and b < c`); `and` and `or` join true/false values, so `and` and `or` are not names.
 
 Nothing here calls `eval`: the text is tokenized and parsed by the code below, and only the
 operations above exist. Bounded: at most MAX_LENGTH characters, MAX_DEPTH nested parentheses or
@@ -37,7 +42,7 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>\*\*|//|[-+*/%(),])
+  | (?P<op>\*\*|//|<=|>=|==|!=|[-+*/%(),<>])
 """, re.VERBOSE)
 
 
@@ -60,7 +65,7 @@ FAILED = object()  # an environment's value for a name that failed: using it rai
 
 @dataclass(frozen=True)
 class Node:
-    kind: str  # "number", "name", "negate", "plus", "binary", "call"
+    kind: str  # "number", "name", "negate", "plus", "binary", "call", "compare", "logic"
     start: int
     end: int
     value: object = None  # the number, the name, the operator or the function name
@@ -74,7 +79,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
         match = _TOKEN.match(text, index)
         if match is None:
             raise ExprError(f"unexpected character `{text[index]}`", index,
-                            "expressions hold numbers, names, + - * / // %, parentheses and "
+                            "expressions hold numbers, names, + - * / // %, comparisons, and/or, parentheses and "
                             f"the functions {', '.join(FUNCTIONS)}")
         if match.lastgroup != "space":
             tokens.append((match.lastgroup or "", match.group(), index))
@@ -107,11 +112,39 @@ class _Parser:
     def parse(self) -> Node:
         if not self.tokens:
             raise ExprError("the expression is empty", 0, "write a number, a name or a formula: `${base * 2}`")
-        node = self.sum()
+        node = self.either()
         kind, token, offset = self.peek()
         if kind != "end":
             raise ExprError(f"unexpected `{token}` after a complete expression", offset,
                             "join the parts with an operator (+ - * / // %)")
+        return node
+
+    def either(self) -> Node:
+        node = self.both()
+        while self.peek()[:2] == ("name", "or"):
+            self.position += 1
+            right = self.both()
+            node = Node("logic", node.start, right.end, "or", (node, right))
+        return node
+
+    def both(self) -> Node:
+        node = self.compare()
+        while self.peek()[:2] == ("name", "and"):
+            self.position += 1
+            right = self.compare()
+            node = Node("logic", node.start, right.end, "and", (node, right))
+        return node
+
+    def compare(self) -> Node:
+        node = self.sum()
+        kind, symbol, offset = self.peek()
+        if kind == "op" and symbol in COMPARISONS:
+            self.position += 1
+            right = self.sum()
+            node = Node("compare", node.start, right.end, symbol, (node, right))
+            kind, symbol, offset = self.peek()
+            if kind == "op" and symbol in COMPARISONS:
+                raise ExprError("comparisons do not chain", offset, "join them with `and`: `a < b and b < c`")
         return node
 
     def sum(self) -> Node:
@@ -152,16 +185,18 @@ class _Parser:
                 raise ExprError(f"unknown function `{token}`", offset,
                                 did_you_mean(token, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}")
             with self.nested(offset):
-                arguments = [self.sum()]
+                arguments = [self.either()]
                 while self.take(","):
-                    arguments.append(self.sum())
+                    arguments.append(self.either())
             self.expect(")", f"`,` or `)` to close `{token}(`")
             return Node("call", offset, self.peek_end(), token, tuple(arguments))
+        if kind == "name" and token in ("and", "or"):
+            raise ExprError(f"expected a value before `{token}`", offset, "`and` and `or` join two comparisons")
         if kind == "name":
             return Node("name", offset, offset + len(token), token)
         if kind == "op" and token == "(":
             with self.nested(offset):
-                inner = self.sum()
+                inner = self.either()
             self.expect(")", "`)`")
             return Node(inner.kind, offset, self.peek_end(), inner.value, inner.children)
         self.position -= 1
@@ -228,6 +263,12 @@ def evaluate(node: Node, text: str, environment: Mapping[str, object]) -> Value:
                              f"`{node.value}`")
         return -operand if node.kind == "negate" else operand
     arguments = [evaluate(child, text, environment) for child in node.children]
+    if node.kind == "logic":
+        left, right = (_truth_of(value, child, text, f"`{node.value}`")
+                       for value, child in zip(arguments, node.children, strict=True))
+        return (left and right) if node.value == "and" else (left or right)
+    if node.kind == "compare":
+        return _compare(str(node.value), arguments, node, text)
     if node.kind == "call":
         return _call(str(node.value), arguments, node, text)
     left, right = (_number_of(value, child, text, f"`{node.value}`")
@@ -258,6 +299,27 @@ def _number_of(value: Value, node: Node, text: str, operation: str) -> Number:
     return value
 
 
+COMPARISONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+               "!=": lambda a, b: a != b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b}
+
+
+def _truth_of(value: Value, node: Node, text: str, operation: str) -> bool:
+    if not isinstance(value, bool):
+        raise ExprError(f"{operation} needs true or false, but `{text[node.start:node.end]}` is {value!r}",
+                        node.start, "compare values first: `a <= b and b % 8 == 0`")
+    return value
+
+
+def _compare(symbol: str, arguments: list[Value], node: Node, text: str) -> bool:
+    """Numbers compare with numbers; `==` and `!=` also compare strings (a sampled `choice`)."""
+    left, right = arguments
+    if symbol in ("==", "!=") and isinstance(left, str) and isinstance(right, str):
+        return COMPARISONS[symbol](left, right)
+    left, right = (_number_of(value, child, text, f"`{symbol}`")
+                   for value, child in zip(arguments, node.children, strict=True))
+    return COMPARISONS[symbol](left, right)
+
+
 def _arithmetic(symbol: str, left: Number, right: Number, node: Node, text: str) -> Number:
     if symbol in ("/", "//", "%") and right == 0:
         divisor = node.children[1]
@@ -276,7 +338,7 @@ def _arithmetic(symbol: str, left: Number, right: Number, node: Node, text: str)
     return left % right
 
 
-def _make_divisible(v: Number, divisor: Number, min_value: Number | None = None) -> Number:
+def make_divisible(v: Number, divisor: Number, min_value: Number | None = None) -> Number:
     """torchvision.models._utils._make_divisible, line for line."""
     if min_value is None:
         min_value = divisor
@@ -291,7 +353,7 @@ FUNCTIONS: dict[str, tuple[int, int, Callable[..., Number]]] = {
     "min": (2, 16, min),
     "max": (2, 16, max),
     "round": (1, 1, round),
-    "divisible": (2, 3, _make_divisible),
+    "divisible": (2, 3, make_divisible),
 }
 
 

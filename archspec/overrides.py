@@ -123,6 +123,13 @@ def needs_resolving(document: Document) -> bool:
     return "${" in document.text or (isinstance(document.data, dict) and bool({VARS, SCALES} & document.data.keys()))
 
 
+def resolve(document: Document) -> tuple[ResolvedDocument, list[Diagnostic], list[SpecPath]]:
+    """The resolve pass alone (no overrides, no validation): the resolved document, the errors found,
+    and the paths they were found at (validation's errors there only repeat them)."""
+    pass_ = _Resolver(document, ())
+    return pass_.run(), pass_.errors, pass_.failed
+
+
 def resolved_spec(document: Document, overrides: tuple[Override, ...]) -> Spec:
     """The validated `Spec` of `document` after `overrides`; raises SpecError with every problem."""
     pass_ = _Resolver(document, overrides)

@@ -7,6 +7,7 @@ Prints one table and writes it as JSON to benchmarks/results/<machine>.json. Sec
   1 static check vs a meta-device forward    2 `archspec check` process vs a torch process
   3 compiled module vs torchvision (eager, torch.compile)    4 archspec.compile vs the constructor
   5 GPU (channels-last, bf16 autocast, seed training images/s): only where CUDA is available
+  6 training images/s: `archspec train`'s loop vs a hand-written loop (benchmarks/handwritten_loop.py)
 Absolute times depend on the machine; the ratios are the claims.
 """
 
@@ -25,7 +26,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # archspec from this checkout, and the sibling modules
 
-import gpu  # noqa: E402  (the sibling modules, found through the path set just above)
+import gpu  # noqa: E402
+import handwritten_loop  # noqa: E402  (the sibling modules, found through the path set just above)
 import runtime  # noqa: E402
 import static_check  # noqa: E402
 import torch  # noqa: E402
@@ -71,7 +73,7 @@ def parse_configs(text: str) -> list[tuple[str, int]]:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds; ResNet-18 only in 3 and 5")
-    parser.add_argument("--sections", default="1,2,3,4,5", help="which sections to run (default all)")
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="which sections to run (default all)")
     parser.add_argument("--eager-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
                         help="configs for eager mode in sections 3 and 5 (default: all four; --quick: resnet18)")
     parser.add_argument("--compile-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
@@ -117,6 +119,11 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
                                               else []))
         results["5 GPU status"] = {key: value for key, value in gpu_results.items()
                                    if key not in ("rows", "training")}
+    if "6" in sections:  # one thread: the default for the digits network, and the least noisy
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        record("6 training, CPU, 1 thread", handwritten_loop.training_rows(rounds, cifar_steps=3))
+        torch.set_num_threads(threads)
     results["load average (1, 5, 15 min) as each section ended"] = loads
     return results
 
@@ -128,6 +135,9 @@ def _cell(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
         figure = f"{row['speedup']:.1f}x faster"
     elif "ratio" in row:
         figure = f"{row['ratio']:.3f} [{row['ratio_q1']:.3f}, {row['ratio_q3']:.3f}]"
+    elif "images_per_s_ratio" in row:
+        figure = (f"{row['images_per_s_ratio']:.3f} [{row['ratio_q1']:.3f}, {row['ratio_q3']:.3f}] "
+                  f"({row['archspec_images_per_s']:.0f} vs {row['seed_images_per_s']:.0f} img/s)")
     elif "archspec_images_per_s" in row:
         figure = f"{row['archspec_images_per_s']:.0f} vs {row['seed_images_per_s']:.0f} img/s"
     else:

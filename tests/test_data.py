@@ -216,7 +216,7 @@ def test_train_command_on_mnist_files_resized_to_the_spec(tmp_path, capsys):
                  str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "64 train / 20 test images, 10 classes" in out and "epoch 1/1  loss " in out
+    assert "54 train / 10 validation / 20 test images, 10 classes" in out and "epoch 1/1  loss " in out
     assert (tmp_path / "run" / "best.pt").is_file()
 
 

@@ -67,17 +67,19 @@ def test_two_processes_match_one_exactly_without_batchnorm(tmp_path, capsys):
     assert "x 2 processes" in stdout and stdout.count("epoch 1/2 ") == 1  # rank 0 alone prints
     assert len(ddp) == len(one) == 2  # and writes metrics.jsonl once
     for distributed, single in zip(ddp, one, strict=True):
-        for key in ("train_loss", "test_loss"):
+        for key in ("train_loss", "val_loss", "test_loss"):
             assert distributed[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6)
-        for key in ("train_acc", "test_acc"):
+        for key in ("train_acc", "val_acc", "test_acc"):
             assert distributed[key] == single[key]
     assert one[-1]["train_loss"] < one[0]["train_loss"]
     checkpoint = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert len(checkpoint["rng"]) == 2  # each process's random state, for --resume
     assert not any(key.startswith("module.") for key in checkpoint["model"])  # DDP unwrapped
-    single = torch.load(tmp_path / "one" / "last.pt", weights_only=True)["model"]
+    single = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
+    # Every process held out the same images (the run checks the ranks agree), those of one process.
+    assert checkpoint["validation"] == single["validation"] and checkpoint["validation"]["count"] == 142
     for name, tensor in checkpoint["model"].items():
-        torch.testing.assert_close(tensor, single[name], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(tensor, single["model"][name], rtol=1e-4, atol=1e-5)
 
 
 def test_two_processes_follow_the_single_process_curve_with_batchnorm(tmp_path, capsys):

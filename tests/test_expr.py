@@ -131,3 +131,32 @@ def test_python_is_never_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert not (tmp_path / "pwned").exists()
     assert [(d.path, d.line) for d in refused.value.errors] == [(("description",), 3), (("head", 1, "width"), 4)]
     assert all("unexpected character `'`" in d.message for d in refused.value.errors)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("${base <= 64}", True),
+    ("${base < 64}", False),
+    ("${base * 2 == 128}", True),  # arithmetic binds tighter than comparison
+    ("${base != classes}", True),
+    ("${base >= 64 and classes > 999}", True),
+    ("${base > 64 or classes == 1000}", True),
+    ("${base > 64 or classes == 1000 and ratio < 0}", False),  # `and` binds tighter than `or`
+    ("${(base > 64 or classes == 1000) and ratio < 0}", False),
+    ("${act == act}", True),  # strings compare for (in)equality
+    ("${max(base, 8) % 8 == 0}", True),
+])
+def test_comparisons_and_logic(text, expected):
+    assert interpolate(text, ENV) is expected
+
+
+@pytest.mark.parametrize(("text", "words", "offset"), [
+    ("${1 < base < 100}", "do not chain", 11),
+    ("${base and flag}", "needs true or false", 2),
+    ("${(base < 1) + 1}", "needs a number", 2),
+    ("${act < 3}", "needs a number", 2),
+    ("${and}", "expected a value before `and`", 2),
+])
+def test_comparisons_refuse_what_they_cannot_mean(text, words, offset):
+    with pytest.raises(ExprError) as caught:
+        interpolate(text, ENV)
+    assert words in caught.value.message and caught.value.offset == offset

@@ -59,13 +59,15 @@ def test_digits_reach_95_percent_and_the_run_directory_holds_everything(trained_
     rows = metrics(run)
     assert [row["epoch"] for row in rows] == list(range(1, EPOCHS + 1))
     assert rows[-1]["test_acc"] >= 0.95 and rows[-1]["train_loss"] < rows[0]["train_loss"] / 5
-    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
-                            "seconds", "images_per_s"}
+    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss",
+                            "test_acc", "lr", "seconds", "images_per_s"}
     lines = stdout.splitlines()
-    assert lines[0].startswith("training digits-resnet (77,290 parameters) on digits: 1,437 train")
+    assert lines[0].startswith("training digits-resnet (77,290 parameters) on digits: 1,295 train / "
+                               "142 validation / 360 test")
+    assert lines[1] == "threads: 1 (a small step, 0.27 GMACs: one thread is fastest; --threads to change)"
     epoch_lines = [line for line in lines if line.startswith("epoch ")]
     assert len(epoch_lines) == EPOCHS
-    for part in ("loss", "train acc", "test acc", " s ", "images/s"):
+    for part in ("loss", "train acc", "val acc", "test acc", " s ", "images/s", "run 0s left"):
         assert part in epoch_lines[-1]
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run / "spec.yaml").read_text() == DIGITS_SPEC.read_text()
@@ -85,7 +87,9 @@ def test_checkpoint_holds_weights_states_and_spec(trained_run):
     network = archspec.compile(archspec.load(checkpoint["spec"]))  # the spec text rebuilds the network
     network.load_state_dict(checkpoint["model"])  # strict: every key and shape fits
     best = torch.load(run / "best.pt", weights_only=True)
-    assert best["epoch"] == best["best_epoch"] == max(metrics(run), key=lambda r: r["test_acc"])["epoch"]
+    chosen = max(metrics(run), key=lambda r: (r["val_acc"], -r["val_loss"]))  # a tie: the lower loss
+    assert best["epoch"] == best["best_epoch"] == chosen["epoch"]
+    assert best["best_acc"] == chosen["val_acc"] and best["best_test_acc"] == chosen["test_acc"]
 
 
 def test_eval_reproduces_the_runs_test_accuracy(trained_run, capsys):
@@ -418,6 +422,8 @@ DAMAGES = {  # entry: (how the checkpoint is damaged, what the message must say)
     "epoch": (lambda c: c.update(epoch="abc"), "entry `epoch`: expected a whole number of epochs, found str 'abc'"),
     "model": (lambda c: c.update(model=[1, 2]), ("entry `model`: expected a state_dict (a dict of tensors by "
               "name), found list [1, 2]")),
+    "validation": (lambda c: c.update(validation="10%"), ("entry `validation`: expected a dict with source, "
+                   "fraction, seed, train_size, count and digest, found str '10%'")),
     "two at once": (lambda c: c.update(config=None, classes="0-9"),
                     "entry `classes`: expected a list of class names, found str '0-9'; entry `config`"),
 }

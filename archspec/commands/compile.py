@@ -27,12 +27,15 @@ def run(args: argparse.Namespace) -> int:
         return report_errors(report.errors)
 
     from archspec.build import build_module
+    from archspec.progress import activity
     from archspec.verify import verify_against_forward
 
-    network = build_module(report)
+    with activity("compile", f"building {report.spec.name}"):
+        network = build_module(report)
     print(render_table(report, args.depth))
     if args.check_shapes:
-        mismatches = verify_against_forward(report, network)
+        with activity("compile", "checking every module's shape with a forward pass"):
+            mismatches = verify_against_forward(report, network)
         if mismatches:
             print("internal error: static figures disagree with PyTorch (please report):",
                   *mismatches, sep="\n  ", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from archspec.commands import EXIT_OK, UsageError, add_spec_arguments, report_errors, spec_overrides
 from archspec.export import FORMATS, ExportError
+from archspec.progress import activity
 
 NAME = "export"
 HELP = "write the network as PyTorch source, ONNX, a torch.export program, or an SVG/DOT diagram"
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if not report.ok:
             return report_errors(report.errors)
         started = time.perf_counter()
-        written, note = _export(name, report, target, args.weights, weights_target)
+        with activity("export", f"writing {target} ({name})"):
+            written, note = _export(name, report, target, args.weights, weights_target)
     except ExportError as error:
         raise UsageError(str(error)) from None
     size = sum(path.stat().st_size for path in written)

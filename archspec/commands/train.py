@@ -26,19 +26,11 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="DataLoader worker processes (default 0: load in the main process)")
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                        help="CPU threads for torch's operators (default: torch's, one per core; on a "
-                        "machine shared with other jobs, fewer threads than cores can be much faster)")
+                        help="CPU threads for torch's operators (default: OMP_NUM_THREADS if set; else 1 "
+                        "for a small network, and the idle cores, up to 8, for a large one)")
 
 
 positive_int = whole_number(1)
-
-
-def set_threads(threads: int | None) -> None:
-    """`--threads`: torch.set_num_threads before anything runs (the default leaves torch's choice)."""
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def augment_list(text: str) -> tuple[str, ...]:
@@ -66,7 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mixed precision: float16 with loss scaling on CUDA, bfloat16 on the CPU")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of every random draw, the validation split's too (default 0)")
+    parser.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
+                        help="share of the training set held out (per class) to choose best.pt on "
+                        "(default 0.1; 0: none, best.pt is the last epoch; a dataset's own val/ is kept)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="run directory: checkpoints, metrics, plot (default runs/SPEC-NAME)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
@@ -76,7 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec.train.loop import TrainConfig, train
 
-    set_threads(args.threads)
     out = args.out if args.out is not None else str(Path("runs") / args.spec.stem)
     config = TrainConfig(
         spec=str(args.spec), data=args.data, out=out, data_root=args.data_root, epochs=args.epochs,
@@ -84,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment,
         normalize=args.normalize, device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-        download=args.download, workers=args.workers, overrides=tuple(args.set))
+        download=args.download, workers=args.workers, overrides=tuple(args.set),
+        val_fraction=args.val_fraction, threads=args.threads)
     return train(config)

@@ -9,7 +9,11 @@ A checkpoint is one `torch.save` of a dict (format version 1):
     scheduler     the learning-rate scheduler's state_dict
     scaler        the AMP GradScaler's state_dict, or None
     epoch         the number of epochs completed (a resumed run starts at this epoch)
-    best_acc      the best test accuracy so far (0..1) and best_epoch, its epoch
+    best_acc      the best validation accuracy so far (0..1; NaN without a validation split, where
+                  the best epoch is the last), best_epoch, its epoch, and best_test_acc, the test
+                  accuracy of that epoch
+    validation    the validation split (validation.Split.record): source ("held-out", "official",
+                  "none"), fraction, seed, train_size, count and digest of the held-out indices
     metrics       the per-epoch metrics so far (the lines of metrics.jsonl)
     spec          the spec's YAML text, verbatim: with `model`, everything needed to rebuild the network
     spec_name     the spec's `name`
@@ -65,6 +69,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                          f"archspec reads version {VERSION}")
     problems = [f"entry `{name}`: expected {expected}, found {_found(checkpoint, name)}"
                 for name, expected, fits in ENTRIES if name not in checkpoint or not fits(checkpoint[name])]
+    problems += [f"entry `{name}`: expected {expected}, found {_found(checkpoint, name)}"
+                 for name, expected, fits in LATER_ENTRIES if name in checkpoint and not fits(checkpoint[name])]
     if problems:
         raise UsageError(f"{path} is a damaged archspec checkpoint: {'; '.join(problems)}")
     return checkpoint
@@ -98,6 +104,10 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _tensors(value: Any) -> bool:
     import torch
 
@@ -127,7 +137,7 @@ ENTRIES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
     ("scheduler", "a learning-rate scheduler's state_dict (a dict)", lambda value: isinstance(value, dict)),
     ("scaler", "a GradScaler's state_dict (a dict) or null", lambda value: isinstance(value, (dict, type(None)))),
     ("epoch", "a whole number of epochs", _whole),
-    ("best_acc", "a number", lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)),
+    ("best_acc", "a number", _number),
     ("best_epoch", "a whole number of epochs", _whole),
     ("metrics", "a list of per-epoch dicts",
      lambda value: isinstance(value, list) and all(isinstance(row, dict) for row in value)),
@@ -136,6 +146,21 @@ ENTRIES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
     ("classes", "a list of class names", lambda value: isinstance(value, list)),
     ("config", "a dict of training settings (data, optimizer and normalization strings)", _settings),
     ("rng", f"a list of one dict per process with {', '.join(RNG_KEYS)}", _rng_states),
+)
+
+
+def _validation_record(value: Any) -> bool:
+    from archspec.train.validation import is_record
+
+    return is_record(value)
+
+
+# Entries added after the first checkpoints: checked where present (an older run has none: it had
+# no validation split, which --resume and eval then take it to be).
+LATER_ENTRIES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
+    ("best_test_acc", "a number", _number),
+    ("validation", "a dict with source, fraction, seed, train_size, count and digest",
+     _validation_record),
 )
 
 

@@ -10,7 +10,7 @@ as "Dataset not found or corrupted".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,10 @@ class TrainData:
     classes: tuple[str, ...]
     normalization: str
     location: str
+    # The training images with the test transform (no augmentation), made on demand: a validation
+    # split held out of the training set is read through it (see validation.py).
+    plain_train: Callable[[], Any] | None = None
+    val: Any = None  # a dataset's own validation set (a folder's val/ beside train/ and test/)
 
 
 def data_names() -> list[str]:
@@ -156,25 +160,23 @@ def load_data(name: str, root: Path, input_shape: Shape, *, augment: Sequence[st
         from archspec.train.folder import load_folder
 
         preset = normalization or FOLDER_NORMALIZATION
-        train, test, classes, location = load_folder(
-            Path(name[len(FOLDER_PREFIX):]).expanduser(),
-            build_transform(input_shape, 3, None, preset, augment),
-            build_transform(input_shape, 3, None, preset))
-        return TrainData(name, train, test, classes, preset, location)
+        return load_folder(name, Path(name[len(FOLDER_PREFIX):]).expanduser(),
+                           build_transform(input_shape, 3, None, preset, augment),
+                           build_transform(input_shape, 3, None, preset), preset)
     info = DATASETS[name]
     preset = normalization or info.normalization
     train_transform = build_transform(input_shape, info.channels, info.size, preset, augment)
     test_transform = build_transform(input_shape, info.channels, info.size, preset)
     if name == "digits":
-        train, test, classes = _digits(train_transform, test_transform)
+        train, test, classes, plain_train = _digits(train_transform, test_transform)
         location = info.source
     elif name in ("mnist", "fashion-mnist"):
-        train, test, classes, location = _mnist(name, Path(root), download, train_transform,
-                                                test_transform)
+        train, test, classes, location, plain_train = _mnist(name, Path(root), download,
+                                                             train_transform, test_transform)
     else:
-        train, test, classes, location = _cifar(name, Path(root), download, train_transform,
-                                                test_transform)
-    return TrainData(name, train, test, tuple(classes), preset, location)
+        train, test, classes, location, plain_train = _cifar(name, Path(root), download,
+                                                             train_transform, test_transform)
+    return TrainData(name, train, test, tuple(classes), preset, location, plain_train)
 
 
 class DigitsImages:
@@ -209,11 +211,12 @@ def digits_split() -> tuple[Any, Any, Any, Any]:
     return images, bunch.target, np.sort(train_index), np.sort(test_index)
 
 
-def _digits(train_transform: Any, test_transform: Any) -> tuple[Any, Any, list[str]]:
+def _digits(train_transform: Any, test_transform: Any) -> tuple[Any, Any, list[str], Callable[[], Any]]:
     images, labels, train_index, test_index = digits_split()
     return (DigitsImages(images[train_index], labels[train_index], train_transform),
             DigitsImages(images[test_index], labels[test_index], test_transform),
-            [str(digit) for digit in range(10)])
+            [str(digit) for digit in range(10)],
+            lambda: DigitsImages(images[train_index], labels[train_index], test_transform))
 
 
 def _download(dataset_class: Any, root: Path, name: str) -> None:
@@ -228,7 +231,7 @@ def _download(dataset_class: Any, root: Path, name: str) -> None:
 
 
 def _mnist(name: str, root: Path, download: bool, train_transform: Any,
-           test_transform: Any) -> tuple[Any, Any, list[str], str]:
+           test_transform: Any) -> tuple[Any, Any, list[str], str, Callable[[], Any]]:
     from torchvision.datasets import MNIST, FashionMNIST
     from torchvision.datasets.utils import extract_archive
 
@@ -247,11 +250,12 @@ def _mnist(name: str, root: Path, download: bool, train_transform: Any,
         raise UsageError(_missing_message(name, raw, missing, "(or the same names with .gz)"))
     train = dataset_class(str(root), train=True, transform=train_transform)
     test = dataset_class(str(root), train=False, transform=test_transform)
-    return train, test, list(train.classes), str(raw)
+    return (train, test, list(train.classes), str(raw),
+            lambda: dataset_class(str(root), train=True, transform=test_transform))
 
 
 def _cifar(name: str, root: Path, download: bool, train_transform: Any,
-           test_transform: Any) -> tuple[Any, Any, list[str], str]:
+           test_transform: Any) -> tuple[Any, Any, list[str], str, Callable[[], Any]]:
     from torchvision.datasets import CIFAR10, CIFAR100
     from torchvision.datasets.utils import extract_archive
 
@@ -274,7 +278,8 @@ def _cifar(name: str, root: Path, download: bool, train_transform: Any,
     except (OSError, EOFError, KeyError, ValueError, TypeError) as error:  # a broken pickle batch
         raise UsageError(f"{name}: cannot read the files in {folder}: {error}; download them again "
                          "with --download") from None
-    return train, test, list(train.classes), str(folder)
+    return (train, test, list(train.classes), str(folder),
+            lambda: reader(str(root), train=True, transform=test_transform))
 
 
 def _files_present_reader(dataset_class: Any) -> Any:

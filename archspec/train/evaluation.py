@@ -1,7 +1,8 @@
-"""`archspec eval`: a checkpoint's test loss, accuracy and confusion matrix.
+"""`archspec eval`: a checkpoint's test (or validation) loss, accuracy and confusion matrix.
 
 The dataset and its normalisation default to the training run's (from the checkpoint's config), so
-`eval` measures exactly what the run's per-epoch line reported.
+`eval` measures exactly what the run's per-epoch line reported. `--split val` rebuilds the run's
+validation split from the seed and fraction in the checkpoint, and checks it is the same images.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from archspec.commands import EXIT_OK, UsageError
+from archspec.train import threads
 from archspec.train.checkpoint import load_checkpoint
 from archspec.train.data import known_class_count, load_data
 from archspec.train.distributed import Context, pick_device
 from archspec.train.network import build_network, check_classes, checked_spec, load_trained_weights
 from archspec.train.steps import Precision, evaluate
+from archspec.train.validation import NONE, check_same
+from archspec.train.validation import split as hold_out
 
 
 def evaluate_checkpoint(args: argparse.Namespace) -> int:
@@ -27,6 +31,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     trained = checkpoint.get("config", {})
     # The run's --set first (the same network without repeating them), then this command's.
     spec, report, spec_text = checked_spec(args.spec, [*trained.get("overrides", []), *args.set])
+    threads.apply(args.threads, report.macs, args.batch_size)
     data_name = args.data or trained.get("data")
     if not data_name:
         raise UsageError("--data is needed: the checkpoint does not say which dataset it was trained on")
@@ -37,6 +42,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
                      normalization=args.normalize or trained.get("normalization"),
                      download=args.download)
     check_classes(spec, report, len(data.classes), data_name)
+    evaluated, split_name = (data.test, "test") if args.split == "test" else (_validation_set(
+        data, checkpoint, data_name != trained.get("data")), "validation")
 
     from torch.utils.data import DataLoader
 
@@ -46,10 +53,10 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     if checkpoint.get("spec") not in (None, spec_text):
         print(f"note: {args.spec} differs from the spec text stored in the checkpoint "
               "(the weights fit)", file=sys.stderr)
-    loader = DataLoader(data.test, batch_size=args.batch_size, shuffle=False, num_workers=args.workers,
+    loader = DataLoader(evaluated, batch_size=args.batch_size, shuffle=False, num_workers=args.workers,
                         pin_memory=device.type == "cuda")
     totals, confusion = evaluate(network, loader, Precision(device, args.amp), len(data.classes))
-    result = {"data": data_name, "images": int(totals.count), "correct": int(totals.correct),
+    result = {"data": data_name, "split": args.split, "images": int(totals.count), "correct": int(totals.correct),
               "accuracy": totals.accuracy, "loss": totals.mean_loss,
               "epoch": checkpoint.get("epoch"), "classes": list(data.classes)}
     if args.confusion:
@@ -58,11 +65,23 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return EXIT_OK
     print(f"{spec.name} after {checkpoint.get('epoch')} epochs on {data_name} ({data.location}): "
-          f"test accuracy {totals.accuracy:.2%} ({int(totals.correct):,}/{int(totals.count):,}), "
-          f"test loss {totals.mean_loss:.4f}")
+          f"{split_name} accuracy {totals.accuracy:.2%} ({int(totals.correct):,}/{int(totals.count):,}), "
+          f"{split_name} loss {totals.mean_loss:.4f}")
     if args.confusion:
         print(render_confusion(confusion.tolist(), list(data.classes)))
     return EXIT_OK
+
+
+def _validation_set(data: Any, checkpoint: dict[str, Any], other_data: bool) -> Any:
+    """The run's validation images: the same split, rebuilt and checked against the record."""
+    record = checkpoint.get("validation")
+    if other_data or record is None or record["source"] == NONE:
+        raise UsageError("--split val: " + ("the run had no validation split" if not other_data
+                                            else "the validation split belongs to the run's own --data")
+                         + "; use --split test")
+    data, split = hold_out(data, record["fraction"], record["seed"])
+    check_same(record, split, "--split val")
+    return data.val
 
 
 def render_confusion(matrix: list[list[int]], classes: list[str]) -> str:

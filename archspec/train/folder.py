@@ -1,8 +1,9 @@
 """`folder:PATH` datasets: torchvision's ImageFolder, one sub-folder per class.
 
-Two layouts: PATH/train/<class>/... with PATH/test/<class>/... (or val/), or PATH/<class>/... alone,
-which archspec splits itself, 80/20 per class with a fixed seed, so the test images are the same in
-every run and in `archspec eval`.
+Layouts: PATH/train/<class>/... with PATH/test/<class>/... (or val/, then the test set), or
+PATH/<class>/... alone, which archspec splits itself, 80/20 per class with a fixed seed, so the test
+images are the same in every run and in `archspec eval`. With train/, val/ and test/ all three, val/
+is the dataset's own validation set: training selects its best epoch on it.
 """
 
 from __future__ import annotations
@@ -11,28 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from archspec.commands import UsageError
-from archspec.train.data import SPLIT_SEED, TEST_FRACTION
+from archspec.train.data import SPLIT_SEED, TEST_FRACTION, TrainData
 
 TEST_FOLDER_NAMES = ("test", "val")
 
 
-def load_folder(path: Path, train_transform: Any,
-                test_transform: Any) -> tuple[Any, Any, tuple[str, ...], str]:
-    """(train set, test set, class names, description) for an image folder."""
+def load_folder(name: str, path: Path, train_transform: Any, test_transform: Any,
+                preset: str) -> TrainData:
+    """The train and test sets of an image folder (and its own validation set, if it has one)."""
     if not path.is_dir():
         raise UsageError(f"folder:{path}: no such directory; expected PATH/<class>/<image> or "
                          "PATH/train/<class>/<image> with PATH/test/<class>/<image>")
     test_dir = next((path / name for name in TEST_FOLDER_NAMES if (path / name).is_dir()), None)
     if (path / "train").is_dir() and test_dir is not None:
         train = _image_folder(path / "train", train_transform)
-        test = _image_folder(test_dir, test_transform)
-        if train.classes != test.classes:
-            only_train = sorted(set(train.classes) - set(test.classes))
-            only_test = sorted(set(test.classes) - set(train.classes))
-            raise UsageError(f"folder:{path}: train/ and {test_dir.name}/ have different class folders "
-                             f"(only in train/: {only_train or 'none'}; only in {test_dir.name}/: "
-                             f"{only_test or 'none'})")
-        return train, test, tuple(train.classes), f"{path} (train/ and {test_dir.name}/)"
+        test = _same_classes(path, train, test_dir, test_transform)
+        val = (_same_classes(path, train, path / "val", test_transform)
+               if test_dir.name == "test" and (path / "val").is_dir() else None)
+        folders = "train/, val/ and test/" if val is not None else f"train/ and {test_dir.name}/"
+        return TrainData(name, train, test, tuple(train.classes), preset, f"{path} ({folders})",
+                         lambda: _image_folder(path / "train", test_transform), val)
 
     from torch.utils.data import Subset
 
@@ -42,25 +41,40 @@ def load_folder(path: Path, train_transform: Any,
     if not test_index:
         raise UsageError(f"folder:{path}: too few images to hold out a test set; add images or use "
                          "PATH/train/ and PATH/test/")
-    return (Subset(train_view, train_index), Subset(test_view, test_index), tuple(train_view.classes),
-            f"{path} (split {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} per class, seed {SPLIT_SEED})")
+    return TrainData(name, Subset(train_view, train_index), Subset(test_view, test_index),
+                     tuple(train_view.classes), preset,
+                     f"{path} (split {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} per class, seed {SPLIT_SEED})",
+                     lambda: Subset(test_view, train_index))
 
 
-def stratified_split(targets: list[int]) -> tuple[list[int], list[int]]:
-    """Train and test indices: TEST_FRACTION of each class (rounded) held out, chosen by SPLIT_SEED."""
+def stratified_split(targets: list[int], fraction: float = TEST_FRACTION,
+                     seed: int = SPLIT_SEED) -> tuple[list[int], list[int]]:
+    """Kept and held-out indices: `fraction` of each class (rounded; none of a class of one) held
+    out, chosen by a generator seeded with `seed`."""
     import numpy as np
 
-    generator = np.random.default_rng(SPLIT_SEED)
+    generator = np.random.default_rng(seed)
     labels = np.asarray(targets)
-    train: list[int] = []
-    test: list[int] = []
+    kept: list[int] = []
+    held: list[int] = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         generator.shuffle(members)
-        held_out = round(len(members) * TEST_FRACTION) if len(members) > 1 else 0
-        test.extend(members[:held_out].tolist())
-        train.extend(members[held_out:].tolist())
-    return sorted(train), sorted(test)
+        held_out = round(len(members) * fraction) if len(members) > 1 else 0
+        held.extend(members[:held_out].tolist())
+        kept.extend(members[held_out:].tolist())
+    return sorted(kept), sorted(held)
+
+
+def _same_classes(path: Path, train: Any, folder: Path, transform: Any) -> Any:
+    other = _image_folder(folder, transform)
+    if train.classes != other.classes:
+        only_train = sorted(set(train.classes) - set(other.classes))
+        only_other = sorted(set(other.classes) - set(train.classes))
+        raise UsageError(f"folder:{path}: train/ and {folder.name}/ have different class folders "
+                         f"(only in train/: {only_train or 'none'}; only in {folder.name}/: "
+                         f"{only_other or 'none'})")
+    return other
 
 
 def _image_folder(path: Path, transform: Any) -> Any:

@@ -1,9 +1,11 @@
 """`archspec train`: the seed tutorials' training loop (train_ch6) for any spec, as one function.
 
-Per epoch: train on the shuffled training set (cross-entropy, Adam or SGD), evaluate on the test set,
-print one line (loss, train accuracy, test accuracy, seconds, images/s), append to metrics.jsonl,
-redraw the plot, and save `last.pt` (and `best.pt` when the test accuracy improves). The same
-function runs alone or as one process of a torchrun job (see distributed.py).
+Per epoch: train on the shuffled training set (cross-entropy, Adam or SGD), evaluate on the
+validation split (validation.py) and the test set, print one line (loss, accuracies, seconds,
+images/s), append to metrics.jsonl, redraw the plot, and save `last.pt` (and `best.pt` when the
+validation accuracy improves: the test set never chooses anything, so the test accuracy reported for
+the best epoch is an honest estimate). The same function runs alone or as one process of a torchrun
+job (see distributed.py).
 
 Reproducibility: everything random is seeded from --seed; the shuffling order depends only on
 (seed, epoch); the checkpoint holds every random state. So on the CPU a run resumed with --resume
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import random
 import sys
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.commands import EXIT_OK, UsageError
-from archspec.train import distributed, outdir
+from archspec.train import distributed, outdir, threads, validation
 from archspec.train.checkpoint import (
     BEST,
     FORMAT,
@@ -43,7 +46,7 @@ from archspec.train.steps import Precision, Totals, evaluate, train_epoch
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1}  # the seeds' Adam rate; the usual ResNet SGD rate
 # Settings that change what a run computes: a resumed run that changes one gets a note.
 RESUME_SETTINGS = ("data", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "schedule",
-                   "augment", "normalize", "seed", "amp", "overrides")
+                   "augment", "normalize", "seed", "amp", "overrides", "val_fraction")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class TrainConfig:
     download: bool = False
     workers: int = 0
     overrides: tuple[str, ...] = ()  # --set PATH=VALUE, applied to the spec; kept in the checkpoint
+    val_fraction: float = validation.DEFAULT_FRACTION  # of the training set, held out for selection
+    threads: int | None = None  # torch's CPU threads; None: threads.default_threads
 
     @property
     def learning_rate(self) -> float:
@@ -122,7 +127,11 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
             raise UsageError(f"--batch-size {config.batch_size} (the global batch) does not split "
                              f"evenly over {context.world_size} processes")
         _check_batch_norm(report, config.batch_size, context.world_size)
-        data = _load_data(config, report.input_shape, context)
+        threads_line = threads.apply(config.threads, report.macs, config.batch_size // context.world_size,
+                                     int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size)))
+        data, split = validation.split(_load_data(config, report.input_shape, context),
+                                       config.val_fraction, config.seed)
+        _check_same_split(split, context)
         check_classes(spec, report, len(data.classes), config.data)
         if len(data.train) < config.batch_size:
             raise UsageError(f"the training set has {len(data.train)} images, fewer than one batch of "
@@ -142,21 +151,27 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
         scaler = torch.amp.GradScaler("cuda") if config.amp and device.type == "cuda" else None
         torch.manual_seed(config.seed + context.rank)  # each process its own augmentation draws
         loader_generator = torch.Generator().manual_seed(config.seed + context.rank)
-        start, best, rows = 0, {"acc": -1.0, "epoch": 0}, []
+        start, best, rows = 0, {"acc": -1.0, "epoch": 0, "test_acc": math.nan}, []
         if checkpoint is not None:
+            validation.check_same(checkpoint.get("validation"), split, f"--resume {out / LAST}")
             start, best, rows = _resume(checkpoint, config, spec_text, network, optimizer, scheduler,
                                         scaler, loader_generator, context)
-        train_loader, test_loader = _loaders(data, config, context, loader_generator, device)
+        train_loader, val_loader, test_loader = _loaders(data, config, context, loader_generator, device)
         model = _wrap(network, config, context, device)
         log = MetricsLog(out, f"{spec.name} on {config.data}") if context.is_main else None
         if context.is_main:
             outdir.write_spec_files(out, spec, report, spec_text, config.spec, config.overrides)
-            log.start(rows)
+            log.start(rows, best["epoch"] or None)
             print(f"training {spec.name} ({report.params:,} parameters) on {config.data}: "
-                  f"{len(data.train):,} train / {len(data.test):,} test images, "
+                  f"{len(data.train):,} train / {split.count:,} validation / {len(data.test):,} test "
+                  "images, "
                   f"{len(data.classes)} classes, {device.type}"
                   + (f" x {context.world_size} processes" if context.distributed else "")
                   + (f", resuming after epoch {start}" if checkpoint is not None else ""), flush=True)
+            print(threads_line, flush=True)
+            if split.source == validation.NONE:
+                print("warning: --val-fraction 0: no validation split, so best.pt is simply the last "
+                      "epoch (selection uses nothing else)", file=sys.stderr, flush=True)
         if start >= config.epochs and context.is_main:
             print(f"nothing to do: {out / LAST} already has {start} epochs; raise --epochs to "
                   "train longer")
@@ -164,32 +179,37 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
             train_loader.sampler.set_epoch(epoch)
             began = time.perf_counter()
             progress = ProgressBar(epoch + 1, config.epochs, len(train_loader),
-                                   enabled=None if context.is_main else False)
+                                   enabled=None if context.is_main else False,
+                                   images_per_step=config.batch_size)
             lr = optimizer.param_groups[0]["lr"]
             train_totals = _summed(train_epoch(model, train_loader, optimizer, scaler, precision,
                                                progress), context, device)
             train_seconds = time.perf_counter() - began
             scheduler.step()
             distributed.broadcast_buffers(network, context)
+            val_totals = (_summed(evaluate(network, val_loader, precision)[0], context, device)
+                          if val_loader is not None else None)
             test_totals = _summed(evaluate(network, test_loader, precision)[0], context, device)
             row = {"epoch": epoch + 1, "train_loss": train_totals.mean_loss,
-                   "train_acc": train_totals.accuracy, "test_loss": test_totals.mean_loss,
-                   "test_acc": test_totals.accuracy, "lr": lr,
+                   "train_acc": train_totals.accuracy,
+                   "val_loss": val_totals.mean_loss if val_totals else None,
+                   "val_acc": val_totals.accuracy if val_totals else None,
+                   "test_loss": test_totals.mean_loss, "test_acc": test_totals.accuracy, "lr": lr,
                    "seconds": time.perf_counter() - began,
                    "images_per_s": train_totals.count / max(train_seconds, 1e-9)}
             rows.append(row)
-            if row["test_acc"] > best["acc"]:
-                best = {"acc": row["test_acc"], "epoch": epoch + 1}
+            if _better(row, best, rows):
+                best = {"acc": math.nan if row["val_acc"] is None else row["val_acc"],
+                        "epoch": epoch + 1, "test_acc": row["test_acc"]}
             states = distributed.gather_objects(capture_rng(loader_generator), context)
             if context.is_main:
-                _save(out, epoch + 1, best, rows, states, config, data, spec, spec_text, network,
-                      optimizer, scheduler, scaler)
-                log.add(row, final=epoch + 1 == config.epochs)
+                _save(out, epoch + 1, best, rows, states, config, data, split, spec, spec_text,
+                      network, optimizer, scheduler, scaler)
+                log.add(row, final=epoch + 1 == config.epochs, best_epoch=best["epoch"])
                 print(epoch_line(row, config.epochs), flush=True)
         if context.is_main and rows:
-            print(f"best test accuracy {best['acc']:.2%} at epoch {best['epoch']}; "
-                  f"checkpoints {out / LAST} and {out / BEST}" + (f"; {log.plot_note}" if log.plot_note
-                                                                 else ""), flush=True)
+            print(f"{_chosen(best, split)}; checkpoints {out / LAST} and {out / BEST}"
+                  + (f"; {log.plot_note}" if log.plot_note else ""), flush=True)
         return EXIT_OK
     except KeyboardInterrupt:
         if context.is_main and out is not None:
@@ -201,6 +221,30 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
             run_lock.release()
 
 
+def _better(row: dict[str, Any], best: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """Selection on the validation accuracy, a tie going to the lower validation loss (a split of a
+    few hundred images ties often); without a split, the last epoch. Never on the test set."""
+    if row["val_acc"] is None or row["val_acc"] > best["acc"]:
+        return True
+    chosen = rows[best["epoch"] - 1] if 0 < best["epoch"] <= len(rows) else {}
+    return row["val_acc"] == best["acc"] and row["val_loss"] < (chosen.get("val_loss") or math.inf)
+
+
+def _chosen(best: dict[str, Any], split: validation.Split) -> str:
+    test = f"test accuracy {best['test_acc']:.2%}"
+    if split.source == validation.NONE:
+        return f"best.pt is the last epoch, {best['epoch']} (no validation split): {test}"
+    return f"best epoch {best['epoch']} by validation accuracy {best['acc']:.2%}: {test}"
+
+
+def _check_same_split(split: validation.Split, context: distributed.Context) -> None:
+    """Every process must hold out the same images (a rank that differed would validate on others)."""
+    digests = distributed.gather_objects(split.record(), context)
+    if any(record != digests[0] for record in digests):
+        raise UsageError(f"the validation split differs between processes: {digests}; the training "
+                         "data must be the same files on every node")
+
+
 def _check_numbers(config: TrainConfig) -> None:
     problems = [f"--{name.replace('_', '-')} must be {rule}, found {value}" for name, value, ok, rule in (
         ("epochs", config.epochs, config.epochs >= 1, "at least 1"),
@@ -210,6 +254,9 @@ def _check_numbers(config: TrainConfig) -> None:
         ("weight_decay", config.weight_decay, config.weight_decay >= 0, "zero or positive"),
         ("workers", config.workers, config.workers >= 0, "zero or positive"),
     ) if not ok]
+    fraction_problem = validation.check_fraction(config.val_fraction)
+    if fraction_problem:
+        problems.append(fraction_problem)
     if problems:
         raise UsageError("; ".join(problems))
 
@@ -271,7 +318,7 @@ def _optimizer(config: TrainConfig, network: Any) -> Any:
 
 
 def _loaders(data: Any, config: TrainConfig, context: distributed.Context, generator: Any,
-             device: Any) -> tuple[Any, Any]:
+             device: Any) -> tuple[Any, Any | None, Any]:
     from torch.utils.data import DataLoader, Subset
 
     per_process = config.batch_size // context.world_size
@@ -283,8 +330,13 @@ def _loaders(data: Any, config: TrainConfig, context: distributed.Context, gener
     train_loader = DataLoader(data.train, batch_size=per_process,
                               sampler=distributed.train_sampler(data.train, context, config.seed),
                               generator=generator, drop_last=True, **common)
-    test_set = Subset(data.test, distributed.test_indices(len(data.test), context))
-    return train_loader, DataLoader(test_set, batch_size=per_process, shuffle=False, **common)
+
+    def evaluation_loader(dataset: Any) -> Any:
+        share = Subset(dataset, distributed.test_indices(len(dataset), context))
+        return DataLoader(share, batch_size=per_process, shuffle=False, **common)
+
+    return (train_loader, evaluation_loader(data.val) if data.val is not None else None,
+            evaluation_loader(data.test))
 
 
 def _wrap(network: Any, config: TrainConfig, context: distributed.Context, device: Any) -> Any:
@@ -329,7 +381,8 @@ def _resume(checkpoint: dict[str, Any], config: TrainConfig, spec_text: str, net
             changed.append(f"spec text of {config.spec} (the weights still fit)")
         if changed:
             print(f"note: resuming with changed settings: {', '.join(changed)}", file=sys.stderr)
-    best = {"acc": checkpoint["best_acc"], "epoch": checkpoint["best_epoch"]}
+    best = {"acc": checkpoint["best_acc"], "epoch": checkpoint["best_epoch"],
+            "test_acc": checkpoint.get("best_test_acc", math.nan)}
     return int(checkpoint["epoch"]), best, list(checkpoint["metrics"])
 
 
@@ -339,8 +392,8 @@ def _setting(config: TrainConfig, key: str) -> Any:
 
 
 def _save(out: Path, epoch: int, best: dict[str, Any], rows: list[dict[str, Any]], states: list[Any],
-          config: TrainConfig, data: Any, spec: Any, spec_text: str, network: Any, optimizer: Any,
-          scheduler: Any, scaler: Any) -> None:
+          config: TrainConfig, data: Any, split: validation.Split, spec: Any, spec_text: str,
+          network: Any, optimizer: Any, scheduler: Any, scaler: Any) -> None:
     settings = {key: _setting(config, key) for key in asdict(config)}
     settings["normalization"] = data.normalization  # the preset actually used: eval needs it
     checkpoint = {
@@ -349,7 +402,8 @@ def _save(out: Path, epoch: int, best: dict[str, Any], rows: list[dict[str, Any]
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "epoch": epoch, "best_acc": best["acc"], "best_epoch": best["epoch"], "metrics": list(rows),
+        "epoch": epoch, "best_acc": best["acc"], "best_epoch": best["epoch"],
+        "best_test_acc": best["test_acc"], "validation": split.record(), "metrics": list(rows),
         "spec": spec_text, "spec_name": spec.name, "classes": list(data.classes),
         "config": settings, "rng": states,
     }

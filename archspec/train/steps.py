@@ -73,10 +73,12 @@ def train_epoch(network: Any, loader: Any, optimizer: Any, scaler: Any, precisio
     count = 0
     for step, batch in enumerate(loader, start=1):
         images, labels = precision.inputs(*batch)
+        # The last step's gradients go before the forward pass, not after: its activations need
+        # not share memory with them (the hand-written loops of the tutorials do the same).
+        optimizer.zero_grad(set_to_none=True)
         with precision.autocast():
             scores = network(images)
             loss = F.cross_entropy(scores, labels)
-        optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)

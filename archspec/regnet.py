@@ -1,0 +1,75 @@
+"""RegNet and AnyNet X stages (Radosavovic et al. 2020, "Designing Network Design Spaces"), as plain
+data for archspec's built-in `bottleneck` block. Pure Python: no numpy, no torch.
+
+`generate_regnet` is pycls's `generate_regnet` (torchvision's `BlockParams.from_init_params`): block
+widths grow linearly (`w0 + wa * j`), are quantized in log space with step `wm` and rounded to
+multiples of 8; each run of equal widths is a stage. `adjust_compatibility` is torchvision's
+`_adjust_widths_groups_compatibilty`: the bottleneck width becomes a multiple of the group width.
+
+An X block is a residual bottleneck: 1x1 to `inner = round(width / bottleneck_ratio)`, a 3x3 with
+`inner / group_width` groups (the stride on it), 1x1 back to `width`. archspec's `bottleneck` block
+computes its inner width as torchvision's ResNeXt does, `int(w * width_per_group / 64) * groups`,
+and its output as `w * expansion`: `bottleneck_fields` finds the `width`, `expansion` and
+`width_per_group` that give exactly the X block's channels, and None where no whole numbers do
+(for instance a 400-wide block of group width 16 with expansion 1). Such a block is reported, never
+approximated: a network that merely resembles the sample would make its figures lie.
+"""
+
+from __future__ import annotations
+
+import math
+
+from archspec.expr import make_divisible
+from archspec.layers import MAX_COUNT
+
+QUANTUM = 8  # RegNet widths are multiples of 8
+MAX_EXPANSION = 64  # the `bottleneck` block's limit
+
+
+def generate_regnet(w0: int, wa: float, wm: float, depth: int) -> tuple[list[int], list[int]]:
+    """(stage widths, stage depths) of a RegNet, before `adjust_compatibility`."""
+    widths = []
+    for j in range(depth):
+        continuous = w0 + wa * j
+        step = round(math.log(continuous / w0) / math.log(wm))  # numpy's round: half to even, as here
+        widths.append(round(w0 * wm**step / QUANTUM) * QUANTUM)
+    # np.unique: sorted unique widths and their counts (the widths never decrease: wa >= 0, wm > 1).
+    stage_widths = sorted(set(widths))
+    return stage_widths, [widths.count(width) for width in stage_widths]
+
+
+def adjust_compatibility(width: int, bottleneck_ratio: float, group_width: int) -> tuple[int, int]:
+    """torchvision's `_adjust_widths_groups_compatibilty` for one stage, with the ratio written as the
+    paper does (b = width / inner; torchvision's `bottleneck_multiplier` is 1 / b): (width, group
+    width) such that the inner width is a multiple of the group width. It rounds with
+    `_make_divisible` (half up, never 10% down) where pycls rounds half to even: RegNetX-400MF's last
+    stage is 400 wide in torchvision and 384 in pycls; torchvision's is the published network."""
+    multiplier = 1 / bottleneck_ratio
+    inner = int(width * multiplier)
+    group_width = min(group_width, inner)
+    return int(make_divisible(inner, group_width) / multiplier), group_width
+
+
+def inner_width(width: int, bottleneck_ratio: float) -> int:
+    """The X block's bottleneck width, as torchvision's `BottleneckTransform` computes it."""
+    return round(width / bottleneck_ratio)
+
+
+def bottleneck_fields(width: int, inner: int, group_width: int) -> dict[str, int] | None:
+    """The `bottleneck` block's `width`, `expansion`, `groups` and `width_per_group` giving a block of
+    `inner` channels in `inner // group_width` groups and `width` output channels; None if none do.
+
+    The output is `w * expansion`, so `w` runs over the divisors of `width` (the largest first, so
+    the plainest form wins: expansion 1 where it works); the 3x3 has `int(w * wpg / 64)` channels
+    per group, so `wpg` must be a whole number in [64 g / w, 64 (g + 1) / w)."""
+    if group_width < 1 or inner % group_width:
+        return None
+    groups = inner // group_width
+    for expansion in range(1, min(MAX_EXPANSION, width) + 1):
+        if width % expansion:
+            continue
+        w = width // expansion
+        per_group = -(-64 * group_width // w)  # the least whole wpg with w * wpg >= 64 g
+        if w * per_group < 64 * (group_width + 1) and per_group <= MAX_COUNT:
+            return {"width": w, "expansion": expansion, "groups": groups, "width_per_group": per_group}
+    return None
