@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from typing import get_args
 
 from pydantic import BaseModel, ValidationError
 
 from archspec.blocks import BLOCKS
+from archspec.definitions import find_kind
 from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_you_mean
 from archspec.layers import LAYERS
 from archspec.loader import Document
@@ -165,6 +167,8 @@ def _model_at(data: object, path: SpecPath) -> type[BaseModel] | None:
         return ListStage
     tag = "layer" if place == "layer" or (place == "entry" and "layer" in mapping) else "block"
     kind, registry = mapping.get(tag), _TAGS[tag]
+    if tag == "block":
+        return find_kind(kind)  # built in, registered from Python, or defined in YAML
     if kind not in registry:  # also a non-string kind: the registry refuses it
         return None
     return registry[kind]
@@ -179,7 +183,7 @@ def _describe(model: type[BaseModel]) -> str:
     if model in _NAMED:
         return _NAMED[model]
     tag = "layer" if "layer" in model.model_fields else "block"
-    kind = next(kind for kind, registered in _TAGS[tag].items() if registered is model)
+    kind = get_args(model.model_fields[tag].annotation)[0]
     return f"a `{kind}` {tag}"
 
 
@@ -218,12 +222,15 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
     item = items[0]
     kind = item["type"]
     found = _value_at(document.data, path)
+    if kind == "archspec":  # archspec's own check (archspec/definitions.py): its words and hint as written
+        return document.diagnostic(path, item["ctx"]["message"], item["ctx"].get("hint"))
     if kind == "extra_forbidden":
         return document.diagnostic(path, f"unknown key `{path[-1]}`", _unknown_key_hint(document.data, path),
                                    at_key=True)
     if kind == "union_tag_invalid":
         tag = item["ctx"]["discriminator"].strip("'")
-        names = _TAGS[tag].names() if tag in _TAGS else []
+        names = (item["ctx"]["expected_tags"].split(", ") if "expected_tags" in item["ctx"]
+                 else _TAGS[tag].names() if tag in _TAGS else [])
         given = _value_at(document.data, (*path, tag))
         hint = _other_kind_hint(path, tag, given) or did_you_mean(given, names)
         listing = f"expected one of: {', '.join(names)}"
