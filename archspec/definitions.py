@@ -84,22 +84,22 @@ class NodeDefinition(BaseModel):
         if len(kinds) != 1:
             found = " and ".join(f"`{key}`" for key in kinds) if kinds else "none of them"
             refuse([((), f"expected exactly one of `layer`, `op`, `block` or `shortcut`, found {found}",
-                     "a node is a layer ({layer: conv, ...}), a join ({op: add, from: [a, b]}), a block "
-                     "({block: squeeze_excite}) or a shortcut ({shortcut: stage, from: input})")])
+                     ("a node is a layer ({layer: conv, ...}), a join ({op: add, from: [a, b]}), a block "
+                     "({block: squeeze_excite}) or a shortcut ({shortcut: stage, from: input})"))])
         kind, settings = kinds[0], self.settings
         errors: list[tuple[SpecPath, str, str | None]] = []
         allowed: tuple[str, ...] | None = None
         if kind == "layer":
             if self.layer not in LAYERS:
-                errors.append((("layer",), f"unknown layer kind `{self.layer}`; expected one of: "
-                               f"{', '.join(LAYERS.names())}", did_you_mean(self.layer, LAYERS.names())))
+                errors.append((("layer",), (f"unknown layer kind `{self.layer}`; expected one of: "
+                               f"{', '.join(LAYERS.names())}"), did_you_mean(self.layer, LAYERS.names())))
             else:
                 allowed = tuple(key for key in LAYERS[self.layer].model_fields if key not in ("layer", "name"))
         elif kind == "op":
             allowed = ("start", "stop") if self.op == "slice" else ()
             if self.op == "slice" and "stop" not in settings:
-                errors.append(((), "a slice needs `stop` (and may give `start`, default 0): the channels "
-                               "start:stop of its input", "write {op: slice, start: 0, stop: \"${in // 2}\"}"))
+                errors.append(((), ("a slice needs `stop` (and may give `start`, default 0): the channels "
+                               "start:stop of its input"), "write {op: slice, start: 0, stop: \"${in // 2}\"}"))
         elif kind == "shortcut":
             allowed = ("width", "stride")
         for key, value in settings.items():
@@ -108,8 +108,8 @@ class NodeDefinition(BaseModel):
                 errors.append(((key,), f"unknown key `{key}` for {what}",
                                did_you_mean(key, allowed) or (f"allowed keys: {', '.join((*NODE_KEYS, *allowed))}")))
             elif not _plain(value):
-                errors.append(((key,), "expected a number, true/false, a string or `${...}`, or a list of "
-                               "numbers", None))
+                errors.append(((key,), ("expected a number, true/false, a string or `${...}`, or a list of "
+                               "numbers"), None))
         refuse(errors)
         return self
 
@@ -137,18 +137,18 @@ class BlockDefinition(BaseModel):
         errors: list[tuple[SpecPath, str, str | None]] = []
         for field in self.fields:
             if field in RESERVED_FIELDS:
-                errors.append((("fields", field), f"`{field}` cannot be a field name: archspec gives it "
-                               "its meaning", f"rename it, e.g. `{field}_`"))
+                errors.append((("fields", field), (f"`{field}` cannot be a field name: archspec gives it "
+                               "its meaning"), f"rename it, e.g. `{field}_`"))
         names = node_names(self)
         seen: dict[str, int] = {}
         reads: set[str] = set()
         for index, (node, name) in enumerate(zip(self.nodes, names)):
             if name == INPUT:
-                errors.append((("nodes", index, "name"), "`input` names the block's input; a node cannot "
-                               "be called so", "choose another name"))
+                errors.append((("nodes", index, "name"), ("`input` names the block's input; a node cannot "
+                               "be called so"), "choose another name"))
             elif name in seen:
-                errors.append((("nodes", index, "name"), f"node name `{name}` is used twice (also nodes"
-                               f"[{seen[name]}])", f"rename one, e.g. `{name}_{index}`"))
+                errors.append((("nodes", index, "name"), (f"node name `{name}` is used twice (also nodes"
+                               f"[{seen[name]}])"), f"rename one, e.g. `{name}_{index}`"))
             for read in (node.reads or ((names[index - 1] if index else INPUT),)):
                 if read != INPUT and read not in seen:
                     later = read in names[index:]
@@ -169,8 +169,8 @@ class BlockDefinition(BaseModel):
         reads.add(output)
         for index, name in enumerate(names):
             if name not in reads and seen.get(name) == index:
-                errors.append((("nodes", index), f"node `{name}`'s output is never read: nothing after it "
-                               "reads it and it is not the block's output",
+                errors.append((("nodes", index), (f"node `{name}`'s output is never read: nothing after it "
+                               "reads it and it is not the block's output"),
                                "read it with `from:` in a later node, or remove it"))
         refuse(errors)
         return self
@@ -228,6 +228,8 @@ class BlockDefinitions(BaseModel):
 # The defined kinds visible while a spec validates (its own `blocks`, over the library's): set by the
 # spec's `blocks` validator, read by its stages' (archspec/spec.py), reset when the spec is done.
 VISIBLE: ContextVar[Mapping[str, type[BlockStage]] | None] = ContextVar("archspec_visible_kinds", default=None)
+# The kinds of the spec validated last, kept after it: its error messages (validate.py) look them up.
+LAST_DEFINED: ContextVar[Mapping[str, type[BlockStage]] | None] = ContextVar("archspec_last_kinds", default=None)
 
 
 def find_kind(kind: object) -> type[BlockStage] | None:
@@ -261,8 +263,8 @@ def check_kind_set(definitions: Mapping[str, BlockDefinition], outside: Mapping[
     errors: list[tuple[SpecPath, str, str | None]] = []
     for kind in definitions:
         if kind in BLOCKS:
-            errors.append(((*prefix, kind), f"`{kind}` is a built-in block kind; a definition cannot "
-                           "replace it", f"name yours e.g. `my_{kind}`"))
+            errors.append(((*prefix, kind), (f"`{kind}` is a built-in block kind; a definition cannot "
+                           "replace it"), f"name yours e.g. `my_{kind}`"))
     every = [*BLOCKS.names(), *definitions, *outside]
     for kind, definition in definitions.items():
         for index, node in enumerate(definition.nodes):
@@ -270,8 +272,8 @@ def check_kind_set(definitions: Mapping[str, BlockDefinition], outside: Mapping[
                 continue
             where = (*prefix, kind, "nodes", index)
             if node.block not in every:
-                errors.append(((*where, "block"), f"unknown block kind `{node.block}`; expected one of: "
-                               f"{', '.join(dict.fromkeys(every))}", did_you_mean(node.block, every)))
+                errors.append(((*where, "block"), (f"unknown block kind `{node.block}`; expected one of: "
+                               f"{', '.join(dict.fromkeys(every))}"), did_you_mean(node.block, every)))
                 continue
             fields = nested_fields(node.block, definitions, outside)
             for key in node.settings:

@@ -6,10 +6,9 @@ registries, so a new kind becomes part of the language (and of the JSON Schema) 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Union
-
-import json
 
 from pydantic import (
     BaseModel,
@@ -27,7 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from archspec.blocks import BLOCKS, Shortcut
-from archspec.definitions import VISIBLE, BlockDefinition, KindName, find_kind, known_kinds
+from archspec.definitions import LAST_DEFINED, VISIBLE, BlockDefinition, KindName, find_kind, known_kinds
 from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
@@ -139,6 +138,7 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
     @classmethod
     def _no_kinds_yet(cls, name: Any) -> Any:
         VISIBLE.set(None)
+        LAST_DEFINED.set(None)
         return name
 
     @field_validator("head", mode="after")

@@ -9,7 +9,7 @@ from typing import get_args
 from pydantic import BaseModel, ValidationError
 
 from archspec.blocks import BLOCKS
-from archspec.definitions import find_kind
+from archspec.definitions import LAST_DEFINED, VISIBLE, find_kind
 from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_you_mean
 from archspec.layers import LAYERS
 from archspec.loader import Document
@@ -28,14 +28,22 @@ def validate(document: Document) -> Spec:
         # lists for the models' tuples. The loader's data is JSON-safe (no NaN, string keys).
         spec = Spec.model_validate_json(json.dumps(document.data), strict=True)
     except ValidationError as error:
-        raise SpecError(diagnostics(document, error)) from None
+        token = VISIBLE.set(LAST_DEFINED.get())  # the spec's own block kinds, for hints about their fields
+        try:
+            raise SpecError(diagnostics(document, error)) from None
+        finally:
+            VISIBLE.reset(token)
     spec._document = document
     return spec
 
 
 def diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
     grouped: dict[SpecPath, list[dict]] = defaultdict(list)
+    defined = document.data.get("blocks") if isinstance(document.data, dict) else None
     for item in error.errors(include_url=False):
+        if (item["type"] == "union_tag_invalid" and isinstance(defined, dict)
+                and item.get("ctx", {}).get("tag") in defined):
+            continue  # a kind the spec defines, whose definition has errors: those say what to fix
         grouped[_data_path(document.data, item["loc"])].append(item)
     conflicts = {where: keys for path in grouped for where, keys in [_conflict(document.data, path)] if keys}
     placed = [_conflict_diagnostic(document, where, keys) for where, keys in conflicts.items()]
@@ -229,7 +237,8 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
                                    at_key=True)
     if kind == "union_tag_invalid":
         tag = item["ctx"]["discriminator"].strip("'")
-        names = (item["ctx"]["expected_tags"].split(", ") if "expected_tags" in item["ctx"]
+        # A block kind's error comes from archspec/spec.py with every kind the spec can use.
+        names = (item["ctx"]["expected_tags"].split(", ") if tag == "block" and "expected_tags" in item["ctx"]
                  else _TAGS[tag].names() if tag in _TAGS else [])
         given = _value_at(document.data, (*path, tag))
         hint = _other_kind_hint(path, tag, given) or did_you_mean(given, names)

@@ -39,7 +39,7 @@ class DefinedStage(BlockStage):
 
     @property
     def kind_name(self) -> str:
-        return str(getattr(self, "block"))
+        return str(self.block)
 
     def field_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.definition.fields}
@@ -123,11 +123,10 @@ class DefinedOp(Op):
         stage = use.stage
         if not isinstance(stage, DefinedStage):  # a Python kind nested in a definition
             inner = stage.lower(0, x, use.shortcut, use.origin)
-            result = OPS[inner.op].evaluate(evaluator, inner._replace(name=node.name, inputs=node.inputs),
+            return OPS[inner.op].evaluate(evaluator, inner._replace(name=node.name, inputs=node.inputs),
                                             [x], qualname)
-            return result
         before = len(evaluator.problems)
-        graph = _lower(evaluator, use, x)
+        graph = _lower(evaluator, use, x, qualname)
         result = None
         if graph is not None:
             block = Node(node.name, "block", node.inputs, graph, node.origin)
@@ -176,13 +175,14 @@ def _concrete(block: Node, resolved: Resolved) -> Node:
     graph: BlockGraph = block.payload
     children = iter(resolved.children)
     nodes = []
-    for node in graph.nodes:
-        if OPS[node.op].makes_module:
+    for lazy in graph.nodes:
+        node = lazy
+        if OPS[lazy.op].makes_module:
             child = next(children)
-            if node.op == "defined":
-                node = child.node._replace(name=node.name, inputs=node.inputs, origin=node.origin)
-            elif node.op == "block":
-                node = _concrete(node, child)
+            if lazy.op == "defined":
+                node = child.node._replace(name=lazy.name, inputs=lazy.inputs, origin=lazy.origin)
+            elif lazy.op == "block":
+                node = _concrete(lazy, child)
         nodes.append(node)
     return block._replace(payload=graph._replace(nodes=tuple(nodes)))
 
@@ -190,17 +190,17 @@ def _concrete(block: Node, resolved: Resolved) -> Node:
 class _Lowering:
     """One use of a definition made concrete at input shape `x`."""
 
-    def __init__(self, evaluator: Evaluator, use: Use, x: Shape):
+    def __init__(self, evaluator: Evaluator, use: Use, x: Shape, qualname: str):
         stage = use.stage
         assert isinstance(stage, DefinedStage)
-        self.evaluator, self.use, self.x, self.stage = evaluator, use, x, stage
+        self.evaluator, self.use, self.x, self.stage, self.qualname = evaluator, use, x, stage, qualname
         self.definition = stage.definition
         self.base = stage.origin_prefix
         self.failed = False
         self.environment: dict[str, object] = {"width": use.width if use.width is not None else x[0],
                                                "stride": use.stride, "in": x[0]}
         for name, value in stage.field_values().items():
-            self.environment[name] = self.value(value, (*self.base, "fields", name), f"field `{name}`")
+            self.environment[name] = self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
 
     def problem(self, where: SpecPath, what: str, message: str, hint: str | None = None) -> None:
         self.failed = True
@@ -224,7 +224,7 @@ class _Lowering:
         previous = INPUT
         for index, (spec_node, name) in enumerate(zip(self.definition.nodes, names)):
             where = (*self.base, "nodes", index)
-            what = f"nodes[{index}] ({getattr(spec_node, spec_node.kind_key)})"
+            what = f"{self.qualname}.{spec_node.name or name}"
             reads = spec_node.reads or (previous,)
             inputs = [actual.get(read) for read in reads]
             previous = name
@@ -262,8 +262,6 @@ class _Lowering:
              nodes: list[Node]) -> Node | str | None:
         """The concrete node; or the name of the value it stands for (an identity shortcut, an
         addition left with one input); or None where it failed or was removed."""
-        if None in inputs or not inputs:
-            return None  # it reads a removed shortcut or a failed value: nothing more to say
         settings = {key: self.value(value, (*where, key), what) for key, value in spec_node.settings.items()}
         if None in settings.values():
             return None
@@ -276,13 +274,17 @@ class _Lowering:
                     shown = settings.get(key) if isinstance(key, str) else None
                     written = spec_node.settings.get(key) if isinstance(key, str) else None
                     hint = f"`{written}` gives {shown!r}" if is_expression(written) else None
-                    self.problem((*where, key) if isinstance(key, str) else where, f"{self.use.trace} > {what}",
+                    self.problem((*where, key) if isinstance(key, str) else where, what,
                                  f"{key}: {item['msg']}" if key else item["msg"], hint)
                 return None
             except TypeError:  # an unhashable value (a list within a list): refused by the layer's rule
                 self.problem(where, what, "expected numbers or pairs of numbers as values")
                 return None
+            if None in inputs or not inputs:
+                return None  # it reads a failed value
             return layer_node(name, layer, where, *inputs, written=True)  # type: ignore[arg-type]
+        if None in inputs or not inputs:
+            return None  # it reads a removed shortcut or a failed value: nothing more to say
         if spec_node.op is not None:
             if spec_node.op == "add" and len(inputs) == 1:
                 return inputs[0]  # the stage's shortcut option `none` removed the other side
@@ -317,8 +319,8 @@ class _Lowering:
         return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
 
 
-def _lower(evaluator: Evaluator, use: Use, x: Shape) -> BlockGraph | None:
-    return _Lowering(evaluator, use, x).graph()
+def _lower(evaluator: Evaluator, use: Use, x: Shape, qualname: str) -> BlockGraph | None:
+    return _Lowering(evaluator, use, x, qualname).graph()
 
 
 def _shape_of(name: str, nodes: list[Node], x: Shape) -> Shape | None:
@@ -336,4 +338,4 @@ def describe(model: type[BlockStage]) -> str:
     return text or "(no description)"
 
 
-__all__ = ["DefinedStage", "stage_model", "show"]
+__all__ = ["DefinedStage", "show", "stage_model"]

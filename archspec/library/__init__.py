@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from archspec.blocks.base import BlockStage
 from archspec.blocks.defined import DefinedStage, stage_model
-from archspec.definitions import BlockDefinition, BlockDefinitions, check_kind_set, refuse
+from archspec.definitions import LAST_DEFINED, BlockDefinition, BlockDefinitions, check_kind_set, refuse
 from archspec.errors import SpecError
 from archspec.loader import EXTERNAL_DOCUMENTS, load_document
 
@@ -62,6 +62,7 @@ def spec_kinds(blocks: Mapping[str, BlockDefinition]) -> Mapping[str, type[Block
     definitions' problems across kinds (unknown nested kinds, cycles) at their places."""
     library = library_kinds()
     if not blocks:
+        LAST_DEFINED.set(library)
         return library
     key = json.dumps({kind: definition.model_dump(mode="json", by_alias=True) for kind, definition in blocks.items()},
                      sort_keys=True)
@@ -74,4 +75,5 @@ def spec_kinds(blocks: Mapping[str, BlockDefinition]) -> Mapping[str, type[Block
         if len(_SPEC_KINDS) > 256:
             _SPEC_KINDS.clear()
         known = _SPEC_KINDS[key] = visible
+    LAST_DEFINED.set(known)
     return known
