@@ -235,7 +235,6 @@ def test_import_errors_name_the_imported_file(tmp_path):
     assert (error.file, error.line) == (str(tmp_path / "a.yaml"), 4) and "widht" in error.message
 
 
-@archspec.register_block
 class ConvBN(BlockStage):
     """3x3 convolution + BatchNorm (a kind registered from Python, for this test)."""
 
@@ -249,7 +248,19 @@ class ConvBN(BlockStage):
                         origin, "input")
 
 
-def test_a_python_kind_registered_after_import_is_usable_and_suggested():
+@pytest.fixture
+def registered_convbn():
+    """The kind registered for one test only: other tests hold every registered kind to their rules."""
+    from archspec.blocks import BLOCKS
+
+    archspec.register_block(ConvBN)
+    try:
+        yield ConvBN
+    finally:
+        BLOCKS.remove("test_convbn")
+
+
+def test_a_python_kind_registered_after_import_is_usable_and_suggested(registered_convbn):
     spec = archspec.load("name: t\ninput: {channels: 3, size: 8}\n"
                          "stages: [{block: test_convbn, width: 4, stride: 2}]\n")
     network = archspec.compile(spec)
@@ -258,6 +269,8 @@ def test_a_python_kind_registered_after_import_is_usable_and_suggested():
     assert error.hint == "did you mean `test_convbn`?"
     with pytest.raises(ValueError, match="already registered"):
         archspec.register_block(ConvBN)
+    with pytest.raises(TypeError, match="BlockStage"):
+        archspec.register_block(int)  # type: ignore[arg-type]
 
 
 def test_the_blocks_command_lists_every_kind(capsys):
