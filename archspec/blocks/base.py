@@ -20,7 +20,7 @@ from archspec.layers import (
     BatchNorm,
     Conv,
     Count,
-    Identifier,
+    ModuleName,
     ZeroPad,
     ZeroPadShortcut,
     conv_facts,
@@ -52,7 +52,8 @@ BlockFacts = tuple[Shape, int, int, int]
 class BlockStage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
+    name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
+                                    "name, stages.0.blocks, nests)")
     width: Count = Field(description="output channels of each block (before any expansion)")
     repeats: Annotated[int, Field(ge=1, le=1_000)] = 1
     stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
