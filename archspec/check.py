@@ -34,7 +34,7 @@ from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, layer_node, walk
 from archspec.layers import LayerBase
 from archspec.names import ModuleNames, layer_places, module_names
-from archspec.nesting import nest_figures
+from archspec.nesting import Tree, chain_tree, nest_figures
 from archspec.ranges import InputRange, find_input_range
 from archspec.shapes import Facts, Shape, ShapeProblem, show
 from archspec.spec import ListStage, Spec
@@ -192,10 +192,17 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
     refuses, a twin declines, a name repeats, the budget is exceeded): the full check then lowers
     and evaluates the graph, which says what and where. Equal to the graph's figures by test."""
     names = module_names(spec)
-    if names.problems or names.nested:  # dotted names nest: the graph's figures regroup them
+    if names.problems:
+        return None
+    # Dotted names (`conv1.0`) nest the top-level modules into nn.Sequentials, which hold their input
+    # while their members run: the peaks fold along that tree. (Dotted names in a list stage: declined.)
+    tree = chain_tree([*names.layers[:len(spec.stem)], *names.stages, *names.layers[len(spec.stem):]])
+    if tree is None or (names.nested and any("." in (entry.name or "") for stage in spec.stages
+                                             if isinstance(stage, ListStage) for entry in stage.blocks)):
         return None
     shape, params, macs = x, 0, 0
     top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
+    inputs: list[int] = []  # their input values
     try:
         stages = [stage.blocks if isinstance(stage, ListStage) else (stage,) for stage in spec.stages]
         for entries in (*((layer,) for layer in spec.stem), *stages, *((layer,) for layer in spec.head)):
@@ -221,13 +228,29 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
                     shape, params, macs = out, params + block_params, macs + block_macs
                     group.append(Moment(block_peak))
             top.append(sequence_peak(group_input, group))  # a stage is a Sequential of its entries
+            inputs.append(group_input)
     except ShapeProblem:
         return None
-    peak = sequence_peak(prod(x), top).values
+    peak = sequence_peak(prod(x), _folded(tree, top, inputs)).values
     memory = BYTES_PER_VALUE * (params + peak)
     if max_memory is not None and memory > max_memory:
         return None
     return (shape, params, macs), memory
+
+
+def _folded(tree: Tree, peaks: list[Moment], inputs: list[int]) -> list[Moment]:
+    """The peaks of a chain's modules with each container's members folded into its peak: a
+    Sequential of them, on its first member's input (as `graph_peak` evaluates the nested graph)."""
+    folded = []
+    for item in tree:
+        if isinstance(item, int):
+            folded.append(peaks[item])
+        else:
+            first = item[0]
+            while not isinstance(first, int):
+                first = first[0]
+            folded.append(sequence_peak(inputs[first], _folded(item, peaks, inputs)))
+    return folded
 
 
 def _lower_and_evaluate(spec: Spec, x: Shape

@@ -66,19 +66,12 @@ def _nest(nodes: tuple[Node, ...], output: str, path: str, problems: list[Nestin
     renamed: dict[str, str] = {}  # a group's last member -> its container
     ended: dict[str, int] = {}  # where each container's group ended
     result: list[Node] = []
-    start = 0
-    while start < len(nodes):
-        node = nodes[start]
-        if "." not in node.name:
+    for prefix, start, stop in runs([node.name for node in nodes]):
+        if prefix is None:
+            node = nodes[start]
             result.append(node._replace(inputs=tuple(renamed.get(name, name) for name in node.inputs)))
-            start += 1
             continue
-        prefix = node.name.split(".", 1)[0]
-        stop = start + 1
-        while stop < len(nodes) and nodes[stop].name.split(".", 1)[0] == prefix and "." in nodes[stop].name:
-            stop += 1
         group = nodes[start:stop]
-        start = stop
         between = (f"`{path}{nodes[ended[prefix]].name}` comes between `{path}{nodes[ended[prefix] - 1].name}`"
                    if prefix in ended else None)
         faults = _group_faults(group, readers, path, prefix, between, prefix in plain)
@@ -95,6 +88,44 @@ def _nest(nodes: tuple[Node, ...], output: str, path: str, problems: list[Nestin
         result.append(Node(prefix, "block", inputs, graph, group[0].origin, group[0].written))
         renamed[group[-1].name] = prefix
     return tuple(result), renamed.get(output, output)
+
+
+def runs(names: Sequence[str]) -> list[tuple[str | None, int, int]]:
+    """`names` cut into runs `(prefix, start, stop)`: consecutive dotted names sharing the first
+    component `prefix`, or one plain name (prefix None)."""
+    found: list[tuple[str | None, int, int]] = []
+    for index, name in enumerate(names):
+        prefix = name.split(".", 1)[0] if "." in name else None
+        if prefix is not None and found and found[-1][0] == prefix:
+            found[-1] = (prefix, found[-1][1], index + 1)
+        else:
+            found.append((prefix, index, index + 1))
+    return found
+
+
+Tree = list["int | Tree"]  # positions of a chain's nodes, a container's members as a list
+
+
+def chain_tree(names: Sequence[str]) -> Tree | None:
+    """How a chain of nodes named `names` nests: each position, or a list for a container (of
+    positions and lists); None where a container's members do not follow one another (`nest_dotted`
+    says what is wrong). The static twins fold their figures with it without making the graph."""
+    tree: Tree = []
+    seen: set[str] = set()
+    for prefix, start, stop in runs(names):
+        if prefix is None:
+            tree.append(start)
+            continue
+        inner = chain_tree([name.split(".", 1)[1] for name in names[start:stop]])
+        if prefix in seen or inner is None:
+            return None
+        seen.add(prefix)
+        tree.append([_shifted(item, start) for item in inner])
+    return tree if not seen & {name for name in names if "." not in name} else None
+
+
+def _shifted(item: int | Tree, offset: int) -> int | Tree:
+    return item + offset if isinstance(item, int) else [_shifted(inner, offset) for inner in item]
 
 
 def _group_faults(group: tuple[Node, ...], readers: dict[str, list[str]], path: str, prefix: str,

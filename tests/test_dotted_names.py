@@ -103,6 +103,35 @@ def test_the_table_shows_containers_with_their_chains_figures(deep_stem):
                                                            deep_stem.output_shape)
 
 
+NESTED_TWICE = """\
+name: nested-twice
+input: {channels: 3, size: 16}
+stem:
+  - {name: features.0.conv, layer: conv, width: 8, kernel: 3, padding: 1}
+  - {name: features.0.relu, layer: relu}
+  - {name: features.1, layer: maxpool, kernel: 2}
+stages:
+  - {name: features.2, block: basic, width: 16, repeats: 2, stride: 2}
+  - {name: body, block: bottleneck, width: 4, shortcut: D}
+head:
+  - {name: pool.0, layer: global_avgpool}
+  - {name: pool.1, layer: flatten}
+  - {layer: linear, width: 3}
+"""
+
+
+@pytest.mark.parametrize("text", [DEEP_STEM, NESTED_TWICE])
+def test_dotted_top_level_names_check_on_the_twins_with_the_graphs_figures(text):
+    """The fast path folds the containers' memory as the graph nests them: equal figures and budget."""
+    report = archspec.check(archspec.load(text))
+    assert report.ok and report.lowered is None  # the static twins gave the figures
+    resolved = report.resolved  # now the graph, nested
+    assert report.figures == (resolved[-1].out_shape, sum(r.params for r in resolved), sum(r.macs for r in resolved))
+    assert report.twin_memory == report.memory.total
+    assert archspec.check(archspec.load(text), max_memory=report.memory.total).ok
+    assert not archspec.check(archspec.load(text), max_memory=report.memory.total - 1).ok
+
+
 def test_python_export_gives_the_same_state_dict_keys_and_outputs(deep_stem, tmp_path):
     network = _randomised(build_module(deep_stem))
     source = python_source(deep_stem, network)
