@@ -35,6 +35,10 @@ NAMES = ["layer1", "layer2", "layer3", "fc", "conv1", "bn1", "relu", "avgpool", 
          "forward", "training", "_modules", "spec_name", "append", "add_module", "T_destination", "__init__"]
 
 
+EXAMPLES = settings(max_examples=int(os.environ.get("ARCHSPEC_NAME_EXAMPLES", "100")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
 def _assert_builds_as_reported(report: Report) -> None:
     assert report.ok, [e.render() for e in report.errors]
     network = build_module(report)
@@ -80,8 +84,7 @@ def _assert_refused_for_real(document: dict, error: Diagnostic, fixed: dict, net
     assert name in dict(parent.named_children()), f"{name!r} refused as a clash, but no sibling has it"
 
 
-@settings(max_examples=int(os.environ.get("ARCHSPEC_NAME_EXAMPLES", "100")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@EXAMPLES
 @given(valid_specs(names=NAMES, max_width=8, input_sizes=None))
 def test_accepted_specs_build_exactly_and_refused_ones_clash_for_real(document: dict):
     report = archspec.check(to_spec(document))
@@ -107,8 +110,7 @@ def test_accepted_specs_build_exactly_and_refused_ones_clash_for_real(document: 
 DOTTED = ["a.0", "a.1", "a.x", "a", "b.0.c", "b.0.d", "b.1", "conv1.0", "conv1.1", "fc", "a.forward", "training.0"]
 
 
-@settings(max_examples=int(os.environ.get("ARCHSPEC_NAME_EXAMPLES", "100")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@EXAMPLES
 @given(valid_specs(names=DOTTED, max_width=8, input_sizes=None))
 def test_dotted_names_build_as_nested_as_reported_or_are_refused_for_names_alone(document: dict):
     report = archspec.check(to_spec(document))
