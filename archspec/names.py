@@ -145,6 +145,12 @@ def _default_layer_names(layers: Sequence[LayerBase]) -> list[str]:
     return names
 
 
+def sibling_problems(names: Sequence[tuple[str, SpecPath, bool]], top_level: bool = False) -> list[Problem]:
+    """The name rules for any parent's modules (e.g. a block's nodes): `(name, where its entry is
+    written, whether `name:` is written there)` for each; dotted names checked at every level."""
+    return _problems([_Slot(name, entry, written) for name, entry, written in names], top_level)
+
+
 def _problems(slots: list[_Slot], top_level: bool, depth: int = 0) -> list[Problem]:
     """Reserved names, and every module that repeats a sibling's name: reported at the written
     `name:` (the user's to change), the other place named, with a name that is free. A dotted name

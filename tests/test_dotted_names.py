@@ -19,6 +19,7 @@ from archspec.export.diagram import dot
 from archspec.export.python_source import python_source
 from archspec.graph import INPUT, BlockGraph, Evaluator, Node, block_node, chain, layer_node
 from archspec.layers import BatchNorm, Conv, ReLU, derived
+from archspec.names import sibling_problems
 from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import JoinText
 
@@ -212,6 +213,18 @@ def test_names_that_cannot_nest_are_refused_where_written(stem, expected):
     for error, (_, _, words, hint) in zip(errors, expected):
         assert words in error.message
         assert hint is None or hint in error.hint
+
+
+def test_the_name_rules_apply_to_any_parents_nodes():
+    """For a block's nodes: clashes and reserved names at every level of their dotted names."""
+    problems = sibling_problems([("conv.0.0", ("nodes", 0), True), ("conv.0.1", ("nodes", 1), True),
+                                 ("conv.0.1", ("nodes", 2), True), ("conv.forward", ("nodes", 3), True),
+                                 ("pool", ("nodes", 4), False)])
+    assert [(path, message) for path, message, _ in problems] == [
+        (("nodes", 3, "name"), ("module name `forward` in `conv.forward` is reserved: it is an attribute of "
+                               "PyTorch's nn.Sequential, which holds this module")),
+        (("nodes", 2, "name"), "module name `1` (in `conv.0.1`) is also the name of nodes[1]")]
+    assert "`name: conv.0.2`" in problems[1][2]
 
 
 def _conv(name: str, width: int, *inputs: str) -> Node:
