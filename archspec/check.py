@@ -196,8 +196,9 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
         return None
     # Dotted names (`conv1.0`) nest the top-level modules into nn.Sequentials, which hold their input
     # while their members run: the peaks fold along that tree. (Dotted names in a list stage: declined.)
-    tree = chain_tree([*names.layers[:len(spec.stem)], *names.stages, *names.layers[len(spec.stem):]])
-    if tree is None or (names.nested and any("." in (entry.name or "") for stage in spec.stages
+    tree = (chain_tree([*names.layers[:len(spec.stem)], *names.stages, *names.layers[len(spec.stem):]])
+            if names.nested else None)
+    if names.nested and (tree is None or any("." in (entry.name or "") for stage in spec.stages
                                              if isinstance(stage, ListStage) for entry in stage.blocks)):
         return None
     shape, params, macs = x, 0, 0
@@ -231,7 +232,7 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
             inputs.append(group_input)
     except ShapeProblem:
         return None
-    peak = sequence_peak(prod(x), _folded(tree, top, inputs)).values
+    peak = sequence_peak(prod(x), top if tree is None else _folded(tree, top, inputs)).values
     memory = BYTES_PER_VALUE * (params + peak)
     if max_memory is not None and memory > max_memory:
         return None
