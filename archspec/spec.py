@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from archspec.blocks import BLOCKS, Shortcut
 from archspec.definitions import LAST_DEFINED, VISIBLE, BlockDefinition, KindName, find_kind, known_kinds
-from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
+from archspec.layers import LAYERS, Count, ModuleName, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
 
@@ -79,7 +79,8 @@ class ListStage(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
+    name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
+                                    "name, stages.0.blocks, nests)")
     blocks: Annotated[tuple[StageItem, ...], Field(min_length=1, max_length=1_000)]
 
 
