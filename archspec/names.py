@@ -48,6 +48,8 @@ SEQUENTIAL_ATTRIBUTES = frozenset({
 
 # The attributes `archspec.modules.Network` adds to a Sequential (the test holds this list to the class).
 NETWORK_ATTRIBUTES = frozenset({"spec_name"})
+# The attributes `archspec.modules.GraphBlock` (a block that is not a chain) sets besides its modules.
+GRAPH_BLOCK_ATTRIBUTES = frozenset({"block_kind", "steps", "output"})
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # as archspec.layers.Identifier
 _MAX_LENGTH = 64

@@ -281,3 +281,33 @@ def test_the_blocks_command_lists_every_kind(capsys):
     for kind in ("basic", "squeeze_excite", "se_basic"):
         assert f"  {kind} " in out
     assert "reduction=16" in out
+
+
+def test_dotted_node_names_nest_as_in_torchvision():
+    blocks = ("  ir:\n    nodes:\n"
+              "      - {name: conv.0.0, layer: conv, width: \"${in * 2}\", kernel: 1, bias: false}\n"
+              "      - {name: conv.0.1, layer: batchnorm}\n"
+              "      - {name: conv.0.2, layer: relu6}\n"
+              "      - {name: conv.1, layer: conv, width: \"${width}\", kernel: 1, bias: false}\n"
+              "      - {name: conv.2, layer: batchnorm}\n"
+              "      - {op: add, from: [input, conv.2]}")
+    network = archspec.compile(archspec.load(_spec(blocks, "  - {block: ir, width: 3}")))
+    keys = [key for key in network.state_dict() if key.startswith("layer1.0.")]
+    assert keys[0] == "layer1.0.conv.0.0.weight" and "layer1.0.conv.2.running_mean" in keys
+    assert network(torch.randn(1, 3, 16, 16)).shape == (1, 4)
+
+
+@pytest.mark.parametrize("name", ["steps", "output", "training", "__init__"])
+def test_a_node_name_that_is_an_attribute_of_its_module_is_refused(name):
+    errors = _errors(_spec(f"  b:\n    nodes:\n      - {{name: {name}, layer: relu}}", "  - {block: b, width: 3}"))
+    assert any(e.path == ("blocks", "b", "nodes", 0, "name") and "reserved" in e.message for e in errors)
+
+
+def test_a_dotted_group_that_is_not_a_chain_is_refused():
+    blocks = ("  b:\n    nodes:\n"
+              "      - {name: p.0, layer: conv, width: 3, kernel: 1}\n"
+              "      - {name: q, layer: relu, from: input}\n"
+              "      - {name: p.1, layer: relu, from: q}\n"
+              "      - {op: add, from: [p.0, p.1]}")
+    errors = _errors(_spec(blocks, "  - {block: b, width: 3}"))
+    assert errors and all(e.path[:3] == ("blocks", "b", "nodes") for e in errors)

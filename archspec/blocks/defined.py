@@ -24,6 +24,8 @@ from archspec.errors import SpecPath, format_path
 from archspec.expr import ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, layer_node, register_op
 from archspec.layers import LAYERS, derived
+from archspec.names import GRAPH_BLOCK_ATTRIBUTES, sibling_problems
+from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import ChannelRange
 from archspec.shapes import Shape, show
 
@@ -254,9 +256,35 @@ class _Lowering:
                 self.problem(self.base, self.use.trace, "every node of the block is left out here",
                              "keep at least one node for these fields (`when:`)")
             return None
-        chain = all(node.inputs == ((nodes[i - 1].name if i else INPUT),) and OPS[node.op].makes_module
-                    for i, node in enumerate(nodes)) and output == nodes[-1].name
-        return BlockGraph(self.stage.kind_name, tuple(nodes), output, sequential=chain)
+        if not self.names_hold(nodes):
+            return None
+        try:
+            nested, output = nest_dotted(nodes, output)
+        except DottedNameError as error:
+            for problem in error.problems:
+                self.problem(problem.origin, self.qualname, problem.message, problem.hint)
+            return None
+        chain = all(node.inputs == ((nested[i - 1].name if i else INPUT),) and OPS[node.op].makes_module
+                    for i, node in enumerate(nested)) and output == nested[-1].name
+        return BlockGraph(self.stage.kind_name, nested, output, sequential=chain)
+
+    def names_hold(self, nodes: list[Node]) -> bool:
+        """The module names (after `${...}` in names) keep the rules every module name keeps, and
+        none is an attribute of the GraphBlock that holds them."""
+        modules = [node for node in nodes if OPS[node.op].makes_module]
+        where = len(self.base) + 1  # a node's origin: (*base, "nodes", index, ...)
+        slots = [(node.name, node.origin[:where + 1],
+                  self.definition.nodes[int(node.origin[where])].name is not None) for node in modules]
+        problems = sibling_problems(slots)
+        for node, (_, origin, written) in zip(modules, slots):
+            if node.name.split(".")[0] in GRAPH_BLOCK_ATTRIBUTES:
+                problems.append(((*origin, "name") if written else origin,
+                                 f"module name `{node.name}` is reserved: archspec's GraphBlock, which holds "
+                                 "this block's modules, has an attribute of that name",
+                                 f"use another name, e.g. `name: {node.name}_`"))
+        for origin, message, hint in problems:
+            self.problem(origin, self.qualname, message, hint)
+        return not problems
 
     def node(self, spec_node: Any, name: str, inputs: list[str | None], where: SpecPath, what: str,
              nodes: list[Node]) -> Node | str | None:
