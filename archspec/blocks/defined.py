@@ -279,8 +279,8 @@ class _Lowering:
         for node, (_, origin, written) in zip(modules, slots):
             if node.name.split(".")[0] in GRAPH_BLOCK_ATTRIBUTES:
                 problems.append(((*origin, "name") if written else origin,
-                                 f"module name `{node.name}` is reserved: archspec's GraphBlock, which holds "
-                                 "this block's modules, has an attribute of that name",
+                                 (f"module name `{node.name}` is reserved: archspec's GraphBlock, which holds "
+                                 "this block's modules, has an attribute of that name"),
                                  f"use another name, e.g. `name: {node.name}_`"))
         for origin, message, hint in problems:
             self.problem(origin, self.qualname, message, hint)
