@@ -309,8 +309,9 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
     stage is a block node (reading `previous`) whose graph chains its blocks: an nn.Sequential."""
     spec_stage = stage.spec.stages[stage.index]
     origin: SpecPath = ("stages", stage.index)
+    is_list = isinstance(spec_stage, ListStage)
     entries = ([(item, (*origin, "blocks", j)) for j, item in enumerate(spec_stage.blocks)]
-               if isinstance(spec_stage, ListStage) else [(spec_stage, origin)])
+               if is_list else [(spec_stage, origin)])
     children: list[Node] = []
     resolved: list[Resolved] = []
     shape: Shape | None = x
@@ -320,7 +321,9 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
         for copy in range(copies):
             if shape is None:
                 break
-            name = str(len(children))
+            name = str(len(children)) if isinstance(entry, LayerBase) else entry.copy_name(copy, str(len(children)))
+            if not isinstance(entry, LayerBase) and entry.name is not None and copies == 1 and is_list:
+                name = entry.name  # a list stage's one-copy block, named as written
             reads = (children[-1].name if children else INPUT,)
             key = None if isinstance(entry, LayerBase) else entry.alike_key(copy)
             template = alike.get(key) if key is not None else None

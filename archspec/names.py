@@ -104,22 +104,35 @@ def module_names(spec: Spec) -> ModuleNames:
     problems = _problems([*slots[:len(spec.stem)], *stage_slots, *slots[len(spec.stem):]], top_level=True)
     for i, stage in enumerate(spec.stages):
         if isinstance(stage, ListStage):  # unnamed entries are named by index, which no `name:` can be
-            problems += _problems([_Slot(entry.name, ("stages", i, "blocks", j), True)
-                                   for j, entry in enumerate(stage.blocks)
-                                   if isinstance(entry, LayerBase) and entry.name is not None], top_level=False)
+            problems += _problems(_list_stage_slots(i, stage), top_level=False)
             problems += [_ignored_block_name(i, j, entry) for j, entry in enumerate(stage.blocks)
-                         if not isinstance(entry, LayerBase) and entry.name is not None]
+                         if not isinstance(entry, LayerBase) and entry.name is not None and entry.copies() > 1]
     written = [*layer_names, *stage_names, *(entry.name for stage in spec.stages if isinstance(stage, ListStage)
                                               for entry in stage.blocks if entry.name is not None)]
     return ModuleNames(tuple(layer_names), tuple(stage_names), tuple(problems),
                        any("." in name for name in written))
 
 
+def _list_stage_slots(stage_index: int, stage: ListStage) -> list[_Slot]:
+    """The names a list stage's entries give their modules where the spec writes them: a layer's or
+    a one-copy block's `name:`, and the names a block's `copy_names` makes."""
+    slots = []
+    for j, entry in enumerate(stage.blocks):
+        where = ("stages", stage_index, "blocks", j)
+        if entry.name is not None and (isinstance(entry, LayerBase) or entry.copies() == 1):
+            slots.append(_Slot(entry.name, where, True))
+        elif not isinstance(entry, LayerBase) and entry.copy_names is not None:
+            slots += [_Slot(entry.copy_name(copy, ""), (*where, "copy_names"), False)
+                      for copy in range(entry.copies())]
+    return slots
+
+
 def _ignored_block_name(stage: int, index: int, entry: BlockStage) -> Problem:
-    """A list stage names its entries by position: a block's `name:` there would name nothing."""
-    message = "a block in a list stage is named by its position in the stage; this `name:` would be ignored"
-    hint = (f"remove `name: {entry.name}` here, or write the block as a stage of its own, where `name:` "
-            f"names the stage: `{{block: {entry.block}, name: {entry.name}, ...}}`")
+    """A `name:` names one module: a list-stage entry that makes several copies cannot take one."""
+    message = (f"a `name:` names one module, but this entry makes {entry.copies()} blocks "
+               f"(repeats: {entry.repeats})")
+    hint = (f"name the copies with `copy_names: {entry.name}{{index}}`, or write the block as a stage of its "
+            f"own, where `name:` names the stage: `{{block: {entry.block}, name: {entry.name}, ...}}`")
     return ("stages", stage, "blocks", index, "name"), message, hint
 
 

@@ -35,6 +35,10 @@ from archspec.layers_modern import Identity
 from archspec.registry import Registry
 from archspec.shapes import Pair, Shape
 
+# A name pattern: starts with a letter, one {index} or {number}; `-` allowed (torchvision's RegNet
+# names its blocks block1-0, block1-1, ...).
+COPY_NAMES_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,40}(\{index\}|\{number\})[A-Za-z0-9_-]{0,20}$"
+
 Shortcut = Literal["A", "B", "C", "D", "identity", "none"]
 SHORTCUT_HELP = {
     "A": "identity; where the shape changes, subsample by the stride and zero-pad the channels",
@@ -63,9 +67,18 @@ class BlockStage(BaseModel):
     repeats: Annotated[int, Field(ge=1, le=1_000)] = 1
     stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
     shortcut: Shortcut | None = Field(None, description="overrides the spec's `shortcut` default")
+    copy_names: Annotated[str, Field(pattern=COPY_NAMES_PATTERN)] | None = Field(
+        None, description="module names of the copies: a pattern with {index} (0, 1, ...) or {number} "
+        "(1, 2, ...), e.g. denselayer{number} as torchvision's DenseNet (default: their position)")
     default_shortcut_applies: ClassVar[bool] = True  # False for blocks without a residual path
     # The fields that are channel counts, which `archspec scale` multiplies by the width factor.
     channel_fields: ClassVar[tuple[str, ...]] = ("width",)
+
+    def copy_name(self, index: int, default: str) -> str:
+        """Copy `index`'s module name: by `copy_names`, else `default` (its position)."""
+        if self.copy_names is None:
+            return default
+        return self.copy_names.replace("{index}", str(index)).replace("{number}", str(index + 1))
 
     def block_stride(self, index: int) -> int:
         return self.stride if index == 0 else 1

@@ -47,11 +47,13 @@ class DefinedStage(BlockStage):
         return {name: getattr(self, name) for name in self.definition.fields}
 
     def alike_key(self, index: int) -> object | None:
+        if self.definition.reads_index:
+            return None  # a definition that reads `index` (a per-copy rate) may differ in every copy
         return index > 0  # every copy after the first has stride 1 and the same fields
 
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         trace = f"{format_path(origin)} ({self.kind_name}, copy {index})"
-        use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin)
+        use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin, index)
         return Node(str(index), "defined", ("input",), use, origin)
 
 
@@ -84,6 +86,7 @@ class Use(NamedTuple):
     trace: str  # how errors name the place: stages[1] (se_basic, copy 0) > nodes[5] (se)
     depth: int
     origin: SpecPath  # where the use is written (a stage, or a node of an enclosing definition)
+    index: int = 0  # the copy's index in its stage (0 for a nested block)
 
 
 class NestedUse(NamedTuple):
@@ -200,7 +203,7 @@ class _Lowering:
         self.base = stage.origin_prefix
         self.failed = False
         self.environment: dict[str, object] = {"width": use.width if use.width is not None else x[0],
-                                               "stride": use.stride, "in": x[0]}
+                                               "stride": use.stride, "in": x[0], "index": use.index}
         for name, value in stage.field_values().items():
             self.environment[name] = self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
 
