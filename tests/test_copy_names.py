@@ -38,7 +38,8 @@ def test_a_name_on_an_entry_of_several_copies_is_refused_with_copy_names_as_the_
 
 
 def test_generated_names_that_clash_are_refused():
-    errors = _errors(HEADER + "stages:\n  - blocks:\n      - {block: basic, width: 3, repeats: 2, copy_names: \"x{index}\"}\n"
+    errors = _errors(HEADER + "stages:\n  - blocks:\n"
+                     "      - {block: basic, width: 3, repeats: 2, copy_names: \"x{index}\"}\n"
                      "      - {block: basic, width: 3, name: x1}\n")
     assert any("x1" in e.message for e in errors), [e.render() for e in errors]
 
