@@ -219,8 +219,8 @@ def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:
     nodes = sum(count for _, count in expanded)
     if nodes > MAX_DEFINED_NODES:
         where, _ = max(expanded, key=lambda item: item[1])
-        return (where, f"expected at most {MAX_DEFINED_NODES:,} nodes in the blocks defined in YAML, found that "
-                f"the stages expand to {nodes:,} (blocks nested in blocks multiply)",
+        return (where, (f"expected at most {MAX_DEFINED_NODES:,} nodes in the blocks defined in YAML, found that "
+                f"the stages expand to {nodes:,} (blocks nested in blocks multiply)"),
                 "nest fewer blocks inside blocks, or lower `repeats`")
     if total <= MAX_BLOCKS:
         return None
