@@ -107,7 +107,7 @@ def _entries(data: dict[str, Any]) -> Iterator[tuple[SpecPath, dict[str, Any], A
         if item.get("layer") in LAYERS:
             return LAYERS[item["layer"]]
         if isinstance(item.get("block"), str):  # a kind defined in YAML scales its `width`
-            return BLOCKS[item["block"]] if item["block"] in BLOCKS else DefinedStage
+            return BLOCKS.get(item["block"], DefinedStage)
         return None
 
     def items(key: str) -> list[Any]:
