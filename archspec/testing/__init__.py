@@ -35,6 +35,7 @@ from hypothesis.errors import InvalidArgument
 from archspec.blocks import BLOCKS
 from archspec.errors import SpecPath
 from archspec.spec import Spec
+from archspec.testing.defined import FIELD_VALUES, defined_blocks, draw_defined_stage
 from archspec.testing.faults import FAULTS, candidates
 from archspec.testing.kinds import (
     ALWAYS_VALID_SHORTCUTS,
@@ -48,8 +49,9 @@ from archspec.testing.kinds import (
 )
 from archspec.testing.reference import Refused, Trace, trace
 
-__all__ = ["BLOCK_STRATEGIES", "FAULTS", "HEADS", "SHORTCUTS", "BlockStrategy", "InvalidSpec", "Refused",
-           "Trace", "invalid_specs", "register_block_strategy", "to_spec", "trace", "valid_specs"]
+__all__ = ["BLOCK_STRATEGIES", "FAULTS", "FIELD_VALUES", "HEADS", "SHORTCUTS", "BlockStrategy", "InvalidSpec",
+           "Refused", "Trace", "defined_blocks", "invalid_specs", "register_block_strategy", "to_spec", "trace",
+           "valid_specs"]
 
 HEADS = ("global", "adaptive", "fixed_pool", "flatten", "none")
 
@@ -77,6 +79,7 @@ class _Options:
     names: st.SearchStrategy[str] | None  # module names for `name:` (None: none written)
     spec_names: st.SearchStrategy[str]
     descriptions: st.SearchStrategy[str]
+    user_blocks: st.SearchStrategy[dict] | None = None  # a `blocks:` section to draw (defined_blocks)
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # what a `name:` may be (archspec.layers)
@@ -94,7 +97,8 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
              channels: st.SearchStrategy[int] | None, heads: Sequence[str], square: bool,
              list_stages: bool, names: Sequence[str] | st.SearchStrategy[str] | None = None,
              spec_names: st.SearchStrategy[str] | None = None,
-             descriptions: st.SearchStrategy[str] | None = None) -> _Options:
+             descriptions: st.SearchStrategy[str] | None = None,
+             user_blocks: bool | st.SearchStrategy[dict] = False) -> _Options:
     kinds = tuple(BLOCKS.names() if block_kinds is None else block_kinds)
     missing = [kind for kind in kinds if kind not in BLOCK_STRATEGIES]
     if missing:
@@ -119,7 +123,8 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
     return _Options(max_stages, max_repeats, max_width, kinds, tuple(shortcuts),
                     input_sizes if input_sizes is not None else st.integers(4, 32),
                     channels if channels is not None else st.integers(1, 3), tuple(heads), square,
-                    list_stages, _names(names), spec_names, descriptions)
+                    list_stages, _names(names), spec_names, descriptions,
+                    defined_blocks() if user_blocks is True else user_blocks or None)
 
 
 def _names(names: Sequence[str] | st.SearchStrategy[str] | None) -> st.SearchStrategy[str] | None:
@@ -139,7 +144,8 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
                 square: bool = False, list_stages: bool = True,
                 names: Sequence[str] | st.SearchStrategy[str] | None = None,
                 spec_names: st.SearchStrategy[str] | None = None,
-                descriptions: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[dict]:
+                descriptions: st.SearchStrategy[str] | None = None,
+                user_blocks: bool | st.SearchStrategy[dict] = False) -> st.SearchStrategy[dict]:
     """Spec documents that are valid: archspec accepts them and PyTorch runs them at their input.
 
     - max_stages: at most this many stages (at least one is attempted; a kind that cannot fit the
@@ -163,9 +169,12 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
     - spec_names: the spec's own `name` (default: any name the validator accepts, up to 100 characters).
     - descriptions: its `description`, when it has one (default: any text up to 2000 characters,
       control characters and line breaks included, without `${`, which would start an expression).
+    - user_blocks: also draw block kinds written in YAML: True for `defined_blocks()`, or a strategy
+      from `defined_blocks(...)` with your knobs. The spec gets that `blocks:` section and its stages
+      use those kinds as often as the others, with random fields from FIELD_VALUES.
     """
     options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes,
-                       channels, heads, square, list_stages, names, spec_names, descriptions)
+                       channels, heads, square, list_stages, names, spec_names, descriptions, user_blocks)
     return _network(options)
 
 
@@ -175,8 +184,11 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     channels, height = draw(options.channels), draw(options.input_sizes)
     size: Any = height if options.square or draw(st.booleans()) else [height, draw(options.input_sizes)]
     default = draw(st.sampled_from([None, *(s for s in ALWAYS_VALID_SHORTCUTS if s in options.shortcuts)]))
-    knobs = Knobs(options.max_repeats, options.max_width, options.shortcuts, default or "B")
+    blocks = draw(options.user_blocks) if options.user_blocks is not None else {}
+    knobs = Knobs(options.max_repeats, options.max_width, options.shortcuts, default or "B", blocks)
     document: dict = {"name": draw(options.spec_names), "input": {"channels": channels, "size": size}}
+    if blocks:
+        document["blocks"] = blocks
     if draw(st.booleans()):
         document["description"] = draw(options.descriptions)
     if default is not None:
@@ -218,6 +230,8 @@ def _named(draw: Draw, options: _Options, entry: dict) -> dict:
 
 
 def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> dict | None:
+    if knobs.blocks and draw(st.booleans()):  # a kind written in YAML as often as a Python one
+        return draw_defined_stage(draw, x, knobs, draw(st.sampled_from(sorted(knobs.blocks))))
     kind = draw(st.sampled_from(options.block_kinds))
     return BLOCK_STRATEGIES[kind].draw(draw, x, knobs)
 
@@ -229,7 +243,8 @@ def _stage(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...], numb
             stage["name"] = f"group{number + 1}"
         return stage
     entries: list[dict] = []
-    start = {"input": {"channels": x[0], "size": list(x[1:])}, "shortcut": knobs.default_shortcut}
+    start = {"input": {"channels": x[0], "size": list(x[1:])}, "shortcut": knobs.default_shortcut,
+             "blocks": knobs.blocks}
     for _ in range(draw(st.integers(1, 3))):
         layer = draw(st.booleans())
         entry = draw_image_layer(draw, x, knobs) if layer else _block(draw, options, knobs, x)

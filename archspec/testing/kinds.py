@@ -7,8 +7,8 @@ test suite fails while a registered kind has none, so `valid_specs()` always cov
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
@@ -26,6 +26,7 @@ class Knobs:
     max_width: int
     shortcuts: tuple[str, ...]  # the options a residual stage may use
     default_shortcut: str  # the spec-level default in effect (written or not)
+    blocks: Mapping[str, dict] = field(default_factory=dict)  # the spec's `blocks:` (kinds written in YAML)
 
 
 def maybe(draw: Draw, entry: dict, key: str, values: st.SearchStrategy[Any]) -> None:
