@@ -90,7 +90,8 @@ class _Builder:
         return x if len(x.channels) <= 40 else self.conv(x, "width", stride=False)
 
     def width_choice(self, source: Value) -> str:
-        choices = ["width", "in", *([source.channels] if len(source.channels) <= 40 else []), str(self.draw(st.integers(1, self.options.max_width)))]
+        constant = str(self.draw(st.integers(1, self.options.max_width)))
+        choices = ["width", "in", constant, *([source.channels] if len(source.channels) <= 40 else [])]
         fields = self.options.fields
         choices += [c for f, c in (("ratio", "width * ratio"), ("reduction", "max(in // reduction, 1)"),
                                    ("growth", "growth")) if f in fields]
