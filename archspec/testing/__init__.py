@@ -36,6 +36,7 @@ from archspec.blocks import BLOCKS
 from archspec.errors import SpecPath
 from archspec.spec import Spec
 from archspec.testing.defined import FIELD_VALUES, defined_blocks, draw_defined_stage
+from archspec.testing.defined_faults import DEFINITION_FAULTS
 from archspec.testing.faults import FAULTS, candidates
 from archspec.testing.kinds import (
     ALWAYS_VALID_SHORTCUTS,
@@ -49,9 +50,9 @@ from archspec.testing.kinds import (
 )
 from archspec.testing.reference import Refused, Trace, trace
 
-__all__ = ["BLOCK_STRATEGIES", "FAULTS", "FIELD_VALUES", "HEADS", "SHORTCUTS", "BlockStrategy", "InvalidSpec",
-           "Refused", "Trace", "defined_blocks", "invalid_specs", "register_block_strategy", "to_spec", "trace",
-           "valid_specs"]
+__all__ = ["BLOCK_STRATEGIES", "DEFINITION_FAULTS", "FAULTS", "FIELD_VALUES", "HEADS", "SHORTCUTS", "BlockStrategy",
+           "InvalidSpec", "Refused", "Trace", "defined_blocks", "invalid_definitions", "invalid_specs",
+           "register_block_strategy", "to_spec", "trace", "valid_specs"]
 
 HEADS = ("global", "adaptive", "fixed_pool", "flatten", "none")
 
@@ -124,7 +125,16 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
                     input_sizes if input_sizes is not None else st.integers(4, 32),
                     channels if channels is not None else st.integers(1, 3), tuple(heads), square,
                     list_stages, _names(names), spec_names, descriptions,
-                    defined_blocks() if user_blocks is True else user_blocks or None)
+                    _user_blocks(user_blocks))
+
+
+def _user_blocks(user_blocks: bool | st.SearchStrategy[dict]) -> st.SearchStrategy[dict] | None:
+    if isinstance(user_blocks, st.SearchStrategy):
+        return user_blocks
+    if not isinstance(user_blocks, bool):
+        raise InvalidArgument(f"user_blocks must be true, false or a strategy from defined_blocks(); found "
+                              f"{user_blocks!r}")
+    return defined_blocks() if user_blocks else None
 
 
 def _names(names: Sequence[str] | st.SearchStrategy[str] | None) -> st.SearchStrategy[str] | None:
@@ -327,6 +337,47 @@ def _near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
         return InvalidSpec(document, name, path, value, base, refused.path, refused.reason)
     assume(False)  # this change happened to keep the network valid: draw another
     raise AssertionError("unreachable")
+
+
+def invalid_definitions(*, faults: Sequence[str] | None = None, user_blocks: st.SearchStrategy[dict] | None = None,
+                        max_stages: int = 3, max_width: int = 8, input_sizes: st.SearchStrategy[int] | None = None
+                        ) -> st.SearchStrategy[InvalidSpec]:
+    """Near misses of block kinds written in YAML: a spec drawn with `valid_specs(user_blocks=...)`
+    whose stages use a defined kind, with one value of a definition changed so that it breaks in
+    exactly one way (see DEFINITION_FAULTS): `error_path` is where archspec must refuse it, inside
+    `blocks:`. Where the fault shows only when a stage uses the block (a join fed a wrong shape, a
+    division by zero), the reference confirms that it breaks there and that plain PyTorch fails too.
+    `user_blocks`: a strategy from `defined_blocks(...)` (default `defined_blocks()`)."""
+    chosen = list(DEFINITION_FAULTS if faults is None else faults)
+    unknown = [name for name in chosen if name not in DEFINITION_FAULTS]
+    if unknown or not chosen:
+        raise InvalidArgument(f"faults must be a non-empty subset of {list(DEFINITION_FAULTS)}; "
+                              f"found {unknown or chosen}")
+    options = _options(max_stages, 2, max_width, None, SHORTCUTS, input_sizes, None, HEADS, False, True,
+                       user_blocks=user_blocks or defined_blocks())
+    return st.sampled_from(chosen).flatmap(lambda name: _definition_near_miss(options, name))
+
+
+@st.composite
+def _definition_near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
+    base = draw(_network(options))
+    used = {entry.get("block") for stage in base.get("stages", []) for entry in stage.get("blocks", [stage])}
+    assume(used & set(base.get("blocks", {})))
+    choices = DEFINITION_FAULTS[name].candidates(base)
+    assume(choices)
+    path, value, error_path = draw(st.sampled_from(choices))
+    document = copy.deepcopy(base)
+    _set(document, path, value)
+    reason = DEFINITION_FAULTS[name].description
+    if DEFINITION_FAULTS[name].evaluated:
+        try:
+            trace(document)
+        except Refused as refused:
+            assume(refused.torch_fails and error_path[:len(refused.path)] == refused.path)
+            reason = refused.reason
+        else:
+            assume(False)  # this use of the block happens to fit the changed value: draw another
+    return InvalidSpec(document, name, path, value, base, error_path, reason)
 
 
 def _set(document: Any, path: SpecPath, value: object) -> None:
