@@ -7,6 +7,7 @@ from typing import Literal
 
 import pytest
 import torch
+from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -14,6 +15,7 @@ import archspec
 from archspec.blocks import BlockStage
 from archspec.graph import layer_node, sequence
 from archspec.layers import BatchNorm, Conv, derived
+from archspec.testing import register_block_strategy
 from conftest import SPECS
 
 SE_RESNET_TINY = SPECS / "se-resnet-tiny.yaml"
@@ -247,6 +249,10 @@ class ConvBN(BlockStage):
         return sequence("test_convbn", str(index), (layer_node("conv", conv, origin),
                                                     layer_node("bn", derived(BatchNorm, layer="batchnorm"), origin)),
                         origin, "input")
+
+
+# Every registered kind has a strategy (tests/test_properties.py): valid_specs() draws this one too.
+register_block_strategy("test_convbn", fields=st.fixed_dictionaries({}))
 
 
 def test_a_python_kind_registered_after_import_is_usable_and_suggested():

@@ -163,7 +163,7 @@ def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, 
         raise Refused(prefix, f"no definition of `{kind}` or nested too deep", torch_fails=False)
     env = environment(definition, stage, x, stage.get("width", x[0]) if width is None else width, stride)
     shapes: dict[str, Shape | None] = {"input": x}
-    name = "input"
+    name, made = "input", 0  # how many nodes are kept as something (not left out, not an identity)
     for index, node, name, reads in node_reads(definition):
         path = (*prefix, "nodes", index)
         try:
@@ -176,6 +176,7 @@ def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, 
         if not keep:
             shapes[name] = shapes[node["else"]] if "else" in node else inputs[0]
             continue
+        made += not ("shortcut" in node or (node.get("op") == "add" and None in inputs))
         if "op" in node and node["op"] == "add" and None in inputs:
             kept = [shape for shape in inputs if shape is not None]
             shapes[name] = kept[0] if len(kept) == 1 else _join("add", kept, path, settings)
@@ -187,6 +188,8 @@ def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, 
             option = shortcut if node["shortcut"] == "stage" else node["shortcut"]
             shapes[name] = _shortcut(option, inputs[0], settings.get("width", env["width"]),  # type: ignore[arg-type]
                                      settings.get("stride", env["stride"]), path)
+            changes = shapes[name] is not None and shapes[name] != inputs[0]
+            made += option == "C" or (option in ("A", "B") and changes)  # a projection or a zero-padding
         else:
             nested = {key: value for key, value in settings.items() if key not in ("block", "stride")}
             inner = settings["block"]
@@ -196,6 +199,8 @@ def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, 
             else:
                 shapes[name] = defined_shape(inner, nested, inputs[0], shortcut, blocks,  # type: ignore[arg-type]
                                              settings.get("stride", 1), nested.get("width"), depth + 1)
+    if not made:  # archspec's rule, not PyTorch's: the block would be the identity
+        raise Refused(prefix, "every node of the block is left out here", torch_fails=False)
     out = shapes[definition.get("output", name)]
     if out is None:
         raise Refused(prefix, "the block's output is a removed shortcut", torch_fails=False)
