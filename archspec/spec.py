@@ -40,7 +40,7 @@ def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: 
     YAML (the spec's own, imported, the library's) or registered from Python after this module was
     imported, through that kind's own model. Its errors keep their places in the stage."""
     kind = value.get("block") if isinstance(value, dict) else None
-    if not isinstance(value, dict) or kind in _BUILT_IN or "block" not in value:
+    if not isinstance(value, dict) or not isinstance(kind, str) or kind in _BUILT_IN:  # a list is no kind
         if info.mode == "json" and isinstance(value, dict):
             # Pydantic's handler would go on in strict Python mode, where a list is not a tuple.
             return _BUILT_IN_STAGES.validate_json(json.dumps(value), strict=True)

@@ -266,3 +266,26 @@ def test_the_registered_kind_is_drawn_with_each_field():
 def test_a_fields_strategy_or_a_block_strategy_not_both():
     with pytest.raises(TypeError):
         register_block_strategy("test_conv_pool")
+
+
+# ---- what the fuzz campaign found (tests/fuzz_campaign.py) ---------------------------------------
+
+@pytest.mark.parametrize("kind", ["[1, 2]", "{a: 1}"])
+def test_a_stage_whose_block_is_not_a_name_is_refused(kind: str):
+    with pytest.raises(SpecError) as raised:
+        archspec.load(f"name: t\ninput: {{channels: 3, size: 8}}\nstages: [{{block: {kind}, width: 3}}]\n")
+    assert [error.path[:2] for error in raised.value.errors] == [("stages", 0)]
+
+
+@pytest.mark.parametrize(("key", "value"), [("width", 0), ("width", "${in - in}"), ("stride", 16000),
+                                            ("width", 2.5), ("stride", "x"), ("width", True)])
+def test_a_shortcut_node_with_an_impossible_width_or_stride_is_an_error_at_it(key: str, value: object):
+    import json
+
+    node = json.dumps({"name": "s", "shortcut": "C", "from": "input", key: value})
+    report = archspec.check(archspec.load(
+        f"name: t\ninput: {{channels: 3, size: 8}}\nblocks:\n  b:\n    nodes:\n"
+        f"      - {{name: c, layer: conv, width: 4, kernel: 1}}\n      - {node}\n      - {{op: add, from: [c, s]}}\n"
+        f"stages: [{{block: b, width: 4}}]\n"))
+    assert [error.path for error in report.errors] == [("blocks", "b", "nodes", 1, key)], \
+        [error.render() for error in report.errors]
