@@ -289,3 +289,31 @@ def test_a_shortcut_node_with_an_impossible_width_or_stride_is_an_error_at_it(ke
         f"stages: [{{block: b, width: 4}}]\n"))
     assert [error.path for error in report.errors] == [("blocks", "b", "nodes", 1, key)], \
         [error.render() for error in report.errors]
+
+
+def _definition_errors(nodes: str) -> list:
+    source = (f"name: t\ninput: {{channels: 4, size: 8}}\nblocks:\n  b:\n    nodes:\n{nodes}\n"
+              "stages: [{block: b, width: 4}]\n")
+    try:
+        return archspec.check(archspec.load(source)).errors
+    except SpecError as error:
+        return error.errors
+
+
+@pytest.mark.parametrize(("nodes", "path"), [
+    ("      - {op: mul}", ("blocks", "b", "nodes", 0)),
+    ("      - {op: mul, from: [input, input, input]}", ("blocks", "b", "nodes", 0, "from")),
+    ("      - {op: slice, stop: 2, from: [input, input]}", ("blocks", "b", "nodes", 0, "from")),
+    ("      - {op: slice, stop: x}", ("blocks", "b", "nodes", 0, "stop")),
+    ("      - {op: slice, stop: 2.5}", ("blocks", "b", "nodes", 0, "stop")),
+    ("      - {op: slice, stop: true}", ("blocks", "b", "nodes", 0, "stop")),
+    ("      - {op: slice, start: \"${in / 3}\", stop: 4}", ("blocks", "b", "nodes", 0, "start")),
+    ("      - {op: slice, stop: [1, 2]}", ("blocks", "b", "nodes", 0, "stop")),
+    ("      - {name: forward, layer: relu}", ("blocks", "b", "nodes", 0, "name")),
+    ("      - {name: training, layer: relu}\n      - {layer: relu}", ("blocks", "b", "nodes", 0, "name")),
+    ("      - {name: __class__, layer: relu}", ("blocks", "b", "nodes", 0, "name")),
+    ("      - {name: a.b, layer: relu}", ("blocks", "b", "nodes", 0, "name")),
+])
+def test_joins_with_wrong_inputs_or_bounds_and_reserved_node_names_are_errors_at_them(nodes: str, path: tuple):
+    errors = _definition_errors(nodes)
+    assert [error.path for error in errors] == [path], [error.render() for error in errors]

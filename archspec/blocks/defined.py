@@ -241,6 +241,12 @@ class _Lowering:
                 self.problem((*where, "name"), what, f"expected a name, found {module_name!r}")
                 actual[name] = None
                 continue
+            reserved = _reserved(module_name)
+            if reserved is not None:  # PyTorch's add_module would refuse it when the block is built
+                self.problem((*where, "name"), what, f"module name `{module_name}` is reserved: {reserved}",
+                             f"rename it, e.g. `{module_name.replace('.', '_').strip('_')}_node`")
+                actual[name] = None
+                continue
             made = self.node(spec_node, module_name, [i for i in inputs if i is not None] if
                              spec_node.op == "add" else inputs, where, what, nodes)
             if made is None or isinstance(made, str):
@@ -290,7 +296,15 @@ class _Lowering:
                 return inputs[0]  # the stage's shortcut option `none` removed the other side
             payload = None
             if spec_node.op == "slice":
-                payload = ChannelRange(int(settings.get("start", 0)), int(settings["stop"]))
+                bounds = {key: settings.get(key, 0) for key in ("start", "stop")}
+                wrong = [key for key, value in bounds.items() if isinstance(value, bool) or not isinstance(value, int)]
+                for key in wrong:
+                    self.problem((*where, key), what, f"{key}: expected a whole number of channels, found "
+                                 f"{bounds[key]!r}", f"`{spec_node.settings[key]}` gives {bounds[key]!r}"
+                                 if is_expression(spec_node.settings[key]) else None)
+                if wrong:
+                    return None
+                payload = ChannelRange(bounds["start"], bounds["stop"])
             return Node(name, spec_node.op, tuple(inputs), payload, where)  # type: ignore[arg-type]
         if spec_node.shortcut is not None:
             return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
@@ -328,6 +342,13 @@ class _Lowering:
         use = NestedUse(kind, model, tuple(settings.items()), stride, self.use.shortcut,
                         f"{self.use.trace} > {what}", self.use.depth + 1, where)
         return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
+
+
+def _reserved(name: str) -> str | None:
+    """Why `name` cannot name a module of a block (archspec/names.py's rules, and no `.`); None if it can."""
+    from archspec.names import reserved_because
+
+    return "a module name cannot contain `.`" if "." in name else reserved_because(name, top_level=False)
 
 
 def _lower(evaluator: Evaluator, use: Use, x: Shape, qualname: str) -> BlockGraph | None:
