@@ -18,7 +18,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_properties import run_node, static_figures_equal_the_compiled_module, yaml_round_trip_is_stable
+from test_properties import (  # small_network_torch: its autouse fixture (one thread, no oneDNN, no autograd)
+    run_node,
+    small_network_torch,  # noqa: F401
+    static_figures_equal_the_compiled_module,
+    yaml_round_trip_is_stable,
+)
 from torch import nn
 
 import archspec
@@ -37,19 +42,6 @@ from archspec.testing import (
     valid_specs,
 )
 from archspec.testing.reference_defined import ExpressionFails, environment, evaluate, find_definition, node_reads
-
-
-@pytest.fixture(autouse=True, scope="module")
-def small_network_torch():
-    """One thread, no oneDNN, no autograd: see tests/test_properties.py."""
-    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
-    torch.set_num_threads(1)
-    torch.backends.mkldnn.enabled = False
-    with torch.no_grad():
-        yield
-    torch.set_num_threads(threads)
-    torch.backends.mkldnn.enabled = onednn
-
 
 # ---- the same network by hand: modules sized from the real tensors, joins written out -------------
 
