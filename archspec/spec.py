@@ -16,6 +16,7 @@ from pydantic import (
     Discriminator,
     Field,
     PrivateAttr,
+    SerializeAsAny,
     Tag,
     TypeAdapter,
     ValidationInfo,
@@ -27,7 +28,7 @@ from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from archspec.blocks import BLOCKS, Shortcut
 from archspec.definitions import LAST_DEFINED, VISIBLE, BlockDefinition, KindName, find_kind, known_kinds
-from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
+from archspec.layers import LAYERS, Count, ModuleName, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
 
@@ -40,7 +41,7 @@ def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: 
     YAML (the spec's own, imported, the library's) or registered from Python after this module was
     imported, through that kind's own model. Its errors keep their places in the stage."""
     kind = value.get("block") if isinstance(value, dict) else None
-    if not isinstance(value, dict) or not isinstance(kind, str) or kind in _BUILT_IN:  # a list is no kind
+    if not isinstance(value, dict) or not isinstance(kind, str) or kind in _BUILT_IN:
         if info.mode == "json" and isinstance(value, dict):
             # Pydantic's handler would go on in strict Python mode, where a list is not a tuple.
             return _BUILT_IN_STAGES.validate_json(json.dumps(value), strict=True)
@@ -57,8 +58,10 @@ def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: 
 
 _BUILT_IN_STAGES: TypeAdapter[Any] = TypeAdapter(
     Annotated[Union[BLOCKS.models()], Field(discriminator="block")])  # noqa: UP007
+# SerializeAsAny: a stage of a kind outside the union (defined in YAML, registered later) dumps as
+# its own model says, like the built-in ones.
 BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block"),  # noqa: UP007
-                      WrapValidator(_any_block_kind)]
+                      WrapValidator(_any_block_kind), SerializeAsAny()]
 
 # Tags of the two-level unions below. They never appear in a spec; validate strips them from paths.
 UNION_TAGS = frozenset({"layer-item", "block-item", "block-stage", "list-stage"})
@@ -79,7 +82,8 @@ class ListStage(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
+    name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
+                                    "name, stages.0.blocks, nests)")
     blocks: Annotated[tuple[StageItem, ...], Field(min_length=1, max_length=1_000)]
 
 
@@ -103,7 +107,7 @@ class InputSpec(BaseModel):
         return (self.channels, *pair(self.size))
 
 
-class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen model)
+class Spec(BaseModel):
     """A network: `input` -> `stem` layers -> `stages` of blocks -> `head` layers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -187,3 +191,7 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
     def __eq__(self, other: object) -> bool:
         """Equal when the specs are: where each was loaded from does not matter."""
         return isinstance(other, Spec) and self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        """By content, as `==` compares (`blocks` holds mappings, which Pydantic's hash cannot take)."""
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))

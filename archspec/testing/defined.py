@@ -144,7 +144,7 @@ class _Builder:
             if self.draw(st.booleans()):
                 main = self.conv(self.pointwise(main), "width", stride=False)
             if side == "shortcut":
-                node: dict = {"shortcut": self.draw(st.sampled_from(["stage", "stage", "B", "C", "none"]))}
+                node: dict = {"shortcut": self.draw(st.sampled_from(["stage", "stage", "B", "C", "D", "none"]))}
                 if not strided:
                     node["stride"] = 1
                 other = self.put(node, [x], "width", main.space)

@@ -189,7 +189,7 @@ def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, 
             shapes[name] = _shortcut(option, inputs[0], settings.get("width", env["width"]),  # type: ignore[arg-type]
                                      settings.get("stride", env["stride"]), path)
             changes = shapes[name] is not None and shapes[name] != inputs[0]
-            made += option == "C" or (option in ("A", "B") and changes)  # a projection or a zero-padding
+            made += option == "C" or (option in ("A", "B", "D") and changes)  # a projection or a zero-padding
         else:
             nested = {key: value for key, value in settings.items() if key not in ("block", "stride")}
             inner = settings["block"]
