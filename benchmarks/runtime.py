@@ -1,4 +1,5 @@
-"""Section 3: the compiled module against torchvision's model with the same weights, on the CPU.
+"""Section 3: the compiled module against its reference model (torchvision's or timm's, see
+references.py) with the same weights, on the CPU.
 
 Forward (eval mode, no_grad) and forward+backward (train mode, cross-entropy, gradients cleared
 each step), eager and under `torch.compile(fullgraph=True)`. The two models run alternately,
@@ -16,21 +17,20 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import torchvision
-from static_check import ROOT
+from references import REFERENCES, unavailable_row
 from timing import Samples, interleaved, ratio_summary
 from torch import nn
 
 import archspec
 
-TOLERANCE = 0.03  # the goal: archspec's time is torchvision's within 3%
+TOLERANCE = 0.03  # the goal: archspec's time is the reference's within 3%
 
 
 def same_models(network: str) -> tuple[nn.Module, nn.Module]:
-    """(archspec's module, torchvision's model) holding the same weights."""
+    """(archspec's module, the reference model) holding the same weights."""
     torch.manual_seed(0)
-    theirs = getattr(torchvision.models, network)()
-    ours = archspec.compile(ROOT / "specs" / f"{network}.yaml")
+    theirs = REFERENCES[network].make()
+    ours = archspec.compile(REFERENCES[network].path)
     archspec.load_torchvision_weights(ours, theirs)
     return ours, theirs
 
@@ -67,14 +67,14 @@ def _compare(ours: nn.Module, theirs: nn.Module, images: torch.Tensor, labels: t
         ours_steps[mode]()
         theirs_steps[mode]()
         rounds = rounds_within(time.perf_counter() - start, budget_s, least_rounds, 40)
-        samples = interleaved({"archspec": ours_steps[mode], "torchvision": theirs_steps[mode]},
+        samples = interleaved({"archspec": ours_steps[mode], "reference": theirs_steps[mode]},
                               rounds=rounds, warmup=0)
-        results[mode] = equal_time_result(samples["archspec"], samples["torchvision"], rounds)
+        results[mode] = equal_time_result(samples["archspec"], samples["reference"], rounds)
     return results
 
 
 def equal_time_result(ours: Samples, theirs: Samples, rounds: int) -> dict[str, Any]:
-    """`ratio`: archspec's time over torchvision's, the median of the round-by-round ratios."""
+    """`ratio`: archspec's time over the reference's, the median of the round-by-round ratios."""
     summary = ratio_summary(ours, theirs)
     return {"archspec_ms": ours.median * 1e3, "torch_ms": theirs.median * 1e3, "rounds": rounds,
             **summary, "goal": "1.00 +- 0.03", "met": abs(summary["ratio"] - 1) <= TOLERANCE}
@@ -94,6 +94,9 @@ LEAST_ROUNDS = 21  # a ResNet-50 training step at batch 32 (4 s here, gigabytes 
 def eager(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any]]:
     rows = []
     for network, batch in configs:
+        if REFERENCES[network].missing():
+            rows.append(unavailable_row(f"{network} batch {batch} (eager)", network))
+            continue
         ours, theirs = same_models(network)
         images, labels = _inputs(batch)
         ours.eval()
@@ -102,6 +105,7 @@ def eager(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any
             difference = (ours(images) - theirs(images)).abs().max().item()
         for mode, result in _compare(ours, theirs, images, labels, budget_s, LEAST_ROUNDS).items():
             rows.append({"name": f"{network} batch {batch} {mode} (eager)", **result,
+                         "reference": REFERENCES[network].label,
                          "max_output_difference": difference})
     return rows
 
@@ -118,7 +122,7 @@ def dynamo_view(model: nn.Module, images: torch.Tensor) -> tuple[dict[str, Any],
 
 
 def same_traced_operations(ours: nn.Module, theirs: nn.Module, images: torch.Tensor) -> dict[str, Any]:
-    """Dynamo's graph of archspec's module against torchvision's, in both modes: the same operations
+    """Dynamo's graph of archspec's module against the reference's, in both modes: the same operations
     in the same order mean inductor compiles the same kernels, whatever the timing noise says."""
     facts: dict[str, Any] = {}
     for mode in ("eval", "train"):
@@ -128,7 +132,7 @@ def same_traced_operations(ours: nn.Module, theirs: nn.Module, images: torch.Ten
         _, their_operations = dynamo_view(theirs, images)
         facts.update({f"{key} ({mode})": value for key, value in explained.items()})
         facts[f"traced operations ({mode})"] = len(our_operations)
-        facts[f"same operations as torchvision ({mode})"] = our_operations == their_operations
+        facts[f"same operations as the reference ({mode})"] = our_operations == their_operations
     return facts
 
 
@@ -137,6 +141,9 @@ def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, 
     a row here is itself the proof that the compiled module traces as one graph."""
     rows = []
     for network, batch in configs:
+        if REFERENCES[network].missing():
+            rows.append(unavailable_row(f"{network} batch {batch} (torch.compile fullgraph)", network))
+            continue
         ours, theirs = same_models(network)
         images, labels = _inputs(batch)
         explained = same_traced_operations(ours, theirs, images)
@@ -148,19 +155,23 @@ def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, 
         seconds = time.perf_counter() - start
         for mode, result in results.items():
             rows.append({"name": f"{network} batch {batch} {mode} (torch.compile fullgraph)", **result,
+                         "reference": REFERENCES[network].label,
                          **explained, "section_seconds_including_compilation": seconds})
     torch._dynamo.reset()
     return rows
 
 
 def noise_floor(network: str, batch: int, budget_s: float) -> list[dict[str, Any]]:
-    """The control: torchvision's model against a second copy of itself with the same weights,
+    """The control: the reference model against a second copy of itself with the same weights,
     timed exactly like the pairs above. Whatever its ratio strays from 1.00 is the machine's noise,
     the yardstick for the other ratios (no model can be faster or slower than itself)."""
+    if REFERENCES[network].missing():
+        return [unavailable_row(f"control: {network} batch {batch}", network)]
     torch.manual_seed(0)
-    theirs = getattr(torchvision.models, network)()
+    theirs = REFERENCES[network].make()
     twin = copy.deepcopy(theirs)
     images, labels = _inputs(batch)
-    return [{"name": f"control: {network} batch {batch} {mode}, a second torchvision / torchvision "
-                     "(eager)", **result, "goal": None, "met": None}
+    label = REFERENCES[network].label
+    return [{"name": f"control: {network} batch {batch} {mode}, a second {label} / {label} (eager)",
+             **result, "goal": None, "met": None}
             for mode, result in _compare(twin, theirs, images, labels, budget_s, LEAST_ROUNDS).items()]
