@@ -85,8 +85,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--compile-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
                         help="configs for torch.compile (default: RUNTIME_CONFIGS; --quick: resnet18:8)")
     parser.add_argument("--no-control", action="store_true",
-                        help="skip section 3's control (the reference against itself, on the last eager config\n"
-                             "that runs)")
+                        help="skip section 3's controls (in eager mode, every pair runs beside a second copy\n"
+                             "of the reference, whose ratio to the reference is the noise of those rounds)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch's intra-op threads (default: one per core; 1 is far steadier on a busy machine)")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON file (default benchmarks/results/<machine>.json)")
     return parser.parse_args()
@@ -114,11 +116,8 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
     if "2" in sections:
         record("2 whole process", static_check.whole_process("resnet152", 5 if quick else 11))
     if "3" in sections:
-        record("3 runtime, CPU eager", runtime.eager(configs, budget_s))
+        record("3 runtime, CPU eager", runtime.eager(configs, budget_s, controls=not args.no_control))
         record("3 runtime, CPU torch.compile", runtime.compiled(compile_configs, budget_s))
-        runnable = [config for config in configs if not REFERENCES[config[0]].missing()]
-        if not args.no_control:
-            record("3 noise floor, CPU eager", runtime.noise_floor(*runnable[-1], budget_s) if runnable else [])
     if "4" in sections:
         record("4 build vs constructor", static_check.build_vs_constructor(STATIC_NETWORKS, rounds))
     if "5" in sections:
@@ -143,6 +142,9 @@ def _cell(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
         figure = f"{row['speedup']:.1f}x faster"
     elif "ratio" in row:
         figure = f"{row['ratio']:.3f} [{row['ratio_q1']:.3f}, {row['ratio_q3']:.3f}]"
+        if "control_ratio" in row:
+            figure += (f"; control {row['control_ratio']:.3f} "
+                       f"[{row['control_ratio_q1']:.3f}, {row['control_ratio_q3']:.3f}]")
     elif "images_per_s_ratio" in row:
         figure = (f"{row['images_per_s_ratio']:.3f} [{row['ratio_q1']:.3f}, {row['ratio_q3']:.3f}] "
                   f"({row['archspec_images_per_s']:.0f} vs {row['seed_images_per_s']:.0f} img/s)")
@@ -185,8 +187,8 @@ def render(results: dict[str, Any], about: dict[str, Any]) -> str:
 
 def main() -> int:
     args = parse_arguments()
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else os.cpu_count() or 1)
+    torch.set_num_threads(args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                           else os.cpu_count() or 1))
     about = machine()
     started, load_before = time.time(), _load_average()
     results = run_sections(args)
@@ -210,6 +212,8 @@ NOTES = {
                    "named '+range' include it, the others do not; the CLI always computes it",
     "meta forward": "eval mode under no_grad on an already-built meta module (its cheapest setting)",
     "interleaving": "candidates run alternately round after round, so that machine drift hits both",
+    "control": "section 3, eager: a second copy of the reference runs in the same rounds; its ratio to "
+               "the reference is the noise of those rounds, the yardstick for archspec's ratio",
 }
 
 if __name__ == "__main__":

@@ -53,23 +53,27 @@ def rounds_within(seconds_per_round: float, budget_s: float, least: int, most: i
 
 
 def _compare(ours: nn.Module, theirs: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             budget_s: float, least_rounds: int) -> dict[str, dict[str, Any]]:
-    """One result per mode; each mode's pair is timed by itself, alternately."""
+             budget_s: float, least_rounds: int, control: nn.Module | None = None) -> dict[str, dict[str, Any]]:
+    """One result per mode; each mode's pair is timed by itself, alternately. `control`, a second copy
+    of the reference with the same weights, runs in the same rounds: its ratio to the reference is the
+    noise of this very pair's measurement (a model cannot be faster or slower than itself)."""
     results = {}
-    ours_steps, theirs_steps = step_functions(ours, images, labels), step_functions(theirs, images, labels)
+    models = {"archspec": ours, "reference": theirs, **({"control": control} if control is not None else {})}
+    steps = {name: step_functions(model, images, labels) for name, model in models.items()}
     for mode in ("forward", "forward+backward"):
-        training = mode != "forward"
-        ours.train(training)
-        theirs.train(training)
-        for step in (ours_steps[mode], theirs_steps[mode]):
-            step()  # warm-up; also the first call of a compiled model, which compiles it
+        for model in models.values():
+            model.train(mode != "forward")
+        for step in steps.values():
+            step[mode]()  # warm-up; also the first call of a compiled model, which compiles it
         start = time.perf_counter()
-        ours_steps[mode]()
-        theirs_steps[mode]()
+        for step in steps.values():
+            step[mode]()
         rounds = rounds_within(time.perf_counter() - start, budget_s, least_rounds, 40)
-        samples = interleaved({"archspec": ours_steps[mode], "reference": theirs_steps[mode]},
-                              rounds=rounds, warmup=0)
+        samples = interleaved({name: step[mode] for name, step in steps.items()}, rounds=rounds, warmup=0)
         results[mode] = equal_time_result(samples["archspec"], samples["reference"], rounds)
+        if control is not None:
+            results[mode].update({f"control_{key}": value for key, value
+                                  in ratio_summary(samples["control"], samples["reference"]).items()})
     return results
 
 
@@ -77,7 +81,9 @@ def equal_time_result(ours: Samples, theirs: Samples, rounds: int) -> dict[str, 
     """`ratio`: archspec's time over the reference's, the median of the round-by-round ratios."""
     summary = ratio_summary(ours, theirs)
     return {"archspec_ms": ours.median * 1e3, "torch_ms": theirs.median * 1e3, "rounds": rounds,
-            **summary, "goal": "1.00 +- 0.03", "met": abs(summary["ratio"] - 1) <= TOLERANCE}
+            **summary, "goal": "1.00 +- 0.03", "met": abs(summary["ratio"] - 1) <= TOLERANCE,
+            "archspec_all_ms": [round(t * 1e3, 2) for t in ours.seconds],
+            "torch_all_ms": [round(t * 1e3, 2) for t in theirs.seconds]}
 
 
 def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +97,9 @@ LEAST_ROUNDS = 21  # a ResNet-50 training step at batch 32 (4 s here, gigabytes 
 # the 3% band now and then, in a different pair each run, eager and compiled alike.
 
 
-def eager(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any]]:
+def eager(configs: list[tuple[str, int]], budget_s: float, controls: bool = True) -> list[dict[str, Any]]:
+    """Eager mode; with `controls`, every pair runs beside a second copy of the reference (the
+    control), so that each ratio comes with the noise of its own rounds."""
     rows = []
     for network, batch in configs:
         if REFERENCES[network].missing():
@@ -103,7 +111,8 @@ def eager(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any
         theirs.eval()
         with torch.no_grad():  # the same weights must give the same outputs, or the timing is moot
             difference = (ours(images) - theirs(images)).abs().max().item()
-        for mode, result in _compare(ours, theirs, images, labels, budget_s, LEAST_ROUNDS).items():
+        control = copy.deepcopy(theirs) if controls else None
+        for mode, result in _compare(ours, theirs, images, labels, budget_s, LEAST_ROUNDS, control).items():
             rows.append({"name": f"{network} batch {batch} {mode} (eager)", **result,
                          "reference": REFERENCES[network].label,
                          "max_output_difference": difference})
@@ -160,18 +169,3 @@ def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, 
     torch._dynamo.reset()
     return rows
 
-
-def noise_floor(network: str, batch: int, budget_s: float) -> list[dict[str, Any]]:
-    """The control: the reference model against a second copy of itself with the same weights,
-    timed exactly like the pairs above. Whatever its ratio strays from 1.00 is the machine's noise,
-    the yardstick for the other ratios (no model can be faster or slower than itself)."""
-    if REFERENCES[network].missing():
-        return [unavailable_row(f"control: {network} batch {batch}", network)]
-    torch.manual_seed(0)
-    theirs = REFERENCES[network].make()
-    twin = copy.deepcopy(theirs)
-    images, labels = _inputs(batch)
-    label = REFERENCES[network].label
-    return [{"name": f"control: {network} batch {batch} {mode}, a second {label} / {label} (eager)",
-             **result, "goal": None, "met": None}
-            for mode, result in _compare(twin, theirs, images, labels, budget_s, LEAST_ROUNDS).items()]
