@@ -1,6 +1,6 @@
 """archspec's performance claims, measured side by side in one run and printed as ratios.
 
-    python benchmarks/run.py            # everything (about half an hour on 2 CPU cores)
+    python benchmarks/run.py            # everything (an hour or more on 2 busy CPU cores)
     python benchmarks/run.py --quick    # fewer rounds, ResNet-18 only for the runtime sections
 
 Prints one table and writes it as JSON to benchmarks/results/<machine>.json. Sections:
