@@ -31,6 +31,13 @@ class Registry(Generic[ModelT]):
         self._kinds[name] = model
         return model
 
+    def remove(self, name: str) -> None:
+        """Unregisters a kind (a test's own kind, once the test is done)."""
+        del self._kinds[name]
+
+    def get(self, name: str, default: ModelT | None = None) -> ModelT | None:
+        return self._kinds.get(name, default)
+
     def __getitem__(self, name: str) -> ModelT:
         return self._kinds[name]
 

@@ -21,6 +21,7 @@ from archspec.check import check
 from archspec.errors import Diagnostic, SpecError
 from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.generators import GeneratorError, Inexpressible, expand
+from archspec.imports import with_imports
 from archspec.loader import Document, dump, load_document
 from archspec.overrides import ResolvedDocument, resolve
 from archspec.shapes import Shape
@@ -66,7 +67,7 @@ class Sampler:
 
     def __init__(self, source: str | Path, seed: int, input_shape: Shape | None = None,
                  budget: Budget = Budget()):
-        self.document = load_document(source)
+        self.document = with_imports(load_document(source))
         self.space: Space = parse_space(self.document)
         self.seed, self.input_shape, self.budget = seed, input_shape, budget
         self._parsed_constraints = _parsed(self.space.constraints)

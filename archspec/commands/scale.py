@@ -16,6 +16,7 @@ from typing import Any
 from archspec.commands import EXIT_OK, UsageError, add_spec_path, parse_memory, whole_number
 from archspec.errors import SpecError, SpecPath
 from archspec.files import write_text
+from archspec.imports import with_imports
 from archspec.loader import Document, load_document
 from archspec.scale import DEFAULT_DIVISOR, Scale, apply, changes, factor, read_scales, rewrite
 from archspec.spec import Spec
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec import check
 
-    document = load_document(args.spec)
+    document = with_imports(load_document(args.spec))
     spec = _spec_of(document)
     scale = _chosen_scale(args, document)
     plain = spec.document.data if spec.document is not None else spec.model_dump(mode="json")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     text = rewrite(document, found)
     note = f" (after scaling by {scale.describe()})"
     try:
-        scaled = _spec_of(replace(load_document(text), file=document.file))  # the same lines as the file
+        scaled = _spec_of(with_imports(replace(load_document(text), file=document.file)))  # the same lines as the file
         expected = apply(plain, found)
         differs = _difference(expected, scaled.document.data if scaled.document else None, ())
         if differs is not None:
