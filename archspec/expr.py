@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from archspec.errors import did_you_mean
 
@@ -236,8 +237,11 @@ def _bounded(value: Number, offset: int, shown: str) -> Number:
     return value
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> Node:
-    """The syntax tree of an expression (the text between `${` and `}`); raises ExprError."""
+    """The syntax tree of an expression (the text between `${` and `}`); raises ExprError. Cached: a
+    spec's or a design space's expressions are parsed once however many times they are evaluated (a
+    Node is immutable; an error is not cached, so each raise is a fresh ExprError)."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are allowed",
                         0, "move parts of it into `vars`")

@@ -10,9 +10,12 @@ An X block is a residual bottleneck: 1x1 to `inner = round(width / bottleneck_ra
 `inner / group_width` groups (the stride on it), 1x1 back to `width`. archspec's `bottleneck` block
 computes its inner width as torchvision's ResNeXt does, `int(w * width_per_group / 64) * groups`,
 and its output as `w * expansion`: `bottleneck_fields` finds the `width`, `expansion` and
-`width_per_group` that give exactly the X block's channels, and None where no whole numbers do
-(for instance a 400-wide block of group width 16 with expansion 1). Such a block is reported, never
-approximated: a network that merely resembles the sample would make its figures lie.
+`width_per_group` that give exactly the X block's channels. A divisor w <= 64 of the width always
+fits (`w * wpg` then has a multiple of w in the window [64 g, 64 g + 64)), so every group-compatible
+block is expressible, if at times only as an odd-looking one: 664 = 8 * 83 in groups of 8 is width
+8, expansion 83, width_per_group 64. None (a rejected sample, never an approximation: a network
+that merely resembles the sample would make its figures lie) only where the group width does not
+divide the inner width or a count passes archspec's limit of 65,536.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from archspec.expr import make_divisible
 from archspec.layers import MAX_COUNT
 
 QUANTUM = 8  # RegNet widths are multiples of 8
-MAX_EXPANSION = 64  # the `bottleneck` block's limit
 
 
 def generate_regnet(w0: int, wa: float, wm: float, depth: int) -> tuple[list[int], list[int]]:
@@ -65,7 +67,7 @@ def bottleneck_fields(width: int, inner: int, group_width: int) -> dict[str, int
     if group_width < 1 or inner % group_width:
         return None
     groups = inner // group_width
-    for expansion in range(1, min(MAX_EXPANSION, width) + 1):
+    for expansion in range(1, min(MAX_COUNT, width) + 1):
         if width % expansion:
             continue
         w = width // expansion
