@@ -112,7 +112,7 @@ class ResolvedDocument(Document):
             value = _value_at(self.data, path)
             if isinstance(value, float) and "an integer" in message:  # not "write 32 without the point"
                 hint = f"`{expression}` gives {value!r}: `//` divides to a whole number, round(x) rounds"
-            elif hint is None:
+            elif hint is None and value != expression:  # (a failed expression is left as written)
                 hint = f"`{expression}` gives {value!r}"
         placed = super().diagnostic(path, message, hint, at_key=at_key)
         return replace(placed, message=placed.message + self.note) if self.note else placed

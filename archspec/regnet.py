@@ -21,6 +21,7 @@ divide the inner width or a count passes archspec's limit of 65,536.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from archspec.expr import make_divisible
 from archspec.layers import MAX_COUNT
@@ -31,9 +32,9 @@ QUANTUM = 8  # RegNet widths are multiples of 8
 def generate_regnet(w0: int, wa: float, wm: float, depth: int) -> tuple[list[int], list[int]]:
     """(stage widths, stage depths) of a RegNet, before `adjust_compatibility`."""
     widths = []
+    log_wm = math.log(wm)
     for j in range(depth):
-        continuous = w0 + wa * j
-        step = round(math.log(continuous / w0) / math.log(wm))  # numpy's round: half to even, as here
+        step = round(math.log((w0 + wa * j) / w0) / log_wm)  # numpy's round: half to even, as here
         widths.append(round(w0 * wm**step / QUANTUM) * QUANTUM)
     # np.unique: sorted unique widths and their counts (the widths never decrease: wa >= 0, wm > 1).
     stage_widths = sorted(set(widths))
@@ -64,6 +65,12 @@ def bottleneck_fields(width: int, inner: int, group_width: int) -> dict[str, int
     The output is `w * expansion`, so `w` runs over the divisors of `width` (the largest first, so
     the plainest form wins: expansion 1 where it works); the 3x3 has `int(w * wpg / 64)` channels
     per group, so `wpg` must be a whole number in [64 g / w, 64 (g + 1) / w)."""
+    found = _bottleneck_search(width, inner, group_width)
+    return None if found is None else dict(zip(("width", "expansion", "groups", "width_per_group"), found))
+
+
+@lru_cache(maxsize=65_536)  # a space's samples repeat their stages' widths
+def _bottleneck_search(width: int, inner: int, group_width: int) -> tuple[int, int, int, int] | None:
     if group_width < 1 or inner % group_width:
         return None
     groups = inner // group_width
@@ -73,5 +80,5 @@ def bottleneck_fields(width: int, inner: int, group_width: int) -> dict[str, int
         w = width // expansion
         per_group = -(-64 * group_width // w)  # the least whole wpg with w * wpg >= 64 g
         if w * per_group < 64 * (group_width + 1) and per_group <= MAX_COUNT:
-            return {"width": w, "expansion": expansion, "groups": groups, "width_per_group": per_group}
+            return w, expansion, groups, per_group
     return None

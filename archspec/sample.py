@@ -23,6 +23,7 @@ from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.generators import GeneratorError, Inexpressible, expand
 from archspec.loader import Document, dump, load_document
 from archspec.overrides import ResolvedDocument, resolve
+from archspec.sample_resolve import SampleResolver
 from archspec.shapes import Shape
 from archspec.space import CONSTRAINTS, MAX_TRIES, Space, parse_space, sample_rng
 from archspec.validate import validate
@@ -70,10 +71,11 @@ class Sampler:
         self.space: Space = parse_space(self.document)
         self.seed, self.input_shape, self.budget = seed, input_shape, budget
         self._parsed_constraints = _parsed(self.space.constraints)
+        self._resolver = SampleResolver(self.document, self.space.distributions)
 
     def sample(self, index: int) -> Sample:
         data, values, tries = self._draw(index)
-        resolved = self._checked(resolve(self._with(data)), index)
+        resolved = self._resolver.resolve(data) or self._checked(resolve(self._with(data)), index)
         try:
             expanded = expand(resolved.data)
         except GeneratorError as error:
