@@ -16,6 +16,7 @@ from archspec.blocks import BLOCKS, Shortcut
 from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
+from archspec.validated import ValidatedCopies
 
 LayerSpec = Annotated[Union[LAYERS.models()], Field(discriminator="layer")]  # noqa: UP007
 BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block")]  # noqa: UP007
@@ -34,7 +35,7 @@ StageItem = Annotated[
     Discriminator(_item_tag)]
 
 
-class ListStage(BaseModel):
+class ListStage(ValidatedCopies):
     """A stage written as an explicit list of blocks and layers (GoogLeNet's, a VGG's per block)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,7 +54,7 @@ StageSpec = Annotated[
     Discriminator(_stage_tag)]
 
 
-class InputSpec(BaseModel):
+class InputSpec(ValidatedCopies):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     channels: Count = Field(description="input channels: 1 for grayscale, 3 for RGB")

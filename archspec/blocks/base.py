@@ -11,7 +11,7 @@ from __future__ import annotations
 from math import prod
 from typing import Annotated, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from archspec.budget import Moment, node_peak, sequence_peak
 from archspec.errors import SpecPath
@@ -31,6 +31,7 @@ from archspec.layers import (
 )
 from archspec.registry import Registry
 from archspec.shapes import Pair, Shape
+from archspec.validated import ValidatedCopies
 
 Shortcut = Literal["A", "B", "C", "identity", "none"]
 SHORTCUT_HELP = {
@@ -49,7 +50,7 @@ BLOCKS: Registry[type[BlockStage]] = Registry("block")
 BlockFacts = tuple[Shape, int, int, int]
 
 
-class BlockStage(BaseModel):
+class BlockStage(ValidatedCopies):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
