@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
@@ -40,6 +41,7 @@ class Override:
     problem: tuple[str, str | None] | None = None  # (message, hint)
 
 
+@lru_cache(maxsize=1024)  # an Override is immutable, and its value is copied where it is applied
 def parse_set(text: str) -> Override:
     """`head[-1].width=10` -> Override("head[-1].width", 10); the value is read as YAML."""
     path, _, value_text = text.partition("=")
