@@ -264,3 +264,15 @@ def test_train_records_overrides_and_eval_and_export_reuse_them(capsys: pytest.C
     code, _, err = run_cli(capsys, "export", str(DIGITS), "--weights", str(run / "last.pt"), "-o", str(target))
     assert code == 0, err
     assert torch.load(target.with_suffix(".pt"), weights_only=True)["layer2.0.conv1.weight"].shape[0] == 48
+
+    resume = ["train", str(DIGITS), "--data", "digits", "--out", str(run), "--resume"]
+    code, _, err = run_cli(capsys, *resume, "--epochs", "2")  # no --set: the recorded ones, again
+    assert code == 0, err
+    assert torch.load(run / "last.pt", weights_only=True)["config"]["overrides"] == overrides
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2 and "changed settings" not in err
+    for other in (["--set", "stages[1].width=32"], ["--set", overrides[0]], ["--scale", "s"]):
+        code, _, err = run_cli(capsys, *resume, "--epochs", "3", *other)
+        assert code == 2 and "Traceback" not in err
+        assert f"--set {overrides[0]} --set {overrides[1]}" in err and " ".join(other) in err, err
+    code, _, err = run_cli(capsys, *resume, "--epochs", "3", *(part for text in overrides for part in ("--set", text)))
+    assert code == 0, err  # the same overrides, repeated: accepted
