@@ -31,14 +31,18 @@ QUANTUM = 8  # RegNet widths are multiples of 8
 
 def generate_regnet(w0: int, wa: float, wm: float, depth: int) -> tuple[list[int], list[int]]:
     """(stage widths, stage depths) of a RegNet, before `adjust_compatibility`."""
-    widths = []
     log_wm = math.log(wm)
+    quantized: dict[int, int] = {}  # step -> width: a handful of steps for up to 1,000 blocks
+    counts: dict[int, int] = {}
     for j in range(depth):
         step = round(math.log((w0 + wa * j) / w0) / log_wm)  # numpy's round: half to even, as here
-        widths.append(round(w0 * wm**step / QUANTUM) * QUANTUM)
+        width = quantized.get(step)
+        if width is None:
+            width = quantized[step] = round(w0 * wm**step / QUANTUM) * QUANTUM
+        counts[width] = counts.get(width, 0) + 1
     # np.unique: sorted unique widths and their counts (the widths never decrease: wa >= 0, wm > 1).
-    stage_widths = sorted(set(widths))
-    return stage_widths, [widths.count(width) for width in stage_widths]
+    stage_widths = sorted(counts)
+    return stage_widths, [counts[width] for width in stage_widths]
 
 
 def adjust_compatibility(width: int, bottleneck_ratio: float, group_width: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +76,21 @@ class Sampler:
 
     def sample(self, index: int) -> Sample:
         data, values, tries = self._draw(index)
-        resolved = self._resolver.resolve(data) or self._checked(resolve(self._with(data)), index)
+        resolved = self._resolver.resolve(data)
+        if resolved is None:  # what the prepared pass does not cover: the full one
+            full = self._checked(resolve(self._with(data)), index)
+            resolved, document = full.data, partial(replace, full)
+        else:
+            document = self._resolver.document
         try:
-            expanded = expand(resolved.data)
+            expanded = expand(resolved)
         except GeneratorError as error:
-            raise SpecError([_in_sample(resolved.diagnostic(error.path, error.message, error.hint), index)]) from None
+            raise SpecError([_in_sample(document(data=resolved).diagnostic(error.path, error.message, error.hint),
+                                        index)]) from None
         except Inexpressible as error:
             return Sample(index, tries, values, "rejected", "inexpressible", str(error))
         try:
-            spec = validate(replace(resolved, data=expanded))
+            spec = validate(document(data=expanded))
         except SpecError as error:
             raise SpecError([_in_sample(d, index) for d in error.errors]) from None
         report = check(spec, self.input_shape, max_memory=None)

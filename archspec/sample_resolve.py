@@ -5,7 +5,7 @@ value replaces it whole, and a space whose choices hold `${` is not prepared), a
 plain drawn values in the common case. So the places and texts are found once, and a sample's
 resolve is: evaluate those texts with the drawn vars (their syntax trees are cached by
 `archspec.expr.parse`), and copy only the containers that hold one. The result is the document
-`archspec.overrides.resolve` gives for the same data, `expressions` included, so later errors are
+`archspec.overrides.resolve` gives for the same data (`document`), `expressions` included, so later errors are
 placed and hinted alike. Anything else (a var that is itself an expression, an expression that
 fails, `scales`) returns None: the caller then runs the full pass, which reports errors at their place.
 """
@@ -27,7 +27,7 @@ _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 class SampleResolver:
     def __init__(self, document: Document, distributions: tuple[Distribution, ...]):
-        self.document = document
+        self.document_source = document
         data = document.data
         variables = data.get(VARS, {}) if isinstance(data, dict) else None
         self.usable = (isinstance(data, dict) and SCALES not in data and isinstance(variables, dict)
@@ -41,9 +41,9 @@ class SampleResolver:
                     _collect(value, (key,), self.expressions)
         self.holders = frozenset(path[:end] for path in self.expressions for end in range(len(path)))
 
-    def resolve(self, data: dict[str, Any]) -> ResolvedDocument | None:
-        """The resolved document of a drawn sample's data (without its constraints), or None where
-        the full pass must decide."""
+    def resolve(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """The resolved data of a drawn sample's data (without its constraints), or None where the
+        full pass must decide."""
         variables = data.get(VARS, {})
         if not self.usable or not isinstance(variables, dict) or not all(
                 isinstance(value, (int, float)) or (isinstance(value, str) and not has_expression(value))
@@ -57,9 +57,13 @@ class SampleResolver:
         if resolved is data:
             resolved = dict(data)
         resolved.pop(VARS, None)
-        source = self.document
-        return ResolvedDocument(resolved, source.file, source.text, source.marks, source.key_marks,
-                                expressions=dict(self.expressions))
+        return resolved
+
+    def document(self, data: Any) -> ResolvedDocument:
+        """The document of resolved (or then expanded) data: the full pass's for the same data."""
+        source = self.document_source
+        return ResolvedDocument(data, source.file, source.text, source.marks, source.key_marks,
+                                expressions=self.expressions)  # read only, so shared
 
 
 def _collect(value: object, path: SpecPath, found: dict[SpecPath, str]) -> None:

@@ -33,7 +33,8 @@ def _both(sampler: Sampler, index: int) -> tuple[Document | None, Document]:
     data, _, _ = sampler._draw(index)
     full, errors, _ = resolve(sampler._with(data))
     assert not errors
-    return sampler._resolver.resolve(data), full
+    prepared = sampler._resolver.resolve(data)
+    return None if prepared is None else sampler._resolver.document(prepared), full
 
 
 @pytest.mark.parametrize("source", [SPACE, SPACES / "regnet_x.yaml", SPACES / "anynet_x.yaml"])
