@@ -24,6 +24,7 @@ from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.generators import GeneratorError, Inexpressible, expand
 from archspec.loader import Document, dump, load_document
 from archspec.overrides import ResolvedDocument, resolve
+from archspec.quick_dump import quick_dump
 from archspec.sample_resolve import SampleResolver
 from archspec.shapes import Shape
 from archspec.space import CONSTRAINTS, MAX_TRIES, Space, parse_space, sample_rng
@@ -197,7 +198,7 @@ def spec_text(sample: Sample, source: str, seed: int) -> str:
         data["name"] = f"{data['name'][:90]}-{sample.index:05d}"
     header = [(f"# Sample {sample.index} of {source} (--seed {seed}): {sample.params:,} parameters, "
                f"{sample.macs:,} MACs."), *(f"#   {path}: {value!r}" for path, value in sample.values.items())]
-    return "\n".join(header) + "\n" + dump(data)
+    return "\n".join(header) + "\n" + (quick_dump(data) or dump(data))
 
 
 def summary(samples: list[Sample]) -> str:
