@@ -9,6 +9,9 @@ compiled on the meta device (no memory for weights) and its parameters counted, 
 would do to get the figures without archspec's static check. The rounds alternate the two, so that
 a busy machine slows both alike; medians are printed. The ratio is the claim, not the absolute rate.
 
+Also: the share of the sampling time that the static check takes, and `archspec sample` as a whole
+process that writes every output (start-up, the specs' YAML, samples.jsonl and samples.png included).
+
 Overrides: load + check of specs/resnet18.yaml as written, against the same network written with
 `vars` and `${...}` and loaded with two `--set` overrides (the resolve pass, then the same check),
 interleaved (benchmarks/timing.py); the paired ratio is printed with its interquartile range.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +43,39 @@ def sampling_rate(space: Path, count: int) -> float:
     start = time.perf_counter()
     Sampler(space, 0).run(count)
     return count / (time.perf_counter() - start)
+
+
+def check_share(space: Path, count: int) -> float:
+    """The share of a sampling round's time spent in the static check (`archspec.check.check`)."""
+    import archspec.sample as sampling
+
+    spent = [0.0]
+    original = sampling.check
+
+    def timed_check(*args: object, **kwargs: object) -> object:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    sampling.check = timed_check  # type: ignore[assignment]
+    try:
+        start = time.perf_counter()
+        Sampler(space, 0).run(count)
+        return spent[0] / (time.perf_counter() - start)
+    finally:
+        sampling.check = original
+
+
+def command_rate(space: Path, count: int) -> float:
+    """Specs per second of `archspec sample` as a process, writing every output (the specs,
+    samples.jsonl, samples.png) into a fresh folder: start-up and imports included."""
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "archspec", "sample", str(space), "-n", str(count), "-o",
+                        str(Path(folder) / "out")], check=True, capture_output=True, cwd=HERE.parent)
+        return count / (time.perf_counter() - start)
 
 
 def building_rate(specs: list[archspec.Spec]) -> float:
@@ -107,10 +144,11 @@ def main() -> int:
     print(overrides_row(args.override_rounds))
     drawn = Sampler(args.space, 0).run(args.builds * 2)
     specs = [archspec.load(dump(s.data)) for s in drawn if s.data is not None][:args.builds]
-    sampling, building = [], []
+    sampling, building, commands = [], [], []
     for _ in range(args.rounds):
         sampling.append(sampling_rate(args.space, args.n))
         building.append(building_rate(specs))
+        commands.append(command_rate(args.space, args.n))
     sample_median, build_median = statistics.median(sampling), statistics.median(building)
     print(f"space {args.space.name}, {args.n:,} samples per round, {len(specs)} builds per round, "
           f"{args.rounds} rounds, torch threads {torch.get_num_threads()}")
@@ -118,6 +156,9 @@ def main() -> int:
     print(f"build on meta + count parameters: {build_median:,.1f} networks/s "
           f"(rounds: {', '.join(f'{r:,.1f}' for r in building)})")
     print(f"ratio: sampling and checking is {sample_median / build_median:,.1f}x faster than building")
+    print(f"of the sampling time, the static check takes {check_share(args.space, args.n):.0%}")
+    print(f"`archspec sample -n {args.n:,}` as a process, outputs written: {statistics.median(commands):,.0f} "
+          f"specs/s (rounds: {', '.join(f'{r:,.0f}' for r in commands)})")
     return 0
 
 
