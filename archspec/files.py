@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -120,14 +121,32 @@ def write_texts(folder: Path, texts: Iterable[tuple[str, str]]) -> None:
     try:
         for name, text in texts:
             target = regular_file_target(folder / name)
-            staged_files.append((_temporary(target), target))
-            staged_files[-1][0].write_text(text, encoding="utf-8")
+            staged_files.append((_new_temporary(target, text.encode("utf-8")), target))
         os.sync()
         for temporary, target in staged_files:
             os.replace(temporary, target)
     finally:
         for temporary, _ in staged_files:
             temporary.unlink(missing_ok=True)
+
+
+def _new_temporary(target: Path, content: bytes) -> Path:
+    """A new temporary file beside `target` (named as `staged` names them) holding `content`, created
+    with the umask's permissions: one open, where mkstemp and chmod take three calls."""
+    for _ in range(100):
+        path = target.parent / f".{target.name}.{secrets.token_hex(6)}.pid{os.getpid()}.part{target.suffix}"
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(content)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
 
 
 def stale_parts(folder: Path, older_than: float) -> list[Path]:
