@@ -349,6 +349,7 @@ def _by(change: Change) -> str:
 
 
 _MISSING = object()
+_INDICATORS = re.compile(r"""[,\[\]{}#:&*!|>'"%@`]""")  # what may end or change a plain scalar in flow style
 
 
 def _read(token: str) -> object:
@@ -366,8 +367,9 @@ def _same(read: object, value: object) -> bool:
 
 
 def _text(value: object) -> str:
-    """A scalar as YAML text that reads back as it: plain where that is so, else JSON (valid YAML)."""
+    """A scalar as YAML text that reads back as it in block and flow collections alike: plain where
+    that is so (no indicator character), else JSON, whose strings are valid double-quoted YAML."""
     plain = str(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
-    if plain is not None and _same(_read(plain), value):
+    if plain is not None and not _INDICATORS.search(plain) and plain == plain.strip() and _same(_read(plain), value):
         return plain
     return json.dumps(value)

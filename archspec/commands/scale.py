@@ -111,7 +111,12 @@ def _with_overrides(document: Document, given: list[str]) -> Document:
     values = {override.label: override.value for override in overrides}
     applied = getattr(resolved, "overridden", ())
     edits = [Change(path, _value_at(document.data, path), values[label], label) for path, label in applied]
-    return replace(load_document(rewrite(document, edits)), file=document.file)
+    edited = replace(load_document(rewrite(document, edits)), file=document.file)
+    wrong = [edit for edit in edits if _value_at(edited.data, edit.path) != edit.new]  # a safety net
+    if wrong:
+        raise SpecError([document.diagnostic(edit.path, f"{edit.cause}: cannot be written here in place",
+                                             "edit the file") for edit in wrong])
+    return edited
 
 
 def _chosen_scale(args: argparse.Namespace, document: Document) -> Scale:
