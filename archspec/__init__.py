@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_origin
 
 from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.check import Report
 from archspec.errors import Diagnostic, SpecError
+from archspec.imports import with_imports
 from archspec.loader import load_document
 from archspec.overrides import Override, needs_resolving, resolved_spec, to_overrides
 from archspec.scale import SCALE_OVERRIDE
@@ -26,8 +27,10 @@ from archspec.validate import validate
 if TYPE_CHECKING:
     from torch import nn
 
+    from archspec.blocks.base import BlockStage
+
 __all__ = ["Diagnostic", "Report", "Spec", "SpecError", "check", "compile", "load",
-           "load_torchvision_weights"]
+           "load_torchvision_weights", "register_block"]
 __version__ = "0.1.0"
 
 
@@ -40,11 +43,26 @@ def load(source: str | Path, overrides: Mapping[str, object] | Sequence[str] | N
     as YAML). `vars` and `${...}` expressions are resolved here too. `scale` names one of the spec's
     `scales`, applied after them (as `--scale`).
     """
-    document = load_document(source)
+    document = with_imports(load_document(source))
     if not overrides and scale is None and not needs_resolving(document):
         return validate(document)  # nothing to resolve: no extra work
     chosen = () if scale is None else (Override(SCALE_OVERRIDE, scale, f"--scale {scale}"),)
     return resolved_spec(document, (*to_overrides(overrides), *chosen))
+
+
+def register_block(kind: type[BlockStage]) -> type[BlockStage]:
+    """Makes a block kind written in Python usable in specs (`block: <its name>`), in the schema and
+    in `archspec blocks`; usable as a class decorator. `kind` subclasses
+    `archspec.blocks.BlockStage` with a field `block: Literal["<name>"]` and implements `lower`
+    (see archspec/blocks/residual.py); its static figures come from its graph unless it also gives
+    `facts`. A name already taken (built in, or registered before) is refused."""
+    from archspec.blocks.base import BLOCKS, BlockStage
+
+    if not (isinstance(kind, type) and issubclass(kind, BlockStage)):
+        raise TypeError(f"register_block expects a subclass of archspec.blocks.BlockStage, found {kind!r}")
+    if "block" not in kind.model_fields or get_origin(kind.model_fields["block"].annotation) is not Literal:
+        raise TypeError(f"{kind.__name__} needs a field `block: Literal[\"<kind name>\"]`: the name specs use")
+    return BLOCKS.register(kind)
 
 
 def check(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A002

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "archspec.commands.check",
     "archspec.commands.compile",
     "archspec.commands.schema",
+    "archspec.commands.blocks",
     "archspec.commands.gallery",
     "archspec.commands.train",
     "archspec.commands.eval",

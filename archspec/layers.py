@@ -29,6 +29,10 @@ SizeOrPair = Size | tuple[Size, Size]
 OffsetOrPair = Offset | tuple[Offset, Offset]
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+# A module name; a dotted one (`conv1.0`, `stages.0.blocks`) nests (archspec/nesting.py): after the
+# first, a component may be a number, as in an nn.Sequential.
+MODULE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.([A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6})){0,15}$"
+ModuleName = Annotated[str, Field(pattern=MODULE_NAME_PATTERN)]
 
 ZeroPad = Literal["end", "both"]  # where option A puts its zero channels: after the input's, or half each side
 
@@ -38,7 +42,8 @@ LAYERS: Registry[type[LayerBase]] = Registry("layer")
 class LayerBase(ValidatedCopies):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Identifier | None = Field(None, description="module name; by default from the kind")
+    name: ModuleName | None = Field(None, description="module name; by default from the kind; a dotted "
+                                    "name (conv1.0) nests")
     default_name: ClassVar[str]
     always_numbered: ClassVar[bool] = False  # conv1, bn1 as in torchvision, even when alone
 

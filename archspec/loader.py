@@ -194,6 +194,11 @@ def _expanded_size(root: yaml.Node) -> int:
     return size(root)
 
 
+# Documents outside a spec that its errors may point into (the library's block files), by a key that
+# starts with "@": a problem whose path starts with that key is placed in that document.
+EXTERNAL_DOCUMENTS: dict[str, Document] = {}
+
+
 @dataclass(frozen=True)
 class Document:
     """Parsed spec data and where each value sits in the text it came from."""
@@ -203,11 +208,17 @@ class Document:
     text: str = ""
     marks: dict[SpecPath, tuple[int, int]] = field(default_factory=dict)  # value: (line, col), 0-based
     key_marks: dict[SpecPath, tuple[int, int]] = field(default_factory=dict)  # the key's own position
+    # Block definitions merged in from imported files: kind -> the file's document (same paths).
+    imported: dict[str, Document] = field(default_factory=dict)
 
     def diagnostic(
         self, path: SpecPath, message: str, hint: str | None = None, *, at_key: bool = False
     ) -> Diagnostic:
         """A diagnostic placed at `path`, or at its nearest ancestor that exists in the text."""
+        if path and isinstance(path[0], str) and path[0] in EXTERNAL_DOCUMENTS:
+            return EXTERNAL_DOCUMENTS[path[0]].diagnostic(path[1:], message, hint, at_key=at_key)
+        if len(path) > 1 and path[0] == "blocks" and path[1] in self.imported:
+            return self.imported[str(path[1])].diagnostic(path, message, hint, at_key=at_key)
         mark = None
         probe = tuple(path)
         while mark is None:

@@ -25,6 +25,7 @@ from archspec.spec import Spec
 from archspec.validate import _value_at, validate
 
 VARS = "vars"
+BLOCKS = "blocks"
 MAX_VAR_CHAIN = 100  # a var using a var using a var ...: resolved recursively, so bounded
 _PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,9})\]")
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
@@ -177,7 +178,7 @@ class _Resolver:
         labels = [override.label for override in self.overrides]
         source = self.source
         self.document = ResolvedDocument(self.data, source.file, source.text, source.marks, source.key_marks,
-                                         tuple(self.overridden), self.expressions,
+                                         source.imported, tuple(self.overridden), self.expressions,
                                          f" (after {', '.join(labels)})" if labels else "")
         has_expressions = "${" in source.text or any("${" in repr(o.value) for o in self.overrides)
         if not has_expressions:
@@ -187,7 +188,8 @@ class _Resolver:
         if isinstance(self.data, dict):
             environment = self._variables()
             for key, value in self.data.items():
-                if key != VARS:
+                # A block definition's `${...}` are evaluated where a stage uses it (its fields, `in`).
+                if key not in (VARS, BLOCKS):
                     self.data[key] = self._resolved(value, (key,), environment)
             self.data.pop(VARS, None)
         else:

@@ -22,6 +22,7 @@ from archspec.check import check
 from archspec.errors import Diagnostic, SpecError
 from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.generators import GeneratorError, Inexpressible, expand
+from archspec.imports import with_imports
 from archspec.loader import Document, dump, load_document
 from archspec.overrides import ResolvedDocument, resolve
 from archspec.quick_dump import quick_dump
@@ -69,7 +70,7 @@ class Sampler:
 
     def __init__(self, source: str | Path, seed: int, input_shape: Shape | None = None,
                  budget: Budget = Budget()):
-        self.document = load_document(source)
+        self.document = with_imports(load_document(source))
         self.space: Space = parse_space(self.document)
         self.seed, self.input_shape, self.budget = seed, input_shape, budget
         self._parsed_constraints = _parsed(self.space.constraints)
@@ -110,7 +111,7 @@ class Sampler:
 
     def _with(self, data: object) -> Document:
         source = self.document
-        return Document(data, source.file, source.text, source.marks, source.key_marks)
+        return Document(data, source.file, source.text, source.marks, source.key_marks, source.imported)
 
     def _checked(self, resolved: tuple[ResolvedDocument, list[Diagnostic], Any], index: int) -> ResolvedDocument:
         document, errors, _ = resolved

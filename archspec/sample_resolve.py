@@ -18,7 +18,7 @@ from typing import Any
 from archspec.errors import SpecPath
 from archspec.expr import ExprError, UsesFailedName, has_expression, interpolate
 from archspec.loader import Document
-from archspec.overrides import VARS, ResolvedDocument
+from archspec.overrides import BLOCKS, VARS, ResolvedDocument
 from archspec.scale import SCALES
 from archspec.space import CONSTRAINTS, Distribution, is_distribution, replaced
 
@@ -37,7 +37,7 @@ class SampleResolver:
         if self.usable:
             assert isinstance(data, dict)
             for key, value in data.items():
-                if key not in (VARS, CONSTRAINTS):
+                if key not in (VARS, CONSTRAINTS, BLOCKS):  # a block definition's are the block's own
                     _collect(value, (key,), self.expressions)
         self.holders = frozenset(path[:end] for path in self.expressions for end in range(len(path)))
 
@@ -62,7 +62,7 @@ class SampleResolver:
     def document(self, data: Any) -> ResolvedDocument:
         """The document of resolved (or then expanded) data: the full pass's for the same data."""
         source = self.document_source
-        return ResolvedDocument(data, source.file, source.text, source.marks, source.key_marks,
+        return ResolvedDocument(data, source.file, source.text, source.marks, source.key_marks, source.imported,
                                 expressions=self.expressions)  # read only, so shared
 
 

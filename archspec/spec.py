@@ -6,20 +6,60 @@ registries, so a new kind becomes part of the language (and of the JSON Schema) 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag
-from pydantic_core import to_jsonable_python
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    TypeAdapter,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from archspec.blocks import BLOCKS, Shortcut
-from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
+from archspec.definitions import LAST_DEFINED, VISIBLE, BlockDefinition, KindName, find_kind, known_kinds
+from archspec.layers import LAYERS, Count, ModuleName, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
 from archspec.validated import ValidatedCopies
 
 LayerSpec = Annotated[Union[LAYERS.models()], Field(discriminator="layer")]  # noqa: UP007
-BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block")]  # noqa: UP007
+_BUILT_IN = frozenset(BLOCKS.names())  # the kinds of the union below: known when this module is imported
+
+
+def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
+    """A stage of any kind: a built-in one through the union (and its JSON Schema); a kind defined in
+    YAML (the spec's own, imported, the library's) or registered from Python after this module was
+    imported, through that kind's own model. Its errors keep their places in the stage."""
+    kind = value.get("block") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not isinstance(kind, str) or kind in _BUILT_IN:
+        if info.mode == "json" and isinstance(value, dict):
+            # Pydantic's handler would go on in strict Python mode, where a list is not a tuple.
+            return _BUILT_IN_STAGES.validate_json(json.dumps(value), strict=True)
+        return handler(value)
+    model = find_kind(kind)
+    if model is None:
+        raise PydanticCustomError("union_tag_invalid", "unknown block kind {tag}",
+                                  {"discriminator": "'block'", "tag": str(kind),
+                                   "expected_tags": ", ".join(known_kinds())})
+    if info.mode == "json":
+        return model.model_validate_json(json.dumps(value), strict=True)
+    return model.model_validate(value)
+
+
+_BUILT_IN_STAGES: TypeAdapter[Any] = TypeAdapter(
+    Annotated[Union[BLOCKS.models()], Field(discriminator="block")])  # noqa: UP007
+BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block"),  # noqa: UP007
+                      WrapValidator(_any_block_kind)]
 
 # Tags of the two-level unions below. They never appear in a spec; validate strips them from paths.
 UNION_TAGS = frozenset({"layer-item", "block-item", "block-stage", "list-stage"})
@@ -40,7 +80,8 @@ class ListStage(ValidatedCopies):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
+    name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
+                                    "name, stages.0.blocks, nests)")
     blocks: Annotated[tuple[StageItem, ...], Field(min_length=1, max_length=1_000)]
 
 
@@ -64,7 +105,7 @@ class InputSpec(ValidatedCopies):
         return (self.channels, *pair(self.size))
 
 
-class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen model)
+class Spec(BaseModel):
     """A network: `input` -> `stem` layers -> `stages` of blocks -> `head` layers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -78,6 +119,9 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
         "(conv kaiming_normal_ fan_out, BatchNorm weight 1 and bias 0); vgg: torchvision's VGG init "
         "(as kaiming, plus conv bias 0 and linear weight normal(0, 0.01), bias 0); googlenet: "
         "torchvision's GoogLeNet init (conv and linear weight trunc_normal_(std 0.01), BatchNorm 1 and 0)")
+    blocks: dict[KindName, BlockDefinition] = Field(
+        default_factory=dict, max_length=256,
+        description="block kinds this spec defines, usable in its stages like built-in ones")
     stem: tuple[LayerSpec, ...] = ()
     stages: tuple[StageSpec, ...] = ()
     head: tuple[LayerSpec, ...] = ()
@@ -87,6 +131,31 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
     # The document before `vars`, `${...}` and overrides were resolved, and the overrides: what
     # `with_overrides` starts again from. None when there was nothing to resolve.
     _origin: tuple[Document, tuple[Any, ...]] | None = PrivateAttr(default=None)
+
+    # The spec's own kinds are visible to its stages while it validates: from its first field (a
+    # validator on `name`, validated first) until its last (`head`). (A model-level "wrap" validator
+    # would say it better, but Pydantic then validates the fields in strict Python mode, where a list
+    # is not a tuple.) After a spec that failed, they stay visible for validate.py's messages.
+    @field_validator("name", mode="before")
+    @classmethod
+    def _no_kinds_yet(cls, name: Any) -> Any:
+        VISIBLE.set(None)
+        LAST_DEFINED.set(None)
+        return name
+
+    @field_validator("head", mode="after")
+    @classmethod
+    def _kinds_done(cls, head: Any) -> Any:
+        VISIBLE.set(None)
+        return head
+
+    @field_validator("blocks", mode="after")
+    @classmethod
+    def _define_kinds(cls, blocks: dict[str, BlockDefinition]) -> dict[str, BlockDefinition]:
+        from archspec.library import spec_kinds
+
+        VISIBLE.set(spec_kinds(blocks))  # checks the definitions together: raises where they clash
+        return blocks
 
     @property
     def document(self) -> Document | None:
@@ -120,3 +189,7 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
     def __eq__(self, other: object) -> bool:
         """Equal when the specs are: where each was loaded from does not matter."""
         return isinstance(other, Spec) and self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        """By content, as `==` compares (`blocks` holds mappings, which Pydantic's hash cannot take)."""
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from typing import get_args
 
 from pydantic import BaseModel, ValidationError
 
 from archspec.blocks import BLOCKS
+from archspec.definitions import LAST_DEFINED, VISIBLE, find_kind
 from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_you_mean
 from archspec.layers import LAYERS
 from archspec.loader import Document
@@ -26,14 +28,22 @@ def validate(document: Document) -> Spec:
         # lists for the models' tuples. The loader's data is JSON-safe (no NaN, string keys).
         spec = Spec.model_validate_json(json.dumps(document.data), strict=True)
     except ValidationError as error:
-        raise SpecError(diagnostics(document, error)) from None
+        token = VISIBLE.set(LAST_DEFINED.get())  # the spec's own block kinds, for hints about their fields
+        try:
+            raise SpecError(diagnostics(document, error)) from None
+        finally:
+            VISIBLE.reset(token)
     spec._document = document
     return spec
 
 
 def diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
     grouped: dict[SpecPath, list[dict]] = defaultdict(list)
+    defined = document.data.get("blocks") if isinstance(document.data, dict) else None
     for item in error.errors(include_url=False):
+        if (item["type"] == "union_tag_invalid" and isinstance(defined, dict)
+                and item.get("ctx", {}).get("tag") in defined):
+            continue  # a kind the spec defines, whose definition has errors: those say what to fix
         grouped[_data_path(document.data, item["loc"])].append(item)
     conflicts = {where: keys for path in grouped for where, keys in [_conflict(document.data, path)] if keys}
     placed = [_conflict_diagnostic(document, where, keys) for where, keys in conflicts.items()]
@@ -165,6 +175,8 @@ def _model_at(data: object, path: SpecPath) -> type[BaseModel] | None:
         return ListStage
     tag = "layer" if place == "layer" or (place == "entry" and "layer" in mapping) else "block"
     kind, registry = mapping.get(tag), _TAGS[tag]
+    if tag == "block":
+        return find_kind(kind)  # built in, registered from Python, or defined in YAML
     if kind not in registry:  # also a non-string kind: the registry refuses it
         return None
     return registry[kind]
@@ -179,7 +191,7 @@ def _describe(model: type[BaseModel]) -> str:
     if model in _NAMED:
         return _NAMED[model]
     tag = "layer" if "layer" in model.model_fields else "block"
-    kind = next(kind for kind, registered in _TAGS[tag].items() if registered is model)
+    kind = get_args(model.model_fields[tag].annotation)[0]
     return f"a `{kind}` {tag}"
 
 
@@ -218,12 +230,16 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
     item = items[0]
     kind = item["type"]
     found = _value_at(document.data, path)
+    if kind == "archspec":  # archspec's own check (archspec/definitions.py): its words and hint as written
+        return document.diagnostic(path, item["ctx"]["message"], item["ctx"].get("hint"))
     if kind == "extra_forbidden":
         return document.diagnostic(path, f"unknown key `{path[-1]}`", _unknown_key_hint(document.data, path),
                                    at_key=True)
     if kind == "union_tag_invalid":
         tag = item["ctx"]["discriminator"].strip("'")
-        names = _TAGS[tag].names() if tag in _TAGS else []
+        # A block kind's error comes from archspec/spec.py with every kind the spec can use.
+        names = (item["ctx"]["expected_tags"].split(", ") if tag == "block" and "expected_tags" in item["ctx"]
+                 else _TAGS[tag].names() if tag in _TAGS else [])
         given = _value_at(document.data, (*path, tag))
         hint = _other_kind_hint(path, tag, given) or did_you_mean(given, names)
         listing = f"expected one of: {', '.join(names)}"
@@ -337,7 +353,9 @@ def _expected(item: dict, path: SpecPath = ()) -> str:
             message = message[len(prefix):]
             break
     if item["type"] == "string_pattern_mismatch":
-        return f"a name of letters, digits and `_` (pattern {item['ctx']['pattern']})"
+        dotted = "\\." in item["ctx"]["pattern"]  # a module name: dots nest it (conv1.0)
+        return (f"a name of letters, digits and `_`{', dotted to nest (conv1.0)' if dotted else ''} "
+                f"(pattern {item['ctx']['pattern']})")
     key = next((part for part in reversed(path) if isinstance(part, str)), "")
     if item["type"] in ("tuple_type", "list_type", "too_short", "too_long") and key in _LISTS:
         limits = item.get("ctx") or {}

@@ -37,7 +37,19 @@ def _both(sampler: Sampler, index: int) -> tuple[Document | None, Document]:
     return None if prepared is None else sampler._resolver.document(prepared), full
 
 
-@pytest.mark.parametrize("source", [SPACE, SPACES / "regnet_x.yaml", SPACES / "anynet_x.yaml"])
+# A space with a block kind of its own: the `${...}` of its definition are the block's, left as written.
+WITH_BLOCKS = SPACE.replace("stem:\n", """blocks:
+  twice:
+    fields: {extra: 1}
+    nodes:
+      - {name: conv, layer: conv, width: "${width * extra}", kernel: 3, padding: 1}
+      - {name: relu, layer: relu}
+stem:
+""").replace("{block: basic, width: \"${base * 2}\", repeats: \"${depth}\", stride: {choice: [1, 2]}}",
+             "{block: twice, width: \"${base * 2}\", repeats: \"${depth}\", extra: {choice: [1, 2]}}")
+
+
+@pytest.mark.parametrize("source", [SPACE, WITH_BLOCKS, SPACES / "regnet_x.yaml", SPACES / "anynet_x.yaml"])
 def test_the_prepared_pass_gives_the_full_passs_document(source):
     sampler = Sampler(source, 5)
     for index in range(30):

@@ -24,6 +24,7 @@ from archspec.commands import (
 )
 from archspec.errors import SpecError, SpecPath, format_path
 from archspec.files import write_text
+from archspec.imports import with_imports
 from archspec.loader import Document, load_document
 from archspec.scale import DEFAULT_DIVISOR, Change, Scale, apply, changes, factor, read_scales, rewrite
 from archspec.spec import Spec
@@ -64,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec import check
 
-    document = _with_overrides(load_document(args.spec), args.set)
+    document = _with_overrides(with_imports(load_document(args.spec)), args.set)
     spec = _spec_of(document)
     scale = _chosen_scale(args, document)
     plain = spec.document.data if spec.document is not None else spec.model_dump(mode="json")
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     text = rewrite(document, found)
     note = f" (after {''.join(f'--set {given}, ' for given in args.set)}scaling by {scale.describe()})"
     try:
-        scaled = _spec_of(replace(load_document(text), file=document.file))  # the same lines as the file
+        scaled = _spec_of(with_imports(replace(load_document(text), file=document.file)))  # the same lines as the file
         expected = apply(plain, found)
         differs = _difference(expected, scaled.document.data if scaled.document else None, ())
         if differs is not None:
@@ -111,7 +112,7 @@ def _with_overrides(document: Document, given: list[str]) -> Document:
     values = {override.label: override.value for override in overrides}
     applied = getattr(resolved, "overridden", ())
     edits = [Change(path, _value_at(document.data, path), values[label], label) for path, label in applied]
-    edited = replace(load_document(rewrite(document, edits)), file=document.file)
+    edited = with_imports(replace(load_document(rewrite(document, edits)), file=document.file))
     wrong = [edit for edit in edits if _value_at(edited.data, edit.path) != edit.new]  # a safety net
     if wrong:
         raise SpecError([document.diagnostic(edit.path, f"{edit.cause}: cannot be written here in place",

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from archspec import files
 from archspec.commands import EXIT_OK, UsageError
@@ -34,12 +35,54 @@ def build_schema() -> dict[str, object]:
     from archspec.schema_expressions import schema_with_expressions
     from archspec.spec import Spec
 
-    generated = schema_with_expressions(Spec.model_json_schema())
+    generated = schema_with_expressions(_with_defined_kinds(Spec.model_json_schema()))
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "archspec spec",
         **{key: value for key, value in generated.items() if key != "title"},
     }
+
+
+_DEFINED_STAGE = {
+    "type": "object",
+    "title": "DefinedStage",
+    "description": "a stage of a block kind defined in YAML (the spec's `blocks:`, an imported file or "
+                   "archspec's library) or registered from Python: `archspec blocks SPEC` lists them with "
+                   "their fields",
+    "properties": {
+        "name": {"type": "string"},
+        "width": {"type": "integer", "minimum": 1},
+        "repeats": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "stride": {"type": "integer", "minimum": 1, "maximum": 64},
+        "shortcut": {"enum": ["A", "B", "C", "D", "identity", "none"]},
+    },
+    "required": ["block", "width"],
+    "additionalProperties": {"type": ["number", "string", "boolean"]},
+}
+
+
+def _with_defined_kinds(schema: dict[str, Any]) -> dict[str, Any]:
+    """Adds to each union of built-in stages a member for every other kind (its name is any string
+    but a built-in kind's: the built-in kinds keep their exact schemas)."""
+    from archspec.blocks import BLOCKS
+
+    definition = json.loads(json.dumps(_DEFINED_STAGE))
+    definition["properties"]["block"] = {"type": "string", "not": {"enum": BLOCKS.names()}}
+    schema.setdefault("$defs", {})["DefinedStage"] = definition
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("discriminator", {}).get("propertyName") == "block" and "oneOf" in node:
+                node.pop("discriminator")  # an OpenAPI keyword: its mapping would now be incomplete
+                node["oneOf"].append({"$ref": "#/$defs/DefinedStage"})
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return schema
 
 
 def schema_text() -> str:

@@ -9,10 +9,12 @@ Consecutive blocks that are alike (same layers, same shortcut, same shapes) shar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from archspec.check import Report
 from archspec.graph import INPUT, Node, Resolved, walk
+from archspec.nesting import CONTAINER_KIND
 from archspec.shapes import Shape, pair, show
 
 # Layers left out of a block's summary: they keep the shape and carry no choice worth a glance.
@@ -57,7 +59,7 @@ def diagram(report: Report) -> Diagram:
     groups: list[Group] = []
     loose: list[Box] = []  # top-level layers since the last stage
     seen_stage = False
-    for top in report.resolved:
+    for top in _unnested(report.resolved):
         if top.kind != "stage":
             _add_layer(loose, top)
             continue
@@ -65,7 +67,7 @@ def diagram(report: Report) -> Diagram:
             groups.append(Group("stem" if not seen_stage else "layers", tuple(loose), False))
             loose = []
         seen_stage = True
-        groups.append(Group(top.node.name, tuple(_merge_alike([_box(child) for child in top.children])),
+        groups.append(Group(top.qualname, tuple(_merge_alike([_box(child) for child in top.children])),
                             True))
     if loose:
         groups.append(Group("head" if seen_stage else "layers", tuple(loose), False))
@@ -73,6 +75,16 @@ def diagram(report: Report) -> Diagram:
     macs = f"{report.macs / 1e9:.2f} G" if report.macs >= 1e9 else f"{report.macs / 1e6:.1f} M"
     subtitle = f"{report.params:,} parameters, {macs} multiply-accumulates at {show(report.input_shape)}"
     return Diagram(spec.name, subtitle, report.input_shape, tuple(groups))
+
+
+def _unnested(resolved: tuple[Resolved, ...]) -> Iterator[Resolved]:
+    """The top-level nodes with the containers of dotted names (`conv1.0`) opened: the diagram draws
+    their layers and stages as if written without dots, named by their full names."""
+    for top in resolved:
+        if top.kind == CONTAINER_KIND and top.node.op == "block":
+            yield from _unnested(top.children)
+        else:
+            yield top
 
 
 def layer_text(node: Node) -> str:
