@@ -40,7 +40,7 @@ def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: 
     YAML (the spec's own, imported, the library's) or registered from Python after this module was
     imported, through that kind's own model. Its errors keep their places in the stage."""
     kind = value.get("block") if isinstance(value, dict) else None
-    if not isinstance(value, dict) or kind in _BUILT_IN or "block" not in value:
+    if not isinstance(value, dict) or not isinstance(kind, str) or kind in _BUILT_IN:
         if info.mode == "json" and isinstance(value, dict):
             # Pydantic's handler would go on in strict Python mode, where a list is not a tuple.
             return _BUILT_IN_STAGES.validate_json(json.dumps(value), strict=True)
@@ -103,7 +103,7 @@ class InputSpec(BaseModel):
         return (self.channels, *pair(self.size))
 
 
-class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen model)
+class Spec(BaseModel):
     """A network: `input` -> `stem` layers -> `stages` of blocks -> `head` layers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -187,3 +187,7 @@ class Spec(BaseModel):  # noqa: PLW1641  (pydantic makes the hash of a frozen mo
     def __eq__(self, other: object) -> bool:
         """Equal when the specs are: where each was loaded from does not matter."""
         return isinstance(other, Spec) and self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        """By content, as `==` compares (`blocks` holds mappings, which Pydantic's hash cannot take)."""
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))

@@ -101,7 +101,7 @@ def test_an_unknown_kind_far_from_every_name_gets_no_guess_and_the_list_of_kinds
     assert all(kind in error.message for kind in LAYERS.names())
 
 
-@pytest.mark.parametrize("key, owner", [("blocks", "a list stage"), ("block", "every block"),
+@pytest.mark.parametrize("key, owner", [("repeats", "every block"),
                                         ("layer", "every layer"), ("channels", "`input`")])
 def test_a_key_of_another_place_says_where_it_belongs_instead_of_suggesting_itself(key: str, owner: str):
     document = copy.deepcopy(BASE)
