@@ -34,6 +34,7 @@ from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
 from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, layer_node, walk
 from archspec.layers import LayerBase
 from archspec.names import ModuleNames, layer_places, module_names
+from archspec.nesting import Tree, chain_tree, nest_figures
 from archspec.ranges import InputRange, find_input_range
 from archspec.shapes import Facts, Shape, ShapeProblem, show
 from archspec.spec import ListStage, Spec
@@ -190,10 +191,19 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
     twins, without lowering a block. None as soon as anything might be wrong (a layer's rule
     refuses, a twin declines, a name repeats, the budget is exceeded): the full check then lowers
     and evaluates the graph, which says what and where. Equal to the graph's figures by test."""
-    if module_names(spec).problems:
+    names = module_names(spec)
+    if names.problems:
+        return None
+    # Dotted names (`conv1.0`) nest the top-level modules into nn.Sequentials, which hold their input
+    # while their members run: the peaks fold along that tree. (Dotted names in a list stage: declined.)
+    tree = (chain_tree([*names.layers[:len(spec.stem)], *names.stages, *names.layers[len(spec.stem):]])
+            if names.nested else None)
+    if names.nested and (tree is None or any("." in (entry.name or "") for stage in spec.stages
+                                             if isinstance(stage, ListStage) for entry in stage.blocks)):
         return None
     shape, params, macs = x, 0, 0
     top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
+    inputs: list[int] = []  # their input values
     try:
         stages = [stage.blocks if isinstance(stage, ListStage) else (stage,) for stage in spec.stages]
         for entries in (*((layer,) for layer in spec.stem), *stages, *((layer,) for layer in spec.head)):
@@ -219,13 +229,29 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
                     shape, params, macs = out, params + block_params, macs + block_macs
                     group.append(Moment(block_peak))
             top.append(sequence_peak(group_input, group))  # a stage is a Sequential of its entries
+            inputs.append(group_input)
     except ShapeProblem:
         return None
-    peak = sequence_peak(prod(x), top).values
+    peak = sequence_peak(prod(x), top if tree is None else _folded(tree, top, inputs)).values
     memory = BYTES_PER_VALUE * (params + peak)
     if max_memory is not None and memory > max_memory:
         return None
     return (shape, params, macs), memory
+
+
+def _folded(tree: Tree, peaks: list[Moment], inputs: list[int]) -> list[Moment]:
+    """The peaks of a chain's modules with each container's members folded into its peak: a
+    Sequential of them, on its first member's input (as `graph_peak` evaluates the nested graph)."""
+    folded = []
+    for item in tree:
+        if isinstance(item, int):
+            folded.append(peaks[item])
+        else:
+            first = item[0]
+            while not isinstance(first, int):
+                first = first[0]
+            folded.append(sequence_peak(inputs[first], _folded(item, peaks, inputs)))
+    return folded
 
 
 def _lower_and_evaluate(spec: Spec, x: Shape
@@ -253,7 +279,11 @@ def _lower_and_evaluate(spec: Spec, x: Shape
             resolved.append(result)
         shape = result.out_shape if result else None
     problems += [(p.origin, p.message, p.hint) for p in evaluator.problems]
-    return Lowered(tuple(lowered), tuple(resolved)), problems, evaluator.layers
+    nodes, figures = tuple(lowered), tuple(resolved)
+    if names.nested and not names.problems:  # `name: conv1.0`: module `0` of a container `conv1`
+        nodes, figures, nesting = nest_figures(nodes, figures)
+        problems += nesting
+    return Lowered(nodes, figures), problems, evaluator.layers
 
 
 @dataclass(frozen=True)
@@ -279,8 +309,9 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
     stage is a block node (reading `previous`) whose graph chains its blocks: an nn.Sequential."""
     spec_stage = stage.spec.stages[stage.index]
     origin: SpecPath = ("stages", stage.index)
+    is_list = isinstance(spec_stage, ListStage)
     entries = ([(item, (*origin, "blocks", j)) for j, item in enumerate(spec_stage.blocks)]
-               if isinstance(spec_stage, ListStage) else [(spec_stage, origin)])
+               if is_list else [(spec_stage, origin)])
     children: list[Node] = []
     resolved: list[Resolved] = []
     shape: Shape | None = x
@@ -290,7 +321,9 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
         for copy in range(copies):
             if shape is None:
                 break
-            name = str(len(children))
+            name = str(len(children)) if isinstance(entry, LayerBase) else entry.copy_name(copy, str(len(children)))
+            if not isinstance(entry, LayerBase) and entry.name is not None and copies == 1 and is_list:
+                name = entry.name  # a list stage's one-copy block, named as written
             reads = (children[-1].name if children else INPUT,)
             key = None if isinstance(entry, LayerBase) else entry.alike_key(copy)
             template = alike.get(key) if key is not None else None
@@ -320,12 +353,15 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
                 if key is not None and len(evaluator.problems) == problems_before:
                     alike[key] = result  # only a copy without problems: a faulty one reports them itself
             shape = result.out_shape if result else None
-    graph = BlockGraph("stage", tuple(children), children[-1].name if children else INPUT, sequential=True)
+    nodes, figures, nesting = nest_figures(children, resolved)  # a list stage's dotted layer names
+    for problem in nesting:
+        evaluator.problem(problem.origin, stage.name, problem.message, problem.hint)
+    graph = BlockGraph("stage", nodes, nodes[-1].name if nodes else INPUT, sequential=True)
     node = block_node(stage.name, graph, origin, previous)
     if shape is None:
         return node, None
     return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),
-                          sum(r.macs for r in resolved), tuple(resolved))
+                          sum(r.macs for r in resolved), figures)
 
 
 def _out_of_limits(evaluator: Evaluator, origin: SpecPath, where: str, error: ValidationError) -> None:

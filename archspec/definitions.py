@@ -10,10 +10,11 @@ cycles between kinds) and makes, per definition, the stage model a spec's stages
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -27,7 +28,7 @@ NODE_KEYS = ("name", "from", "when", "else")  # keys every node may have
 JOIN_OPS = ("add", "mul", "concat", "slice")
 SHORTCUT_CHOICES = ("stage", "A", "B", "C", "D", "identity", "none")
 # Names an expression in a definition reads besides the block's fields: they cannot be field names.
-ENVIRONMENT_NAMES = ("width", "stride", "in")
+ENVIRONMENT_NAMES = ("width", "stride", "in", "index")
 RESERVED_FIELDS = frozenset({*ENVIRONMENT_NAMES, "input", "repeats", "shortcut", "name", "block", "layer",
                              "op", "from", "when", "else", "description", "fields", "nodes", "output"})
 MAX_NODES = 1_000
@@ -52,7 +53,7 @@ class NodeDefinition(BaseModel):
     """One node of a definition. Its kind key (`layer`, `op`, `block`, `shortcut`) says what it is;
     the other keys are that kind's settings, checked here by name and when the block is used by value."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="allow", serialize_by_alias=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     inputs: Annotated[str, Field(max_length=200)] | tuple[Annotated[str, Field(max_length=200)], ...] | None = \
@@ -131,9 +132,12 @@ class BlockDefinition(BaseModel):
         description="the block's own fields and their defaults (a default may be a `${...}` expression)")
     nodes: Annotated[tuple[NodeDefinition, ...], Field(min_length=1, max_length=MAX_NODES)]
     output: Annotated[str, Field(max_length=200)] | None = Field(None, description="default: the last node")
+    reads_index: ClassVar[bool] = False  # set per definition by the validator below
 
     @model_validator(mode="after")
     def _names_and_reads(self) -> BlockDefinition:
+        # Whether an expression reads the copy's `index`: copies then cannot share figures.
+        object.__setattr__(self, "reads_index", "index" in json.dumps(self.model_dump(mode="json", by_alias=True)))
         errors: list[tuple[SpecPath, str, str | None]] = []
         for field in self.fields:
             if field in RESERVED_FIELDS:

@@ -48,6 +48,8 @@ SEQUENTIAL_ATTRIBUTES = frozenset({
 
 # The attributes `archspec.modules.Network` adds to a Sequential (the test holds this list to the class).
 NETWORK_ATTRIBUTES = frozenset({"spec_name"})
+# The attributes `archspec.modules.GraphBlock` (a block that is not a chain) sets besides its modules.
+GRAPH_BLOCK_ATTRIBUTES = frozenset({"block_kind", "steps", "output"})
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # as archspec.layers.Identifier
 _MAX_LENGTH = 64
@@ -86,6 +88,7 @@ class ModuleNames:
     layers: tuple[str, ...]  # the stem's layers', then the head's
     stages: tuple[str, ...]
     problems: tuple[Problem, ...]  # every clash and reserved name, in every parent
+    nested: bool = False  # some name is dotted (`conv1.0`): the check nests those modules
 
 
 def module_names(spec: Spec) -> ModuleNames:
@@ -101,19 +104,35 @@ def module_names(spec: Spec) -> ModuleNames:
     problems = _problems([*slots[:len(spec.stem)], *stage_slots, *slots[len(spec.stem):]], top_level=True)
     for i, stage in enumerate(spec.stages):
         if isinstance(stage, ListStage):  # unnamed entries are named by index, which no `name:` can be
-            problems += _problems([_Slot(entry.name, ("stages", i, "blocks", j), True)
-                                   for j, entry in enumerate(stage.blocks)
-                                   if isinstance(entry, LayerBase) and entry.name is not None], top_level=False)
+            problems += _problems(_list_stage_slots(i, stage), top_level=False)
             problems += [_ignored_block_name(i, j, entry) for j, entry in enumerate(stage.blocks)
-                         if not isinstance(entry, LayerBase) and entry.name is not None]
-    return ModuleNames(tuple(layer_names), tuple(stage_names), tuple(problems))
+                         if not isinstance(entry, LayerBase) and entry.name is not None and entry.copies() > 1]
+    written = [*layer_names, *stage_names, *(entry.name for stage in spec.stages if isinstance(stage, ListStage)
+                                              for entry in stage.blocks if entry.name is not None)]
+    return ModuleNames(tuple(layer_names), tuple(stage_names), tuple(problems),
+                       any("." in name for name in written))
+
+
+def _list_stage_slots(stage_index: int, stage: ListStage) -> list[_Slot]:
+    """The names a list stage's entries give their modules where the spec writes them: a layer's or
+    a one-copy block's `name:`, and the names a block's `copy_names` makes."""
+    slots = []
+    for j, entry in enumerate(stage.blocks):
+        where = ("stages", stage_index, "blocks", j)
+        if entry.name is not None and (isinstance(entry, LayerBase) or entry.copies() == 1):
+            slots.append(_Slot(entry.name, where, True))
+        elif not isinstance(entry, LayerBase) and entry.copy_names is not None:
+            slots += [_Slot(entry.copy_name(copy, ""), (*where, "copy_names"), False)
+                      for copy in range(entry.copies())]
+    return slots
 
 
 def _ignored_block_name(stage: int, index: int, entry: BlockStage) -> Problem:
-    """A list stage names its entries by position: a block's `name:` there would name nothing."""
-    message = "a block in a list stage is named by its position in the stage; this `name:` would be ignored"
-    hint = (f"remove `name: {entry.name}` here, or write the block as a stage of its own, where `name:` "
-            f"names the stage: `{{block: {entry.block}, name: {entry.name}, ...}}`")
+    """A `name:` names one module: a list-stage entry that makes several copies cannot take one."""
+    message = (f"a `name:` names one module, but this entry makes {entry.copies()} blocks "
+               f"(repeats: {entry.repeats})")
+    hint = (f"name the copies with `copy_names: {entry.name}{{index}}`, or write the block as a stage of its "
+            f"own, where `name:` names the stage: `{{block: {entry.block}, name: {entry.name}, ...}}`")
     return ("stages", stage, "blocks", index, "name"), message, hint
 
 
@@ -141,30 +160,59 @@ def _default_layer_names(layers: Sequence[LayerBase]) -> list[str]:
     return names
 
 
-def _problems(slots: list[_Slot], top_level: bool) -> list[Problem]:
+def sibling_problems(names: Sequence[tuple[str, SpecPath, bool]], top_level: bool = False) -> list[Problem]:
+    """The name rules for any parent's modules (e.g. a block's nodes): `(name, where its entry is
+    written, whether `name:` is written there)` for each; dotted names checked at every level."""
+    return _problems([_Slot(name, entry, written) for name, entry, written in names], top_level)
+
+
+def _problems(slots: list[_Slot], top_level: bool, depth: int = 0) -> list[Problem]:
     """Reserved names, and every module that repeats a sibling's name: reported at the written
-    `name:` (the user's to change), the other place named, with a name that is free."""
-    taken = {slot.name for slot in slots}
+    `name:` (the user's to change), the other place named, with a name that is free. A dotted name
+    (`conv1.0`) is module `0` of a container `conv1`: the slots are checked at every level of that
+    tree, from their name's component `depth` on, the containers below the top level being
+    nn.Sequentials."""
+    taken = {slot.name.split(".")[depth] for slot in slots}
     problems: list[Problem] = []
     first: dict[str, _Slot] = {}
+    members: dict[str, list[_Slot]] = {}  # a container's slots, by the container's name
     for slot in sorted(slots, key=lambda slot: slot.written):  # a default name keeps its place
-        reason = reserved_because(slot.name, top_level)
+        parts = slot.name.split(".")
+        component, inside = parts[depth], len(parts) > depth + 1
+        reason = reserved_because(component, top_level)
+        earlier = first.get(component)
         if reason is not None:
-            free = free_name(slot.name, taken, top_level)
-            problems.append((slot.at, f"module name `{slot.name}` is reserved: {reason}",
+            free = _renamed(parts, depth, free_name(component, taken, top_level))
+            shown = f"`{component}` in `{slot.name}`" if len(parts) > 1 else f"`{component}`"
+            problems.append((slot.at, f"module name {shown} is reserved: {reason}",
                              f"use another name, e.g. `name: {free}`"))
-        elif slot.name in first:
-            free = free_name(slot.name, taken, top_level)
-            problems.append((slot.at, f"module name `{slot.name}` is also the name of {first[slot.name].where}",
+        elif earlier is not None and not (inside and component in members):
+            free = _renamed(parts, depth, free_name(component, taken, top_level))
+            other = (f"the container of `{earlier.name}` ({format_path(earlier.entry)})"
+                     if component in members else f"the name of {earlier.where}")
+            shown = f"`{component}` (in `{slot.name}`)" if len(parts) > 1 else f"`{component}`"
+            problems.append((slot.at, f"module name {shown} is also {other}",
                              f"two modules of one parent need different names: use e.g. `name: {free}`"))
         else:
-            first[slot.name] = slot
+            first.setdefault(component, slot)
+            if inside:
+                members.setdefault(component, []).append(slot)
+    for container in members.values():
+        problems += _problems(container, top_level=False, depth=depth + 1)
     return problems
 
 
+def _renamed(parts: list[str], depth: int, component: str) -> str:
+    return ".".join([*parts[:depth], component, *parts[depth + 1:]])
+
+
 def free_name(name: str, taken: set[str], top_level: bool) -> str:
-    """`name_2`, `name_3`, ...: the first that is a valid name, unused and not reserved. Marks it taken,
-    so that two clashes are never offered the same name."""
+    """`name_2`, `name_3`, ... (for a number, the next free number): the first that is a valid name,
+    unused and not reserved. Marks it taken, so that two clashes are never offered the same name."""
+    if name.isdigit():
+        number = next(number for number in range(len(taken) + 1) if str(number) not in taken)
+        taken.add(str(number))
+        return str(number)
     for number in range(2, 10_000):
         suffix = f"_{number}"
         candidate = name[:_MAX_LENGTH - len(suffix)] + suffix

@@ -31,6 +31,10 @@ class Registry(Generic[ModelT]):
         self._kinds[name] = model
         return model
 
+    def remove(self, name: str) -> None:
+        """Unregisters a kind (a test's own kind, once the test is done)."""
+        del self._kinds[name]
+
     def __getitem__(self, name: str) -> ModelT:
         return self._kinds[name]
 

@@ -16,6 +16,7 @@ from pydantic import (
     Discriminator,
     Field,
     PrivateAttr,
+    SerializeAsAny,
     Tag,
     TypeAdapter,
     ValidationInfo,
@@ -27,7 +28,7 @@ from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from archspec.blocks import BLOCKS, Shortcut
 from archspec.definitions import LAST_DEFINED, VISIBLE, BlockDefinition, KindName, find_kind, known_kinds
-from archspec.layers import LAYERS, Count, Identifier, SizeOrPair
+from archspec.layers import LAYERS, Count, ModuleName, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
 
@@ -57,8 +58,10 @@ def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: 
 
 _BUILT_IN_STAGES: TypeAdapter[Any] = TypeAdapter(
     Annotated[Union[BLOCKS.models()], Field(discriminator="block")])  # noqa: UP007
+# SerializeAsAny: a stage of a kind outside the union (defined in YAML, registered later) dumps as
+# its own model says, like the built-in ones.
 BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block"),  # noqa: UP007
-                      WrapValidator(_any_block_kind)]
+                      WrapValidator(_any_block_kind), SerializeAsAny()]
 
 # Tags of the two-level unions below. They never appear in a spec; validate strips them from paths.
 UNION_TAGS = frozenset({"layer-item", "block-item", "block-stage", "list-stage"})
@@ -79,7 +82,8 @@ class ListStage(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
+    name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
+                                    "name, stages.0.blocks, nests)")
     blocks: Annotated[tuple[StageItem, ...], Field(min_length=1, max_length=1_000)]
 
 

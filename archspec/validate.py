@@ -353,7 +353,9 @@ def _expected(item: dict, path: SpecPath = ()) -> str:
             message = message[len(prefix):]
             break
     if item["type"] == "string_pattern_mismatch":
-        return f"a name of letters, digits and `_` (pattern {item['ctx']['pattern']})"
+        dotted = "\\." in item["ctx"]["pattern"]  # a module name: dots nest it (conv1.0)
+        return (f"a name of letters, digits and `_`{', dotted to nest (conv1.0)' if dotted else ''} "
+                f"(pattern {item['ctx']['pattern']})")
     key = next((part for part in reversed(path) if isinstance(part, str)), "")
     if item["type"] in ("tuple_type", "list_type", "too_short", "too_long") and key in _LISTS:
         limits = item.get("ctx") or {}

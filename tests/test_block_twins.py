@@ -100,6 +100,23 @@ def test_twin_equals_lowered_graph(case: tuple[BlockStage, int, Shape, str]):
     assert twin_facts(block, index, x, shortcut) == graph_facts(block, index, x, shortcut)
 
 
+@pytest.mark.parametrize("entry", [
+    {"block": "basic", "width": 8},  # the width changes at stride 1: an identity in the pool's place
+    {"block": "basic", "width": 8, "stride": 2},
+    {"block": "basic", "width": 4, "stride": 3, "projection_norm": False, "projection_bias": True},
+    {"block": "bottleneck", "width": 4, "stride": 2, "stride_on": "1x1"},
+    {"block": "bottleneck", "width": 2, "stride": 4, "groups": 2, "width_per_group": 64},
+])
+@pytest.mark.parametrize("x", [(4, 1, 1), (4, 5, 7), (4, 6, 6), (3, 9, 2)])
+def test_shortcut_d_twin_equals_graph_and_fits_every_size(entry, x):
+    """Shortcut D (ResNet-D) where the shape changes: its pool's ceil_mode keeps it the main path's
+    size at any input and stride, and the twin's figures are the graph's."""
+    block = _block(entry)
+    for index in (0, 1):
+        assert twin_facts(block, index, x, "D") is not None
+        assert twin_facts(block, index, x, "D") == graph_facts(block, index, x, "D")
+
+
 @pytest.mark.parametrize(("entry", "x", "shortcut"), [
     ({"block": "basic", "width": 8, "stride": 2}, (8, 6, 6), "identity"),
     ({"block": "basic", "width": 4}, (8, 6, 6), "A"),

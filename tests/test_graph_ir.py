@@ -13,7 +13,7 @@ import torch
 from archspec.blocks.base import BlockStage, expand_shortcuts, graph_facts
 from archspec.blocks.residual import BasicStage
 from archspec.build import _module
-from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, graph_problems, layer_node
+from archspec.graph import INPUT, OPS, BlockGraph, Evaluator, Node, Resolved, block_node, graph_problems, layer_node
 from archspec.layers import BatchNorm, Conv, GlobalAvgPool, ReLU, Sigmoid, derived
 from archspec.shapes import Shape
 
@@ -94,7 +94,7 @@ def test_structural_faults_are_named():
     graph = BlockGraph("test", (Node("a", "add", (INPUT, "later")), Node("a", "nope", (INPUT,))), "z")
     assert graph_problems(graph) == [
         "node `a` reads `later`, which is not an earlier node or `input`",
-        "node `a` has the unknown op `nope`; known: layer, block, add, mul, concat, slice, shortcut",
+        f"node `a` has the unknown op `nope`; known: {', '.join(OPS)}",
         "node name `a` is used twice",
         "the output `z` is not a node",
     ]

@@ -169,13 +169,9 @@ def test_the_cli_refuses_a_clash_with_exit_2_and_no_traceback(tmp_path: Path):
         assert f"{spec}:7:" in done.stdout + done.stderr
 
 
-def test_a_name_on_a_block_inside_a_list_stage_is_refused_not_ignored():
-    """The stage numbers its entries; a block's `name:` there named nothing (the table and the module
-    still said `layer1.0`), so the user's name silently had no effect."""
+def test_a_name_on_a_block_inside_a_list_stage_names_it():
+    """A list stage's one-copy block takes its `name:` (it used to be silently ignored: the table and
+    the module said `layer1.0`); an entry of several copies is refused (tests/test_copy_names.py)."""
     body = HEADER + "stages:\n  - blocks:\n      - {block: basic, width: 4, name: first}\n" + HEAD
     report = archspec.check(body)
-    assert [d.path for d in report.errors] == [("stages", 0, "blocks", 0, "name")]
-    assert (report.errors[0].line, report.errors[0].column) == (5, 40)  # at the name written
-    assert "ignored" in report.errors[0].message and "{block: basic, name: first" in report.errors[0].hint
-    fixed = archspec.check(body.replace(", name: first", ""))
-    assert fixed.ok and [row.name for row in fixed.rows(1)][:2] == ["layer1", "layer1.0"]
+    assert report.ok and [row.name for row in report.rows(depth=2)][1] == "layer1.first"

@@ -35,6 +35,10 @@ NAMES = ["layer1", "layer2", "layer3", "fc", "conv1", "bn1", "relu", "avgpool", 
          "forward", "training", "_modules", "spec_name", "append", "add_module", "T_destination", "__init__"]
 
 
+EXAMPLES = settings(max_examples=int(os.environ.get("ARCHSPEC_NAME_EXAMPLES", "100")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
 def _assert_builds_as_reported(report: Report) -> None:
     assert report.ok, [e.render() for e in report.errors]
     network = build_module(report)
@@ -80,8 +84,7 @@ def _assert_refused_for_real(document: dict, error: Diagnostic, fixed: dict, net
     assert name in dict(parent.named_children()), f"{name!r} refused as a clash, but no sibling has it"
 
 
-@settings(max_examples=int(os.environ.get("ARCHSPEC_NAME_EXAMPLES", "100")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@EXAMPLES
 @given(valid_specs(names=NAMES, max_width=8, input_sizes=None))
 def test_accepted_specs_build_exactly_and_refused_ones_clash_for_real(document: dict):
     report = archspec.check(to_spec(document))
@@ -102,7 +105,24 @@ def test_accepted_specs_build_exactly_and_refused_ones_clash_for_real(document: 
         _assert_refused_for_real(document, error, fixed, network)
 
 
-@pytest.mark.parametrize("names", [["0"], ["fc", "a.b"], [""], [], "fc"])
+# Dotted names nest (`a.0` is module `0` of an nn.Sequential `a`): drawn at random places, they often
+# do not follow one another, or clash with a plain `a`, and the check refuses them for that alone.
+DOTTED = ["a.0", "a.1", "a.x", "a", "b.0.c", "b.0.d", "b.1", "conv1.0", "conv1.1", "fc", "a.forward", "training.0"]
+
+
+@EXAMPLES
+@given(valid_specs(names=DOTTED, max_width=8, input_sizes=None))
+def test_dotted_names_build_as_nested_as_reported_or_are_refused_for_names_alone(document: dict):
+    report = archspec.check(to_spec(document))
+    if report.ok:
+        event("accepted" + (" with containers" if any(row.kind == "sequential" for row in report.rows(0)) else ""))
+        _assert_builds_as_reported(report)
+        return
+    event("refused for names")
+    assert all(error.path[-1] == "name" and error.hint for error in report.errors), [e.render() for e in report.errors]
+
+
+@pytest.mark.parametrize("names", [["0"], ["fc", "a..b"], ["fc", "0.a"], [""], [], "fc"])
 def test_the_names_knob_takes_only_names_a_spec_can_write(names: Any):
     """`0` names a list stage's first block, but a `name:` cannot be written so (the validator
     refuses it): the knob refuses it too, rather than draw specs refused for something else."""

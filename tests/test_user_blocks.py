@@ -235,7 +235,6 @@ def test_import_errors_name_the_imported_file(tmp_path):
     assert (error.file, error.line) == (str(tmp_path / "a.yaml"), 4) and "widht" in error.message
 
 
-@archspec.register_block
 class ConvBN(BlockStage):
     """3x3 convolution + BatchNorm (a kind registered from Python, for this test)."""
 
@@ -249,7 +248,19 @@ class ConvBN(BlockStage):
                         origin, "input")
 
 
-def test_a_python_kind_registered_after_import_is_usable_and_suggested():
+@pytest.fixture
+def registered_convbn():
+    """The kind registered for one test only: other tests hold every registered kind to their rules."""
+    from archspec.blocks import BLOCKS
+
+    archspec.register_block(ConvBN)
+    try:
+        yield ConvBN
+    finally:
+        BLOCKS.remove("test_convbn")
+
+
+def test_a_python_kind_registered_after_import_is_usable_and_suggested(registered_convbn):
     spec = archspec.load("name: t\ninput: {channels: 3, size: 8}\n"
                          "stages: [{block: test_convbn, width: 4, stride: 2}]\n")
     network = archspec.compile(spec)
@@ -258,6 +269,8 @@ def test_a_python_kind_registered_after_import_is_usable_and_suggested():
     assert error.hint == "did you mean `test_convbn`?"
     with pytest.raises(ValueError, match="already registered"):
         archspec.register_block(ConvBN)
+    with pytest.raises(TypeError, match="BlockStage"):
+        archspec.register_block(int)  # type: ignore[arg-type]
 
 
 def test_the_blocks_command_lists_every_kind(capsys):
@@ -268,3 +281,44 @@ def test_the_blocks_command_lists_every_kind(capsys):
     for kind in ("basic", "squeeze_excite", "se_basic"):
         assert f"  {kind} " in out
     assert "reduction=16" in out
+
+
+def test_dotted_node_names_nest_as_in_torchvision():
+    blocks = ("  ir:\n    nodes:\n"
+              "      - {name: conv.0.0, layer: conv, width: \"${in * 2}\", kernel: 1, bias: false}\n"
+              "      - {name: conv.0.1, layer: batchnorm}\n"
+              "      - {name: conv.0.2, layer: relu6}\n"
+              "      - {name: conv.1, layer: conv, width: \"${width}\", kernel: 1, bias: false}\n"
+              "      - {name: conv.2, layer: batchnorm}\n"
+              "      - {op: add, from: [input, conv.2]}")
+    network = archspec.compile(archspec.load(_spec(blocks, "  - {block: ir, width: 3}")))
+    keys = [key for key in network.state_dict() if key.startswith("layer1.0.")]
+    assert keys[0] == "layer1.0.conv.0.0.weight" and "layer1.0.conv.2.running_mean" in keys
+    assert network(torch.randn(1, 3, 16, 16)).shape == (1, 4)
+
+
+@pytest.mark.parametrize("name", ["steps", "output", "training", "__init__"])
+def test_a_node_name_that_is_an_attribute_of_its_module_is_refused(name):
+    errors = _errors(_spec(f"  b:\n    nodes:\n      - {{name: {name}, layer: relu}}", "  - {block: b, width: 3}"))
+    assert any(e.path == ("blocks", "b", "nodes", 0, "name") and "reserved" in e.message for e in errors)
+
+
+def test_a_dotted_group_that_is_not_a_chain_is_refused():
+    blocks = ("  b:\n    nodes:\n"
+              "      - {name: p.0, layer: conv, width: 3, kernel: 1}\n"
+              "      - {name: q, layer: relu, from: input}\n"
+              "      - {name: p.1, layer: relu, from: q}\n"
+              "      - {op: add, from: [p.0, p.1]}")
+    errors = _errors(_spec(blocks, "  - {block: b, width: 3}"))
+    assert errors and all(e.path[:3] == ("blocks", "b", "nodes") for e in errors)
+
+
+def test_a_spec_with_defined_blocks_dumps_as_written_and_loads_back(recwarn):
+    from archspec.loader import dump
+
+    spec = archspec.load(SE_RESNET_TINY)
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    assert data["blocks"]["se_basic"]["nodes"][6] == {"name": "downsample", "from": "input", "shortcut": "stage"}
+    assert data["stages"][1] == {"block": "se_basic", "width": 32, "repeats": 2, "stride": 2, "reduction": 8}
+    assert archspec.load(dump(data)) == spec
+    assert not [w for w in recwarn if "serializ" in str(w.message)]

@@ -13,14 +13,16 @@ from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from archspec.budget import Moment, node_peak, sequence_peak
+from archspec.budget import Moment, layer_moment, node_peak, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, Evaluator, Node, layer_node, sequence
 from archspec.layers import (
+    AvgPool,
     BatchNorm,
     Conv,
     Count,
-    Identifier,
+    LayerBase,
+    ModuleName,
     ZeroPad,
     ZeroPadShortcut,
     conv_facts,
@@ -29,14 +31,21 @@ from archspec.layers import (
     norm_working,
     zero_pad_facts,
 )
+from archspec.layers_modern import Identity
 from archspec.registry import Registry
 from archspec.shapes import Pair, Shape
 
-Shortcut = Literal["A", "B", "C", "identity", "none"]
+# A name pattern: starts with a letter, one {index} or {number}; `-` allowed (torchvision's RegNet
+# names its blocks block1-0, block1-1, ...).
+COPY_NAMES_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,40}(\{index\}|\{number\})[A-Za-z0-9_-]{0,20}$"
+
+Shortcut = Literal["A", "B", "C", "D", "identity", "none"]
 SHORTCUT_HELP = {
     "A": "identity; where the shape changes, subsample by the stride and zero-pad the channels",
     "B": "identity; where the shape changes, a 1x1 projection + BatchNorm",
     "C": "a 1x1 projection + BatchNorm on every block",
+    "D": "identity; where the shape changes, a 2x2 average pool (stride; ceil_mode, no padding counted) "
+         "then a 1x1 projection + BatchNorm (ResNet-D, Bag of Tricks)",
     "identity": "always the identity (an error where the shape changes)",
     "none": "no shortcut at all: a plain network",
 }
@@ -52,14 +61,24 @@ BlockFacts = tuple[Shape, int, int, int]
 class BlockStage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Identifier | None = Field(None, description="module name of the stage (default layerN)")
+    name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
+                                    "name, stages.0.blocks, nests)")
     width: Count = Field(description="output channels of each block (before any expansion)")
     repeats: Annotated[int, Field(ge=1, le=1_000)] = 1
     stride: Annotated[int, Field(ge=1, le=64)] = Field(1, description="stride of the first block")
     shortcut: Shortcut | None = Field(None, description="overrides the spec's `shortcut` default")
+    copy_names: Annotated[str, Field(pattern=COPY_NAMES_PATTERN)] | None = Field(
+        None, description="module names of the copies: a pattern with {index} (0, 1, ...) or {number} "
+        "(1, 2, ...), e.g. denselayer{number} as torchvision's DenseNet (default: their position)")
     default_shortcut_applies: ClassVar[bool] = True  # False for blocks without a residual path
     # The fields that are channel counts, which `archspec scale` multiplies by the width factor.
     channel_fields: ClassVar[tuple[str, ...]] = ("width",)
+
+    def copy_name(self, index: int, default: str) -> str:
+        """Copy `index`'s module name: by `copy_names`, else `default` (its position)."""
+        if self.copy_names is None:
+            return default
+        return self.copy_names.replace("{index}", str(index)).replace("{number}", str(index + 1))
 
     def block_stride(self, index: int) -> int:
         return self.stride if index == 0 else 1
@@ -138,11 +157,17 @@ def elementwise_moment(shape: Shape) -> Moment:
 def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,
                   *, bias: bool = False, norm: bool = True, norm_eps: float = 1e-5,
                   zero_pad: ZeroPad = "end", name: str = "downsample") -> Node | None:
-    """A shortcut node expanded for one block: the stage's option (A, B, C, identity, none) toward the
-    block's `width` and `stride`, as a node `name` reading the block's input (None: the identity).
+    """A shortcut node expanded for one block: the stage's option (A, B, C, D, identity, none) toward
+    the block's `width` and `stride`, as a node `name` reading the block's input (None: the identity).
     Any block with a residual path, built-in or user-defined, lowers its shortcut through here."""
     changes_shape = stride != 1 or x[0] != width
     where = (*origin, "shortcut")
+    if shortcut == "D" and changes_shape:  # timm's `downsample_avg`: pool, then a stride-1 projection
+        conv = derived(Conv, layer="conv", width=width, kernel=1, stride=1, bias=bias)
+        nodes = (layer_node("0", average_pool(stride), where), layer_node("1", conv, where))
+        if norm:
+            nodes += (layer_node("2", derived(BatchNorm, layer="batchnorm", eps=norm_eps), where),)
+        return sequence("projection", name, nodes, where, INPUT)
     if shortcut == "C" or (shortcut == "B" and changes_shape):
         conv = derived(Conv, layer="conv", width=width, kernel=1, stride=stride, bias=bias)
         if not norm:  # a plain 1x1 convolution, as in the d2l tutorials
@@ -155,6 +180,15 @@ def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin:
         return layer_node(name, derived(ZeroPadShortcut, width=width, stride=stride, pad=zero_pad),
                           where, INPUT)
     return None
+
+
+def average_pool(stride: int) -> LayerBase:
+    """Shortcut D's pool: timm's `downsample_avg` (ResNet-D) averages 2x2 windows at the stride with
+    `ceil_mode` and without counting padding, which maps HxW to ceil(H/stride) x ceil(W/stride) as the
+    main path does; at stride 1 it keeps an nn.Identity in the pool's place (module `0`)."""
+    if stride == 1:
+        return derived(Identity, layer="identity")
+    return derived(AvgPool, layer="avgpool", kernel=2, stride=stride, ceil_mode=True, count_include_pad=False)
 
 
 class ShortcutOptions(NamedTuple):
@@ -219,7 +253,15 @@ def shortcut_facts(x: Shape, main_out: Shape, width: int, stride: int, shortcut:
     output `main_out`."""
     changes_shape = stride != 1 or x[0] != width
     peak: Moment | None
-    if shortcut == "C" or (shortcut == "B" and changes_shape):
+    if shortcut == "D" and changes_shape:
+        pool = average_pool(stride)
+        pooled = pool.infer(x)[0]  # raises where it cannot fit
+        out, params, macs = conv_facts(pooled, width, (1, 1), (1, 1), (0, 0), bias=bias)
+        moments = [layer_moment(pool, x, pooled), conv_moment(pooled, out, (1, 1))]
+        if norm:
+            params, moments = params + 2 * width, [*moments, norm_moment(out)]
+        peak = sequence_peak(prod(x), moments)
+    elif shortcut == "C" or (shortcut == "B" and changes_shape):
         out, params, macs = conv_facts(x, width, (1, 1), (stride, stride), (0, 0), bias=bias)
         peak = conv_moment(x, out, (1, 1), (stride, stride))
         if norm:

@@ -24,6 +24,8 @@ from archspec.errors import SpecPath, format_path
 from archspec.expr import ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, layer_node, register_op
 from archspec.layers import LAYERS, derived
+from archspec.names import GRAPH_BLOCK_ATTRIBUTES, sibling_problems
+from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import ChannelRange
 from archspec.shapes import Shape, show
 
@@ -45,11 +47,13 @@ class DefinedStage(BlockStage):
         return {name: getattr(self, name) for name in self.definition.fields}
 
     def alike_key(self, index: int) -> object | None:
+        if self.definition.reads_index:
+            return None  # a definition that reads `index` (a per-copy rate) may differ in every copy
         return index > 0  # every copy after the first has stride 1 and the same fields
 
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         trace = f"{format_path(origin)} ({self.kind_name}, copy {index})"
-        use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin)
+        use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin, index)
         return Node(str(index), "defined", ("input",), use, origin)
 
 
@@ -82,6 +86,7 @@ class Use(NamedTuple):
     trace: str  # how errors name the place: stages[1] (se_basic, copy 0) > nodes[5] (se)
     depth: int
     origin: SpecPath  # where the use is written (a stage, or a node of an enclosing definition)
+    index: int = 0  # the copy's index in its stage (0 for a nested block)
 
 
 class NestedUse(NamedTuple):
@@ -198,7 +203,7 @@ class _Lowering:
         self.base = stage.origin_prefix
         self.failed = False
         self.environment: dict[str, object] = {"width": use.width if use.width is not None else x[0],
-                                               "stride": use.stride, "in": x[0]}
+                                               "stride": use.stride, "in": x[0], "index": use.index}
         for name, value in stage.field_values().items():
             self.environment[name] = self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
 
@@ -254,9 +259,35 @@ class _Lowering:
                 self.problem(self.base, self.use.trace, "every node of the block is left out here",
                              "keep at least one node for these fields (`when:`)")
             return None
-        chain = all(node.inputs == ((nodes[i - 1].name if i else INPUT),) and OPS[node.op].makes_module
-                    for i, node in enumerate(nodes)) and output == nodes[-1].name
-        return BlockGraph(self.stage.kind_name, tuple(nodes), output, sequential=chain)
+        if not self.names_hold(nodes):
+            return None
+        try:
+            nested, output = nest_dotted(nodes, output)
+        except DottedNameError as error:
+            for problem in error.problems:
+                self.problem(problem.origin, self.qualname, problem.message, problem.hint)
+            return None
+        chain = all(node.inputs == ((nested[i - 1].name if i else INPUT),) and OPS[node.op].makes_module
+                    for i, node in enumerate(nested)) and output == nested[-1].name
+        return BlockGraph(self.stage.kind_name, nested, output, sequential=chain)
+
+    def names_hold(self, nodes: list[Node]) -> bool:
+        """The module names (after `${...}` in names) keep the rules every module name keeps, and
+        none is an attribute of the GraphBlock that holds them."""
+        modules = [node for node in nodes if OPS[node.op].makes_module]
+        where = len(self.base) + 1  # a node's origin: (*base, "nodes", index, ...)
+        slots = [(node.name, node.origin[:where + 1],
+                  self.definition.nodes[int(node.origin[where])].name is not None) for node in modules]
+        problems = sibling_problems(slots)
+        for node, (_, origin, written) in zip(modules, slots):
+            if node.name.split(".")[0] in GRAPH_BLOCK_ATTRIBUTES:
+                problems.append(((*origin, "name") if written else origin,
+                                 (f"module name `{node.name}` is reserved: archspec's GraphBlock, which holds "
+                                 "this block's modules, has an attribute of that name"),
+                                 f"use another name, e.g. `name: {node.name}_`"))
+        for origin, message, hint in problems:
+            self.problem(origin, self.qualname, message, hint)
+        return not problems
 
     def node(self, spec_node: Any, name: str, inputs: list[str | None], where: SpecPath, what: str,
              nodes: list[Node]) -> Node | str | None:

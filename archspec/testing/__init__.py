@@ -34,6 +34,7 @@ from hypothesis.errors import InvalidArgument
 
 from archspec.blocks import BLOCKS
 from archspec.errors import SpecPath
+from archspec.layers import MODULE_NAME_PATTERN
 from archspec.spec import Spec
 from archspec.testing.faults import FAULTS, candidates
 from archspec.testing.kinds import (
@@ -79,7 +80,7 @@ class _Options:
     descriptions: st.SearchStrategy[str]
 
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # what a `name:` may be (archspec.layers)
+_IDENTIFIER = re.compile(MODULE_NAME_PATTERN)  # what a `name:` may be: a name, dotted to nest (`conv1.0`)
 
 
 def _spec_constraint(field: str, constraint: str) -> Any:
@@ -127,8 +128,8 @@ def _names(names: Sequence[str] | st.SearchStrategy[str] | None) -> st.SearchStr
         return names.filter(_IDENTIFIER.match) if names is not None else None
     invalid = [name for name in names if not isinstance(name, str) or not _IDENTIFIER.match(name)]
     if invalid or isinstance(names, str) or not names:
-        raise InvalidArgument(f"names must be a non-empty list of identifiers (letters, digits and `_`, "
-                              f"not starting with a digit); found {invalid or names!r}")
+        raise InvalidArgument(f"names must be a non-empty list of module names (letters, digits and `_`, "
+                              f"not starting with a digit; dotted to nest: conv1.0); found {invalid or names!r}")
     return st.sampled_from(tuple(names))
 
 
@@ -159,7 +160,8 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
     - names: module names (a list, or a strategy of strings) to write, sometimes, as the `name:` of
       stem and head layers, stages and a list stage's layers; None (the default) writes none but an
       occasional `groupN` on a stage. Names may repeat or be reserved (`forward`): a document drawn
-      with this knob is valid but for its names, and archspec refuses it for those alone.
+      with this knob is valid but for its names, and archspec refuses it for those alone. Dotted
+      names (`conv1.0`) nest; where their modules do not follow one another, that is the refusal.
     - spec_names: the spec's own `name` (default: any name the validator accepts, up to 100 characters).
     - descriptions: its `description`, when it has one (default: any text up to 2000 characters,
       control characters and line breaks included, without `${`, which would start an expression).

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from archspec.testing.reference import BLOCK_SHAPES, BlockShape, Refused, Shape, conv_size, layer_shape
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
-SHORTCUTS = ("A", "B", "C", "identity", "none")
-ALWAYS_VALID_SHORTCUTS = ("B", "C", "none")  # fine whatever the shapes
+SHORTCUTS = ("A", "B", "C", "D", "identity", "none")
+# Fine whatever the shapes: D's 2x2 pool with ceil_mode maps H to ceil(H / stride), as the main path does.
+ALWAYS_VALID_SHORTCUTS = ("B", "C", "D", "none")
 
 
 @dataclass(frozen=True)
