@@ -100,25 +100,12 @@ def test_squeeze_excite_is_timms_se_module():
     assert_reproduces("{block: squeeze_excite, width: 256}", 256, 8, _timm_block("seresnet50", "layer1.0.se"))
 
 
-# Until dotted module names land, the library names timm's `downsample.conv` `downsample` and
-# torchvision's `conv.0.0` ... by role.
-_PLAIN = {"downsample.conv": "downsample", "conv.0.0": "expand_conv", "conv.0.1": "expand_bn",
-          "conv.1.0": "depthwise_conv", "conv.1.1": "depthwise_bn", "conv.2": "project_conv", "conv.3": "project_bn"}
-_PLAIN_NO_EXPANSION = {"conv.0.0": "depthwise_conv", "conv.0.1": "depthwise_bn", "conv.1": "project_conv",
-                       "conv.2": "project_bn"}
-
-
-def _undotted(key: str, table: dict[str, str] = _PLAIN) -> str:
-    module, _, tensor = key.rpartition(".")
-    return f"{table.get(module, module)}.{tensor}"
-
-
 @pytest.mark.parametrize(("stage", "channels", "path"), [
     ("{block: preact_basic, width: 64}", 64, "stages.0.blocks.0"),  # the input itself
     ("{block: preact_basic, width: 128, stride: 2}", 64, "stages.1.blocks.0"),  # projection
 ])
 def test_preact_basic_is_timms_preact_basic(stage, channels, path):
-    assert_reproduces(stage, channels, 16, _timm_block("resnetv2_18", path), rename=_undotted)
+    assert_reproduces(stage, channels, 16, _timm_block("resnetv2_18", path))
 
 
 @pytest.mark.parametrize(("stage", "channels", "path"), [
@@ -127,7 +114,7 @@ def test_preact_basic_is_timms_preact_basic(stage, channels, path):
     ("{block: preact_bottleneck, width: 128, stride: 2}", 256, "stages.1.blocks.0"),
 ])
 def test_preact_bottleneck_is_timms_preact_bottleneck(stage, channels, path):
-    assert_reproduces(stage, channels, 16, _timm_block("resnetv2_50", path), rename=_undotted)
+    assert_reproduces(stage, channels, 16, _timm_block("resnetv2_50", path))
 
 
 @pytest.mark.parametrize(("stage", "channels", "stride", "expand_ratio"), [
@@ -140,16 +127,14 @@ def test_inverted_residual_is_torchvisions(stage, channels, stride, expand_ratio
     torch.manual_seed(0)
     width = int(re.search(r"width: (\d+)", stage).group(1))  # type: ignore[union-attr]
     reference = InvertedResidual(channels, width, stride, expand_ratio)
-    table = _PLAIN if expand_ratio != 1 else _PLAIN_NO_EXPANSION
-    assert_reproduces(stage, channels, 16, reference, rename=lambda key: _undotted(key, table))
+    assert_reproduces(stage, channels, 16, reference)
 
 
 def test_a_stage_of_dense_layers_is_torchvisions_dense_block():
     torch.manual_seed(0)
     reference = _DenseBlock(num_layers=3, num_input_features=64, bn_size=4, growth_rate=32, drop_rate=0.0)
-    # torchvision names the layers denselayer1..3; a stage numbers its blocks from 0
-    assert_reproduces("{block: dense_layer, width: 32, repeats: 3}", 64, 8, reference, module="layer1",
-                      rename=lambda key: re.sub(r"^denselayer(\d+)", lambda m: str(int(m.group(1)) - 1), key))
+    assert_reproduces("{block: dense_layer, width: 32, repeats: 3, copy_names: 'denselayer{number}'}", 64, 8,
+                      reference, module="layer1")
 
 
 def test_dense_layer_is_torchvisions_dense_layer_concatenated_after_its_input():
