@@ -3,8 +3,8 @@
 Each kind is compiled as the only stage of a small spec and compared with the reference module from
 timm or torchvision (random weights, no downloads): the reference's state_dict loads into the
 compiled block with strict=True under the same keys, eval outputs agree to 1e-5 after the reference's
-BatchNorm statistics are randomised, and the parameter counts and MACs (FlopCounterMode's FLOPs / 2
-on the reference) equal archspec's static figures.
+BatchNorm statistics are randomised, gradients agree in training mode, and the parameter counts
+and MACs (FlopCounterMode's FLOPs / 2 on the reference) equal archspec's static figures.
 """
 
 from __future__ import annotations
@@ -70,6 +70,14 @@ def assert_reproduces(stage: str, channels: int, size: int, reference: nn.Module
         expected, found = reference(x), ours(x)
     assert found.shape == expected.shape
     assert (found - expected).abs().max().item() <= 1e-5
+    # Training: batch statistics, and gradients through the in-place ReLUs the compiled block chose.
+    ours.train()
+    reference.train()
+    mine, theirs_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours(mine).square().sum().backward()
+    reference(theirs_x).square().sum().backward()
+    assert mine.grad is not None and theirs_x.grad is not None
+    assert (mine.grad - theirs_x.grad).abs().max().item() <= 1e-4 * max(1.0, theirs_x.grad.abs().max().item())
 
 
 def _timm_block(model: str, path: str) -> nn.Module:
