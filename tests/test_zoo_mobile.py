@@ -114,3 +114,31 @@ def test_training_mode_draws_the_same_masks(network: str):
     torch.manual_seed(5)
     found = ours(x)
     assert (found - expected).abs().max().item() <= 1e-4
+
+
+def _efficientnet_b0_width(width_mult: float) -> nn.Module:
+    """torchvision's EfficientNet with B0's depths and another width multiplier."""
+    from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
+
+    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=width_mult, depth_mult=1.0)
+    return EfficientNet(setting, dropout=0.2, last_channel=last_channel)
+
+
+WIDTHS: dict[str, Callable[..., nn.Module]] = {
+    "mobilenet_v2": tvm.mobilenet_v2, "mobilenet_v3_small": tvm.mobilenet_v3_small,
+    "mobilenet_v3_large": tvm.mobilenet_v3_large, "efficientnet_b0": _efficientnet_b0_width}
+
+
+@pytest.mark.parametrize("width_mult", [0.35, 0.75, 1.3])
+@pytest.mark.parametrize("network", list(WIDTHS))
+def test_other_widths_round_as_torchvision(network: str, width_mult: float):
+    """`--set width_mult=...`: every width goes through divisible(...) as torchvision's
+    _make_divisible, so the state_dict of torchvision's model of that width loads strictly."""
+    factory = WIDTHS[network]
+    report = archspec.check(archspec.load(SPECS / f"{network}.yaml", overrides={"width_mult": width_mult}))
+    assert report.ok, report.errors
+    with torch.device("meta"):
+        reference = factory(width_mult=width_mult)
+        ours = build_module(report)
+    ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
+    assert report.params == sum(p.numel() for p in reference.parameters())
