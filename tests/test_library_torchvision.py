@@ -1,5 +1,6 @@
 """The library kinds that reproduce torchvision's modules, each alone against that module (random
-weights, nothing downloaded): a spec whose only stage is the kind loads the module's state_dict with
+weights, nothing downloaded; MobileNetV2's is the library's `inverted_residual`,
+tests/test_library_blocks.py): a spec whose only stage is the kind loads the module's state_dict with
 strict=True under the same keys, gives its eval outputs to 1e-5 (BatchNorm statistics randomised)
 and counts its parameters and MACs (FlopCounterMode's FLOPs / 2) exactly. The networks built from
 them are tests/test_zoo_mobile.py."""
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torch_checks import randomise_batchnorm
-from torchvision.models import efficientnet, mobilenetv2, mobilenetv3
+from torchvision.models import efficientnet, mobilenetv3
 from torchvision.ops import Conv2dNormActivation, SqueezeExcitation
 
 import archspec
@@ -59,12 +60,6 @@ def _norm(eps: float = 1e-5, momentum: float = 0.1):
 ])
 def test_torchvisions_ops(stage: str, reference: nn.Module):
     assert_reproduces(stage, 8, reference)
-
-
-@pytest.mark.parametrize(("expand_ratio", "width", "stride"), [(1, 8, 1), (6, 8, 1), (6, 16, 2), (0.5, 8, 1)])
-def test_mobilenet_v2_block(expand_ratio, width, stride):
-    assert_reproduces(f"{{block: mobilenet_v2_block, width: {width}, stride: {stride}, expand_ratio: {expand_ratio}}}",
-                      8, mobilenetv2.InvertedResidual(8, width, stride, expand_ratio))
 
 
 @pytest.mark.parametrize(("expanded", "width", "kernel", "se", "activation", "stride"), [
