@@ -91,7 +91,9 @@ class NodeDefinition(BaseModel):
         errors: list[tuple[SpecPath, str, str | None]] = []
         allowed: tuple[str, ...] | None = None
         if kind == "layer":
-            if self.layer not in LAYERS:
+            if is_expression(self.layer):
+                pass  # a kind chosen by a field (`layer: "${activation}"`): its keys are checked at use
+            elif self.layer not in LAYERS:
                 errors.append((("layer",), (f"unknown layer kind `{self.layer}`; expected one of: "
                                f"{', '.join(LAYERS.names())}"), did_you_mean(self.layer, LAYERS.names())))
             else:

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
 from archspec.definitions import INPUT, MAX_NESTING, BlockDefinition, is_expression, node_names
-from archspec.errors import SpecPath, format_path
+from archspec.errors import SpecPath, did_you_mean, format_path
 from archspec.expr import ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, layer_node, register_op
 from archspec.layers import LAYERS, derived
@@ -256,7 +256,9 @@ class _Lowering:
                 if not keep:
                     actual[name] = actual.get(spec_node.otherwise) if spec_node.otherwise else inputs[0]
                     continue
-            module_name = self.value(spec_node.name, (*where, "name"), what) if spec_node.name else name
+            module_name = self.value(spec_node.name or name, (*where, "name"), what)
+            if isinstance(module_name, int) and not isinstance(module_name, bool) and module_name >= 0:
+                module_name = str(module_name)  # `name: "${shift + 1}"`: a position, as in nn.Sequential
             if not isinstance(module_name, str) or not module_name:
                 self.problem((*where, "name"), what, f"expected a name, found {module_name!r}")
                 actual[name] = None
@@ -312,8 +314,11 @@ class _Lowering:
         if None in settings.values():
             return None
         if spec_node.layer is not None:
+            kind = self.layer_kind(spec_node.layer, where, what)
+            if kind is None:
+                return None
             try:
-                layer = derived(LAYERS[spec_node.layer], layer=spec_node.layer, **settings)
+                layer = derived(LAYERS[kind], layer=kind, **settings)
             except ValidationError as error:
                 for item in error.errors(include_url=False):
                     key = item["loc"][0] if item["loc"] else None
@@ -349,6 +354,19 @@ class _Lowering:
         if spec_node.shortcut is not None:
             return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
         return self.nested(spec_node, name, inputs, settings, where, what)
+
+    def layer_kind(self, written: str, where: SpecPath, what: str) -> str | None:
+        """The layer kind of a node: as written, or the value of its `${...}` (a field naming an
+        activation, as torchvision's `activation_layer`), which must name a layer kind."""
+        kind = self.value(written, (*where, "layer"), what)
+        if kind is None:
+            return None
+        if not isinstance(kind, str) or kind not in LAYERS:
+            self.problem((*where, "layer"), what, (f"`{written}` gives {kind!r}, which is not a layer kind; "
+                         f"expected one of: {', '.join(LAYERS.names())}"),
+                         did_you_mean(str(kind), LAYERS.names()) or "give the field a layer kind, e.g. `relu`")
+            return None
+        return kind
 
     def shortcut(self, spec_node: Any, name: str, source: str, settings: dict[str, Any], where: SpecPath,
                  what: str, nodes: list[Node]) -> Node | str | None:
