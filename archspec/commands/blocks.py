@@ -16,7 +16,8 @@ from archspec.commands import EXIT_OK
 NAME = "blocks"
 HELP = "list the block kinds a spec can use (built-in, library, the spec's own) with their fields"
 
-_STAGE_FIELDS = ("block", "name", "width", "repeats", "stride", "shortcut")  # every kind has these
+_STAGE_FIELDS = ("block", "name", "width", "repeats", "stride", "shortcut", "copy_names")  # every kind has these
+_REQUIRED = "(required)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +39,7 @@ def kinds(spec_path: str | Path | None = None) -> list[dict[str, Any]]:
     for source, table in (("built-in", dict(BLOCKS.items())), ("library", library),
                           ("spec", {k: m for k, m in own.items() if library.get(k) is not m})):
         for kind, model in table.items():
-            fields = {name: (None if info.is_required() else info.default)
+            fields = {name: (_REQUIRED if info.is_required() else info.default)
                       for name, info in model.model_fields.items() if name not in _STAGE_FIELDS}
             listed.append({"kind": kind, "source": source, "description": describe(model), "fields": fields})
     return listed
@@ -59,13 +60,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {entry['kind']:<{width}}  {entry['description']}")
         if fields:
             print(f"  {'':<{width}}  fields: {fields}")
-    print("\nevery kind also takes: width, repeats, stride (of the first copy), shortcut, name")
+    print("\nevery kind also takes: width, repeats, stride (of the first copy), shortcut, name, copy_names")
     return EXIT_OK
 
 
 def _show(value: object) -> str:
+    if value == _REQUIRED:
+        return value
     if value is None:
-        return "(required)"
+        return "null"
     if isinstance(value, bool):
         return str(value).lower()
     return json.dumps(value) if isinstance(value, str) else str(value)
