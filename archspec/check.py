@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from archspec.blocks.base import BlockFacts
+from archspec.blocks.base import BlockFacts, BlockStage
 from archspec.budget import (
     BYTES_PER_VALUE,
     DEFAULT_MAX_MEMORY,
@@ -198,8 +198,8 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
     # while their members run: the peaks fold along that tree. (Dotted names in a list stage: declined.)
     tree = (chain_tree([*names.layers[:len(spec.stem)], *names.stages, *names.layers[len(spec.stem):]])
             if names.nested else None)
-    if names.nested and (tree is None or any("." in (entry.name or "") for stage in spec.stages
-                                             if isinstance(stage, ListStage) for entry in stage.blocks)):
+    if (names.nested and tree is None) or any(_dotted_entry(entry) for stage in spec.stages
+                                              if isinstance(stage, ListStage) for entry in stage.blocks):
         return None
     shape, params, macs = x, 0, 0
     top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
@@ -237,6 +237,11 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
     if max_memory is not None and memory > max_memory:
         return None
     return (shape, params, macs), memory
+
+
+def _dotted_entry(entry: LayerBase | BlockStage) -> bool:
+    """A list stage's entry whose module names nest: a dotted `name:` or `copy_names`."""
+    return "." in (entry.name or "") or "." in (getattr(entry, "copy_names", None) or "")
 
 
 def _folded(tree: Tree, peaks: list[Moment], inputs: list[int]) -> list[Moment]:
