@@ -16,11 +16,15 @@ from typing import NamedTuple
 import pytest
 import torch
 import torchvision
+from test_library_blocks import assert_reproduces
 from torch import nn
 from torch_checks import counted_macs, randomise_batchnorm
+from torchvision.models.shufflenetv2 import InvertedResidual as ShuffleUnit
+from torchvision.models.squeezenet import Fire
 
 import archspec
 from archspec.build import build_module
+from archspec.cli import main
 from conftest import SPECS
 
 tv = torchvision.models
@@ -115,3 +119,32 @@ def test_shufflenets_first_unit_has_both_branches_and_the_others_only_the_second
         assert [(name, type(module)) for name, module in mine.named_modules() if name.startswith("branch")] == \
             [(name, type(module)) for name, module in reference.named_modules()
              if name.startswith("branch") and (name != "branch1" or len(module))]
+
+
+@pytest.mark.parametrize(("stage", "channels", "reference"), [
+    ("{block: fire, squeeze: 16, width: 128}", 64, lambda: Fire(64, 16, 64, 64)),
+    ("{block: fire, squeeze: 48, width: 384}", 256, lambda: Fire(256, 48, 192, 192)),
+    ("{block: shuffle_unit, width: 116, stride: 2}", 24, lambda: ShuffleUnit(24, 116, 2)),
+    ("{block: shuffle_unit, width: 232}", 232, lambda: ShuffleUnit(232, 232, 1)),
+], ids=["fire", "fire-wide", "shuffle-stride2", "shuffle-stride1"])
+def test_library_kind_reproduces_torchvisions_module(stage: str, channels: int, reference: Callable[[], nn.Module]):
+    torch.manual_seed(0)
+    assert_reproduces(stage, channels, 9, reference())
+
+
+def test_fire_and_shuffle_unit_are_listed_with_a_description(capsys):
+    assert main(["blocks"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    for kind in ("fire", "shuffle_unit"):
+        assert any(line.split()[:1] == [kind] and len(line.split()) > 1 for line in listed), kind
+
+
+@pytest.mark.parametrize("stage", ["{block: fire, squeeze: 8, width: 33}",
+                                   "{block: shuffle_unit, width: 31, stride: 2}"])
+def test_an_odd_width_that_cannot_be_halved_is_refused(stage: str):
+    """Both kinds give half of `width` to each branch: an odd width is refused, not rounded down."""
+    report = archspec.check(archspec.load(f"name: t\ninput: {{channels: 8, size: 8}}\nstages:\n  - {stage}\n"))
+    assert not report.ok
+    error = report.errors[0]  # placed at the library definition's node, naming the stage that used it
+    assert error.path[:2] == ("blocks", stage.split()[1].rstrip(",")) and "stages[0]" in error.message
+    assert "gives 16.5" in (error.hint or "") or "gives 15.5" in (error.hint or "")
