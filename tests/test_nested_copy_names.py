@@ -62,3 +62,13 @@ def test_dotted_copies_whose_container_repeats_a_siblings_name_are_refused():
                      "      - {block: basic, width: 3, repeats: 2, copy_names: \"x.y{index}\"}\n")
     assert any(error.path[:4] == ("stages", 0, "blocks", 1) and "`x`" in error.message for error in errors), \
         [e.render() for e in errors]
+
+
+def test_archspec_blocks_lists_copy_names_with_every_kinds_stage_fields(capsys):
+    """`copy_names` is optional on every kind: not a per-kind field shown as required."""
+    from archspec.cli import main
+
+    assert main(["blocks"]) == 0
+    listed = capsys.readouterr().out
+    assert "copy_names=" not in listed
+    assert "every kind also takes:" in listed and "copy_names" in listed.splitlines()[-1]
