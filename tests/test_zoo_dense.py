@@ -148,3 +148,22 @@ def test_an_odd_width_that_cannot_be_halved_is_refused(stage: str):
     error = report.errors[0]  # placed at the library definition's node, naming the stage that used it
     assert error.path[:2] == ("blocks", stage.split()[1].rstrip(",")) and "stages[0]" in error.message
     assert "gives 16.5" in (error.hint or "") or "gives 15.5" in (error.hint or "")
+
+
+def test_python_export_keeps_each_units_own_channel_split():
+    """Stride-1 units of two widths slice different channel ranges (x[:, 0:4] vs x[:, 0:8]): the
+    generated source gives them different classes and computes what the compiled network does."""
+    from archspec.export.python_source import python_source
+
+    report = archspec.check(archspec.load(
+        "name: t\ninput: {channels: 3, size: 8}\nstem: [{layer: conv, width: 8, kernel: 1}]\nstages:\n"
+        "  - {block: shuffle_unit, width: 8, repeats: 2}\n"
+        "  - {block: shuffle_unit, width: 16, repeats: 2, stride: 2}\n"))
+    network = randomise_batchnorm(build_module(report), seed=1).eval()
+    namespace: dict[str, object] = {}
+    exec(compile(python_source(report, network), "generated.py", "exec"), namespace)  # archspec's own output
+    model = namespace["T"]().eval()  # type: ignore[operator]
+    model.load_state_dict(network.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(model(x), network(x))
