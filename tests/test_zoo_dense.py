@@ -167,3 +167,13 @@ def test_python_export_keeps_each_units_own_channel_split():
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         assert torch.equal(model(x), network(x))
+
+
+def test_python_export_puts_each_argument_on_a_line_where_the_arguments_alone_are_too_long():
+    from archspec.export.python_source import WIDTH, _fit
+
+    line = " " * 12 + "nn.Conv2d(" + ", ".join(f"argument_{n}=({n}, {n})" for n in range(8)) + "),"
+    fitted = _fit(line)
+    assert all(len(part) <= WIDTH for part in fitted) and len(fitted) == 10
+    call = compile("[\n" + "\n".join(fitted) + "\n]", "generated.py", "eval")  # still one valid expression
+    assert call.co_names == ("nn", "Conv2d")

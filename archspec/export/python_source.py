@@ -156,7 +156,21 @@ def _fit(line: str) -> list[str]:
     closing = ")," if code.endswith("),") else ")"
     if len(code) <= WIDTH or not code.endswith(closing):
         return [*lines, code]
-    return [*lines, f"{head}(", f"{indent}{INDENT}{arguments[:-len(closing)]}", f"{indent}{closing}"]
+    inner = f"{indent}{INDENT}{arguments[:-len(closing)]}"
+    # Still too long (ShuffleNet's depthwise convolutions): one argument a line.
+    split = [inner] if len(inner) <= WIDTH else [f"{indent}{INDENT}{part}," for part in _top_level_parts(inner.strip())]
+    return [*lines, f"{head}(", *split, f"{indent}{closing}"]
+
+
+def _top_level_parts(arguments: str) -> list[str]:
+    """`a, b=(1, 2), c` -> [`a`, `b=(1, 2)`, `c`]: split at the commas outside brackets."""
+    parts, depth, start = [], 0, 0
+    for position, character in enumerate(arguments):
+        depth += (character in "([{") - (character in ")]}")
+        if character == "," and depth == 0:
+            parts.append(arguments[start:position].strip())
+            start = position + 1
+    return [*parts, arguments[start:].strip()]
 
 
 def _expression(group: Group, parallel: list[Item], path: str) -> list[str]:
