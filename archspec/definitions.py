@@ -26,9 +26,6 @@ from archspec.layers import LAYERS
 KIND_KEYS = ("layer", "op", "block", "shortcut")  # the key that says what a node is
 NODE_KEYS = ("name", "from", "when", "else")  # keys every node may have
 JOIN_OPS = ("add", "mul", "concat", "slice")
-# How many nodes a join reads (fewest, most; None: any number), as its op in archspec/ops.py (mul and
-# slice are checked with the node's own fields, in NodeDefinition).
-JOIN_ARITY: dict[str, tuple[int, int | None]] = {"add": (2, None), "concat": (1, None)}
 SHORTCUT_CHOICES = ("stage", "A", "B", "C", "D", "identity", "none")
 # Names an expression in a definition reads besides the block's fields: they cannot be field names.
 ENVIRONMENT_NAMES = ("width", "stride", "in", "index")
@@ -161,14 +158,6 @@ class BlockDefinition(BaseModel):
             elif name in seen:
                 errors.append((("nodes", index, "name"), (f"node name `{name}` is used twice (also nodes"
                                f"[{seen[name]}])"), f"rename one, e.g. `{name}_{index}`"))
-            fewest, most = JOIN_ARITY.get(node.op or "", (1, 1))  # a layer, block or shortcut reads one node
-            count = len(node.reads or ())
-            if node.reads is not None and node.op not in ("mul", "slice") and not fewest <= count <= (most or count):
-                wanted = f"exactly {fewest}" if fewest == most else f"at least {fewest}"
-                errors.append((("nodes", index, "from"), (f"{wanted} input{'s' if fewest > 1 else ''} expected "
-                               f"for {f'the `{node.op}` join' if node.op else f'a `{node.kind_key}` node'}, "
-                               f"found {len(node.reads)}"), "list the nodes it reads in `from`, e.g. "
-                               + ("`from: [input, gate]`" if fewest == 2 else "`from: conv1`")))
             for read in (node.reads or ((names[index - 1] if index else INPUT),)):
                 if read != INPUT and read not in seen:
                     later = read in names[index:]
