@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from archspec.blocks.base import BlockFacts
+from archspec.blocks.base import BlockFacts, BlockStage
 from archspec.budget import (
     BYTES_PER_VALUE,
     DEFAULT_MAX_MEMORY,
@@ -195,22 +195,27 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
     if names.problems:
         return None
     # Dotted names (`conv1.0`) nest the top-level modules into nn.Sequentials, which hold their input
-    # while their members run: the peaks fold along that tree. (Dotted names in a list stage: declined.)
+    # while their members run: the peaks fold along that tree, and a stage's along its children's.
     tree = (chain_tree([*names.layers[:len(spec.stem)], *names.stages, *names.layers[len(spec.stem):]])
             if names.nested else None)
-    if names.nested and (tree is None or any("." in (entry.name or "") for stage in spec.stages
-                                             if isinstance(stage, ListStage) for entry in stage.blocks)):
+    if names.nested and tree is None:
         return None
     shape, params, macs = x, 0, 0
     top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
     inputs: list[int] = []  # their input values
     try:
-        stages = [stage.blocks if isinstance(stage, ListStage) else (stage,) for stage in spec.stages]
-        for entries in (*((layer,) for layer in spec.stem), *stages, *((layer,) for layer in spec.head)):
+        stages = [(stage.blocks, True) if isinstance(stage, ListStage) else ((stage,), False)
+                  for stage in spec.stages]
+        for entries, in_list in (*(((layer,), False) for layer in spec.stem), *stages,
+                                 *(((layer,), False) for layer in spec.head)):
             group_input, group = prod(shape), []  # a stage's entries, or one stem or head layer
+            children: list[str] = []  # a stage's children's names
+            child_inputs: list[int] = []  # and their input values
             for entry in entries:
                 if isinstance(entry, LayerBase):
                     out, layer_params, layer_macs = entry.infer(shape)
+                    children.append(child_name(entry, 0, len(children), in_list))
+                    child_inputs.append(prod(shape))
                     group.append(layer_moment(entry, shape, out))
                     shape, params, macs = out, params + layer_params, macs + layer_macs
                     continue
@@ -225,9 +230,16 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
                         return None
                     if key is not None:
                         alike[key] = (shape, facts)
+                    children.append(child_name(entry, copy, len(children), in_list))
+                    child_inputs.append(prod(shape))
                     out, block_params, block_macs, block_peak = facts
                     shape, params, macs = out, params + block_params, macs + block_macs
                     group.append(Moment(block_peak))
+            if any("." in child for child in children):  # `denseblock1.denselayer1`: nested in the stage
+                stage_tree = chain_tree(children)
+                if stage_tree is None:
+                    return None
+                group = _folded(stage_tree, group, child_inputs)
             top.append(sequence_peak(group_input, group))  # a stage is a Sequential of its entries
             inputs.append(group_input)
     except ShapeProblem:
@@ -321,9 +333,7 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
         for copy in range(copies):
             if shape is None:
                 break
-            name = str(len(children)) if isinstance(entry, LayerBase) else entry.copy_name(copy, str(len(children)))
-            if not isinstance(entry, LayerBase) and entry.name is not None and copies == 1 and is_list:
-                name = entry.name  # a list stage's one-copy block, named as written
+            name = child_name(entry, copy, len(children), is_list)
             reads = (children[-1].name if children else INPUT,)
             key = None if isinstance(entry, LayerBase) else entry.alike_key(copy)
             template = alike.get(key) if key is not None else None
@@ -334,7 +344,7 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
                 shape = template.out_shape
                 continue
             if isinstance(entry, LayerBase):
-                node = layer_node(entry.name or name, entry, entry_origin, *reads, written=True)
+                node = layer_node(name, entry, entry_origin, *reads, written=True)
             else:
                 shortcut = entry.shortcut or stage.spec.shortcut
                 try:
@@ -362,6 +372,17 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
         return node, None
     return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),
                           sum(r.macs for r in resolved), figures)
+
+
+def child_name(entry: LayerBase | BlockStage, copy: int, position: int, in_list: bool) -> str:
+    """The module name of copy `copy` of a stage's `entry`, the stage's child number `position`: a
+    layer's `name:`, a list stage's one-copy block's `name:`, else the block's `copy_names`, else
+    the position."""
+    if isinstance(entry, LayerBase):
+        return entry.name or str(position)
+    if in_list and entry.name is not None and entry.copies() == 1:
+        return entry.name  # a list stage's one-copy block, named as written
+    return entry.copy_name(copy, str(position))
 
 
 def _out_of_limits(evaluator: Evaluator, origin: SpecPath, where: str, error: ValidationError) -> None:

@@ -177,8 +177,8 @@ def _regroup(nodes: Sequence[Node], by_name: dict[str, Resolved], path: str) -> 
             continue
         full = path + node.name
         known = by_name.get(full)
-        if known is not None:
-            result.append(known._replace(node=node))
+        if known is not None:  # the evaluated node (a defined block's is its graph), under its nested name
+            result.append(known._replace(node=known.node._replace(name=node.name, inputs=node.inputs)))
             continue
         if node.op != "block" or node.payload.kind != CONTAINER_KIND:
             break

@@ -38,7 +38,10 @@ from archspec.validated import ValidatedCopies
 
 # A name pattern: starts with a letter, one {index} or {number}; `-` allowed (torchvision's RegNet
 # names its blocks block1-0, block1-1, ...).
-COPY_NAMES_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,40}(\{index\}|\{number\})[A-Za-z0-9_-]{0,20}$"
+# A copy name may sit in containers, as a dotted name does (`denseblock1.denselayer{number}`: the copies
+# of a list stage's entry become modules of its container `denseblock1`).
+COPY_NAMES_PATTERN = (r"^(?:[A-Za-z_][A-Za-z0-9_]{0,63}\.(?:(?:[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6})\.){0,14})?"
+                      r"[A-Za-z_][A-Za-z0-9_-]{0,40}(\{index\}|\{number\})[A-Za-z0-9_-]{0,20}$")
 
 Shortcut = Literal["A", "B", "C", "D", "identity", "none"]
 SHORTCUT_HELP = {

@@ -157,8 +157,11 @@ class Collector:
                     block.group.in_stage = True
         if type(module) is nn.Sequential and [i.attr for i in items] == [str(n) for n in range(len(items))]:
             return Listing(attr, resolved, items)
-        graph = resolved.node.payload  # a block: equal graphs (names, ops, inputs) share a class
-        shape = (tuple((n.name, n.op, n.inputs) for n in graph.nodes), graph.output, graph.sequential)
+        # A block: equal graphs (names, ops, inputs, and a slice's channel range, which the source
+        # writes as numbers: ShuffleNet's x[:, 0:58]) share a class.
+        graph = resolved.node.payload
+        shape = (tuple((n.name, n.op, n.inputs, n.payload if n.op == "slice" else None) for n in graph.nodes),
+                 graph.output, graph.sequential)
         structure = (graph.kind, shape, tuple(_structure(i) for i in items))
         group = self._by_structure.get(structure)
         if group is None:
