@@ -326,3 +326,10 @@ def _definition_errors(nodes: str) -> list:
 def test_joins_with_wrong_inputs_or_bounds_and_reserved_node_names_are_errors_at_them(nodes: str, path: tuple):
     errors = _definition_errors(nodes)
     assert [error.path for error in errors] == [path], [error.render() for error in errors]
+
+
+def test_a_definition_with_too_many_nodes_says_how_many_it_may_have():
+    nodes = "".join(f"      - {{name: r{i}, layer: relu}}\n" for i in range(1001))
+    (error,) = _definition_errors(nodes.rstrip("\n"))
+    assert error.path == ("blocks", "b", "nodes") and "at most 1000" in error.message, error.render()
+    assert "height" not in error.message, error.render()
