@@ -16,7 +16,7 @@ from archspec.commands import EXIT_OK
 NAME = "blocks"
 HELP = "list the block kinds a spec can use (built-in, library, the spec's own) with their fields"
 
-_STAGE_FIELDS = ("block", "name", "width", "repeats", "stride", "shortcut")  # every kind has these
+_STAGE_FIELDS = ("block", "name", "width", "repeats", "stride", "shortcut", "copy_names")  # every kind has these
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {entry['kind']:<{width}}  {entry['description']}")
         if fields:
             print(f"  {'':<{width}}  fields: {fields}")
-    print("\nevery kind also takes: width, repeats, stride (of the first copy), shortcut, name")
+    print("\nevery kind also takes: width, repeats, stride (of the first copy), shortcut, name, copy_names")
     return EXIT_OK
 
 

@@ -1,0 +1,99 @@
+"""The zoo's RegNets, ResNet variants and ConvNeXt (issue 14) against their references, torchvision
+and timm, with random weights (no downloads).
+
+For each spec: the reference's state_dict loads into the compiled network with strict=True, under
+the same keys in the same order, and the eval outputs are equal (random BatchNorm statistics, batch
+1, 96x96); the parameter count equals the issue's figure and the reference's; the static MACs at 224x224
+equal the issue's figure and the exact FlopCounterMode count (FLOPs / 2) on the reference, and round
+to the `_ops` torchvision's weights publish where it has one, and the smallest accepted input is their
+`min_size`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from torch_checks import randomise_batchnorm
+
+import archspec
+from archspec.build import build_module
+from archspec.regnet import adjust_compatibility, generate_regnet
+from conftest import SPECS
+
+tv = torchvision.models
+
+
+class Reference(NamedTuple):
+    build: Callable[[], nn.Module]
+    weights: type | None  # torchvision's weights enum (meta num_params, _ops, min_size), if any
+    params: int  # the issue's figures
+    macs: int
+
+
+MODELS: dict[str, Reference] = {
+    "regnet_x_400mf": Reference(tv.regnet_x_400mf, tv.RegNet_X_400MF_Weights, 5_495_976, 413_812_608),
+    "regnet_y_400mf": Reference(tv.regnet_y_400mf, tv.RegNet_Y_400MF_Weights, 4_344_144, 401_842_848),
+}
+
+
+def _report(name: str) -> archspec.Report:
+    report = archspec.check(SPECS / f"{name}.yaml")
+    assert report.ok, report.errors
+    return report
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def case(request: pytest.FixtureRequest) -> Iterator[tuple[str, archspec.Report, nn.Module]]:
+    """(name, its report, the reference with random weights and BatchNorm statistics, eval mode)."""
+    name = request.param
+    torch.manual_seed(0)
+    yield name, _report(name), randomise_batchnorm(MODELS[name].build(), seed=1).eval()
+
+
+def _reference_macs(name: str) -> int:
+    """FlopCounterMode's multiply-adds (FLOPs / 2) of one 3x224x224 image on a fresh reference moved to
+    the meta device (shapes only). It is built on the CPU: RegNet's constructor computes with tensors."""
+    network = MODELS[name].build().to("meta")
+    with FlopCounterMode(display=False) as counter:
+        network(torch.zeros(1, 3, 224, 224, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+def test_state_dict_loads_strictly_and_outputs_are_equal(case) -> None:
+    _name, report, theirs = case
+    ours = build_module(report).eval()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    # 96x96: the same network as at 224 (every one here ends in a global pool), at a fifth of the cost.
+    x = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected, found = theirs(x), ours(x)
+    assert found.shape == expected.shape == (1, 1000)
+    assert (found - expected).abs().max().item() <= 1e-5
+
+
+def test_figures_equal_the_reference(case) -> None:
+    name, report, theirs = case
+    reference = MODELS[name]
+    assert report.params == reference.params == sum(p.numel() for p in theirs.parameters())
+    assert report.macs == reference.macs == _reference_macs(name)
+    if reference.weights is not None:
+        meta = next(iter(reference.weights)).meta
+        assert meta["num_params"] == report.params
+        assert round(report.macs / 1e9, 3) == meta["_ops"]
+        assert report.input_range.min_size == meta["min_size"]
+
+
+def test_regnet_x_400mf_stages_are_the_generators() -> None:
+    """The spec's stage widths and depths are archspec's RegNet generator's (torchvision's
+    BlockParams.from_init_params: w0 24, wa 24.48, wm 2.54, depth 22, group width 16)."""
+    widths, depths = generate_regnet(24, 24.48, 2.54, 22)
+    widths = [adjust_compatibility(width, 1, 16)[0] for width in widths]
+    stages = _report("regnet_x_400mf").spec.stages
+    assert [(stage.width, stage.repeats) for stage in stages] == list(zip(widths, depths))
