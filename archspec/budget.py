@@ -45,6 +45,9 @@ if TYPE_CHECKING:  # archspec.spec imports the blocks, whose static twins use th
 BYTES_PER_VALUE = 4  # float32
 DEFAULT_MAX_MEMORY = 4 * 1024**3  # 4 GiB: any real network at batch 1 fits; a typo'd giant does not
 MAX_BLOCKS = 10_000  # ResNet-1202, the deepest published ResNet, has 600 blocks
+# Nodes of blocks defined in YAML, nested ones expanded: DenseNet-264 has about 1,000; a definition
+# that nests 4 copies of a block 16 levels deep would ask for 4^16.
+MAX_DEFINED_NODES = 100_000
 
 
 class Moment(NamedTuple):
@@ -189,6 +192,19 @@ def memory_problem(estimate: MemoryEstimate, budget: int | None
              "`--max-memory` (Python: `max_memory=`)"))
 
 
+def _expanded_counts(spec: Spec) -> list[tuple[SpecPath, int]]:
+    """(where, nodes) for every stage entry of a kind defined in YAML: copies x nodes per copy."""
+    from archspec.spec import ListStage
+
+    counts = []
+    for i, stage in enumerate(spec.stages):
+        entries = [(("stages", i, "blocks", j), entry) for j, entry in enumerate(stage.blocks)] \
+            if isinstance(stage, ListStage) else [(("stages", i), stage)]
+        counts += [(where, entry.copies() * entry.nodes_per_copy()) for where, entry in entries
+                   if hasattr(entry, "nodes_per_copy")]
+    return counts
+
+
 def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:
     """Refuses absurd depth before lowering, so that the check itself stays fast."""
     from archspec.spec import ListStage  # here: archspec.spec imports the blocks, which import this
@@ -199,6 +215,13 @@ def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:
         block_counts.append((("stages", i), sum(1 if isinstance(entry, LayerBase) else entry.copies()
                                                 for entry in entries)))
     total = sum(count for _, count in block_counts)
+    expanded = [(where, count) for where, count in _expanded_counts(spec)]
+    nodes = sum(count for _, count in expanded)
+    if nodes > MAX_DEFINED_NODES:
+        where, _ = max(expanded, key=lambda item: item[1])
+        return (where, (f"expected at most {MAX_DEFINED_NODES:,} nodes in the blocks defined in YAML, found that "
+                f"the stages expand to {nodes:,} (blocks nested in blocks multiply)"),
+                "nest fewer blocks inside blocks, or lower `repeats`")
     if total <= MAX_BLOCKS:
         return None
     where, _ = max(block_counts, key=lambda item: item[1])  # the stage that contributes most

@@ -53,7 +53,7 @@ class NodeDefinition(BaseModel):
     """One node of a definition. Its kind key (`layer`, `op`, `block`, `shortcut`) says what it is;
     the other keys are that kind's settings, checked here by name and when the block is used by value."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="allow", serialize_by_alias=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     inputs: Annotated[str, Field(max_length=200)] | tuple[Annotated[str, Field(max_length=200)], ...] | None = \

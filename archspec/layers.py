@@ -57,6 +57,25 @@ class LayerBase(BaseModel):
         kernel's temporaries. 0 where PyTorch writes the output directly (or returns a view)."""
         return 0
 
+    # Left out of a block's one-line summary in diagrams: it keeps the shape and carries no choice
+    # worth a glance (BatchNorm, activations, dropout, flatten).
+    quiet_in_diagram: ClassVar[bool] = False
+
+    def describe(self) -> str:
+        """'conv 7x7/2, 64', 'maxpool 3x3/2', 'linear 1000': the layer as a person would write it."""
+        text = str(getattr(self, "layer", "")).replace("_", " ")
+        kernel = getattr(self, "kernel", None)
+        if kernel is not None:
+            text += " {}x{}".format(*pair(kernel))
+            stride = pair(getattr(self, "stride", None) or 1)
+            if stride != (1, 1):
+                text += f"/{stride[0]}" if stride[0] == stride[1] else "/{}x{}".format(*stride)
+        if getattr(self, "width", None) is not None:
+            text += f", {self.width}"  # type: ignore[attr-defined]
+        if getattr(self, "groups", 1) != 1:
+            text += f", groups {self.groups}"  # type: ignore[attr-defined]
+        return text
+
 
 # A Python number used as an operand (`x.mul(alpha)`, `mean`'s division) becomes a one-element double
 # tensor and its float32 copy while the operation runs: 12 bytes, 3 values.
@@ -159,6 +178,7 @@ def conv_facts(x: Shape, width: int, kernel: Pair, stride: Pair, padding: Pair, 
 @LAYERS.register
 class BatchNorm(LayerBase):
     """Batch normalisation over channels (on images) or features (on flat vectors: BatchNorm1d)."""
+    quiet_in_diagram: ClassVar[bool] = True
 
     layer: Literal["batchnorm"]
     eps: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-5
@@ -179,6 +199,7 @@ class BatchNorm(LayerBase):
 
 class _Elementwise(LayerBase):
     """A layer that keeps the shape and has no parameters."""
+    quiet_in_diagram: ClassVar[bool] = True
 
     def infer(self, x: Shape) -> Facts:
         return (x, 0, 0)
@@ -242,6 +263,10 @@ class LeakyReLU(_Elementwise):
 
 @LAYERS.register
 class Dropout(_Elementwise):
+
+    def describe(self) -> str:
+        return f"dropout {self.p}"
+
     layer: Literal["dropout"]
     p: Probability = 0.5
     default_name: ClassVar[str] = "dropout"
@@ -330,6 +355,10 @@ class AvgPool(_Pool):
 class AdaptiveAvgPool(LayerBase):
     """Average pooling to a fixed output size, whatever the input size."""
 
+    def describe(self) -> str:
+        return "adaptive avgpool to {}x{}".format(*pair(self.size))
+
+
     layer: Literal["adaptive_avgpool"]
     size: SizeOrPair = 1
     default_name: ClassVar[str] = "avgpool"
@@ -365,6 +394,7 @@ class GlobalAvgPool(LayerBase):
 
 @LAYERS.register
 class Flatten(LayerBase):
+    quiet_in_diagram: ClassVar[bool] = True
     layer: Literal["flatten"]
     default_name: ClassVar[str] = "flatten"
 
@@ -408,6 +438,10 @@ class ZeroPadShortcut(LayerBase):
 
     Internal: blocks create it; a spec cannot name it (it is not registered in LAYERS).
     """
+
+    def describe(self) -> str:
+        return f"subsample /{self.stride}, zero-pad to {self.width}"
+
 
     layer: Literal["zero_pad_shortcut"] = "zero_pad_shortcut"
     width: Count

@@ -70,6 +70,11 @@ class Identity(_Elementwise):
 class StochasticDepth(_Elementwise):
     """torchvision.ops.StochasticDepth: in training, zeroes the whole input of a sample (`row`) or of
     the batch (`batch`) with probability `p` and scales the rest by 1 / (1 - p); identity in eval."""
+    quiet_in_diagram: ClassVar[bool] = False
+
+    def describe(self) -> str:
+        return f"stochastic depth {self.p}"
+
 
     layer: Literal["stochastic_depth"]
     p: Probability = Field(description="the probability of dropping")
@@ -108,6 +113,7 @@ class ChannelShuffle(LayerBase):
 class LayerNorm(LayerBase):
     """Layer normalisation over channels: on images ConvNeXt's LayerNorm2d (each pixel's channels
     normalised), on flat vectors nn.LayerNorm over the features."""
+    quiet_in_diagram: ClassVar[bool] = True
 
     layer: Literal["layernorm"]
     eps: Annotated[float, Field(gt=0.0, le=1.0)] = Field(1e-5, description="1e-6 in ConvNeXt")
@@ -149,6 +155,10 @@ class LayerScale(LayerBase):
 @LAYERS.register
 class AdaptiveMaxPool(LayerBase):
     """Max pooling to a fixed output size, whatever the input size."""
+
+    def describe(self) -> str:
+        return "adaptive maxpool to {}x{}".format(*pair(self.size))
+
 
     layer: Literal["adaptive_maxpool"]
     size: SizeOrPair = 1

@@ -16,6 +16,7 @@ from pydantic import (
     Discriminator,
     Field,
     PrivateAttr,
+    SerializeAsAny,
     Tag,
     TypeAdapter,
     ValidationInfo,
@@ -57,8 +58,10 @@ def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: 
 
 _BUILT_IN_STAGES: TypeAdapter[Any] = TypeAdapter(
     Annotated[Union[BLOCKS.models()], Field(discriminator="block")])  # noqa: UP007
+# SerializeAsAny: a stage of a kind outside the union (defined in YAML, registered later) dumps as
+# its own model says, like the built-in ones.
 BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block"),  # noqa: UP007
-                      WrapValidator(_any_block_kind)]
+                      WrapValidator(_any_block_kind), SerializeAsAny()]
 
 # Tags of the two-level unions below. They never appear in a spec; validate strips them from paths.
 UNION_TAGS = frozenset({"layer-item", "block-item", "block-stage", "list-stage"})

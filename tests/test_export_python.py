@@ -304,3 +304,19 @@ def test_source_that_would_not_compile_is_an_error_and_nothing_is_written(tmp_pa
 
 def _top_class_of(text: str) -> str:
     return [node.name for node in ast.parse(text).body if isinstance(node, ast.ClassDef)][-1]
+
+
+def test_arguments_too_long_for_one_line_get_one_line_each():
+    """se-resnet50's exported 3x3 conv (`conv1_out_channels` twice) does not fit on one argument line."""
+    from archspec.export.python_source import WIDTH, _fit
+
+    line = ("        self.conv2 = nn.Conv2d(conv1_out_channels, conv1_out_channels, kernel_size=3, "
+            "stride=(1, 2), padding=1, bias=False, name=\"a, b\")  # N x width x H x W")
+    fitted = _fit(line)
+    assert all(len(part) <= WIDTH for part in fitted)
+    assert fitted[:2] == ["        # N x width x H x W", "        self.conv2 = nn.Conv2d("]
+    assert fitted[2:5] == ["            conv1_out_channels,", "            conv1_out_channels,",
+                           "            kernel_size=3,"]
+    assert "            stride=(1, 2)," in fitted and '            name="a, b",' in fitted
+    assert fitted[-1] == "        )"
+    ast.parse("\n".join(part.strip() for part in fitted[1:]))

@@ -311,3 +311,22 @@ def test_a_dotted_group_that_is_not_a_chain_is_refused():
               "      - {op: add, from: [p.0, p.1]}")
     errors = _errors(_spec(blocks, "  - {block: b, width: 3}"))
     assert errors and all(e.path[:3] == ("blocks", "b", "nodes") for e in errors)
+
+
+def test_a_spec_with_defined_blocks_dumps_as_written_and_loads_back(recwarn):
+    from archspec.loader import dump
+
+    spec = archspec.load(SE_RESNET_TINY)
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    assert data["blocks"]["se_basic"]["nodes"][6] == {"name": "downsample", "from": "input", "shortcut": "stage"}
+    assert data["stages"][1] == {"block": "se_basic", "width": 32, "repeats": 2, "stride": 2, "reduction": 8}
+    assert archspec.load(dump(data)) == spec
+    assert not [w for w in recwarn if "serializ" in str(w.message)]
+
+
+def test_nesting_that_multiplies_is_bounded_before_anything_is_evaluated():
+    levels = "".join(f"  b{i}:\n    nodes:\n" + "".join(f"      - {{name: n{k}, block: b{i + 1}}}\n" for k in range(4))
+                     for i in range(12))
+    levels += "  b12:\n    nodes: [{layer: relu}]\n"
+    (error,) = _errors(_spec(levels, "  - {block: b0, width: 3}"))
+    assert error.path == ("stages", 0) and "16,777,216" in error.message

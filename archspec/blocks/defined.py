@@ -46,6 +46,21 @@ class DefinedStage(BlockStage):
     def field_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.definition.fields}
 
+    @classmethod
+    def nodes_per_copy(cls) -> int:
+        """How many nodes one copy expands to, nested blocks' included (capped): what the check
+        bounds before evaluating anything, since nesting multiplies (`archspec.budget`)."""
+        known = cls.__dict__.get("_expanded")
+        if known is None:
+            known = 0
+            for node in cls.definition.nodes:
+                nested = cls.visible.get(node.block) if node.block is not None else None
+                known += nested.nodes_per_copy() if isinstance(nested, type) and issubclass(nested, DefinedStage) \
+                    else 1
+                known = min(known, 10**9)
+            cls._expanded = known  # type: ignore[attr-defined]
+        return known
+
     def alike_key(self, index: int) -> object | None:
         if self.definition.reads_index:
             return None  # a definition that reads `index` (a per-copy rate) may differ in every copy

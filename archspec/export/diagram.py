@@ -15,12 +15,7 @@ from dataclasses import dataclass, replace
 from archspec.check import Report
 from archspec.graph import INPUT, Node, Resolved, walk
 from archspec.nesting import CONTAINER_KIND
-from archspec.shapes import Shape, pair, show
-
-# Layers left out of a block's summary: they keep the shape and carry no choice worth a glance.
-_QUIET = frozenset({"batchnorm", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "flatten",
-                    "dropout", "local_response_norm", "relu6", "hardswish", "hardsigmoid", "identity",
-                    "layernorm"})
+from archspec.shapes import Shape, show
 
 
 @dataclass(frozen=True)
@@ -88,27 +83,12 @@ def _unnested(resolved: tuple[Resolved, ...]) -> Iterator[Resolved]:
 
 
 def layer_text(node: Node) -> str:
-    """'conv 7x7/2, 64', 'maxpool 3x3/2', 'linear 1000': a layer as a person would write it."""
-    layer = node.payload
-    kind = node.kind.replace("_", " ")
-    if node.kind == "zero_pad_shortcut":
-        return f"subsample /{layer.stride}, zero-pad to {layer.width}"  # type: ignore[attr-defined]
-    text = kind
-    kernel = getattr(layer, "kernel", None)
-    if kernel is not None:
-        text += " {}x{}".format(*pair(kernel))
-        stride = pair(getattr(layer, "stride", None) or 1)
-        if stride != (1, 1):
-            text += f"/{stride[0]}" if stride[0] == stride[1] else "/{}x{}".format(*stride)
-    if getattr(layer, "width", None) is not None:
-        text += f", {layer.width}"  # type: ignore[attr-defined]
-    if getattr(layer, "groups", 1) != 1:
-        text += f", groups {layer.groups}"  # type: ignore[attr-defined]
-    if node.kind in ("dropout", "stochastic_depth"):
-        text += f" {layer.p}"  # type: ignore[attr-defined]
-    if node.kind in ("adaptive_avgpool", "adaptive_maxpool"):
-        text += " to {}x{}".format(*pair(layer.size))  # type: ignore[attr-defined]
-    return text
+    """'conv 7x7/2, 64', 'maxpool 3x3/2', 'linear 1000': a layer as a person would write it (its kind says)."""
+    return node.payload.describe()
+
+
+def _quiet(node: Node) -> bool:
+    return node.op == "layer" and node.payload.quiet_in_diagram
 
 
 def dot(report: Report) -> str:
@@ -144,7 +124,7 @@ def dot(report: Report) -> str:
 def _add_layer(boxes: list[Box], resolved: Resolved) -> None:
     """A top-level layer: its own box, or, for a BatchNorm, ReLU, flatten..., a note in the box above."""
     text = layer_text(resolved.node)
-    if boxes and resolved.node.kind in _QUIET:
+    if boxes and _quiet(resolved.node):
         last = boxes[-1]
         lines = (f"{last.lines[0]}, {text}",) if last.lines else (f"then {text}",)
         boxes[-1] = replace(last, lines=lines, out_shape=resolved.out_shape)
@@ -182,7 +162,7 @@ def _box(resolved: Resolved) -> Box:
 def _chain(children: tuple[Resolved, ...]) -> tuple[str, ...]:
     """The main layers in order, repeats folded: ('conv 3x3, 256 x3', 'maxpool 2x2/2')."""
     texts = [layer_text(r.node) for top in children for _, r in walk(top)
-             if r.node.op == "layer" and r.node.kind not in _QUIET]
+             if r.node.op == "layer" and not _quiet(r.node)]
     folded: list[tuple[str, int]] = []
     for text in texts:
         if folded and folded[-1][0] == text:

@@ -146,7 +146,8 @@ def _class_text(group: Group, docstring: str) -> str:
 
 
 def _fit(line: str) -> list[str]:
-    """A long line: its shape comment goes on a line of its own above it; long arguments get a line."""
+    """A long line: its shape comment goes on a line of its own above it; long arguments get a line,
+    or one line each where they do not fit on one."""
     if len(line) <= WIDTH:
         return [line]
     code, marker, comment = line.partition("  # N x ")
@@ -156,7 +157,30 @@ def _fit(line: str) -> list[str]:
     closing = ")," if code.endswith("),") else ")"
     if len(code) <= WIDTH or not code.endswith(closing):
         return [*lines, code]
-    return [*lines, f"{head}(", f"{indent}{INDENT}{arguments[:-len(closing)]}", f"{indent}{closing}"]
+    inner = arguments[:-len(closing)]
+    if len(indent + INDENT + inner) <= WIDTH:
+        return [*lines, f"{head}(", f"{indent}{INDENT}{inner}", f"{indent}{closing}"]
+    one_per_line = [f"{indent}{INDENT}{argument}," for argument in _arguments(inner)]
+    return [*lines, f"{head}(", *one_per_line, f"{indent}{closing}"]
+
+
+def _arguments(text: str) -> list[str]:
+    """A call's arguments, split at the commas outside brackets and strings."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index].strip())
+            start = index + 1
+    return [*parts, text[start:].strip()]
 
 
 def _expression(group: Group, parallel: list[Item], path: str) -> list[str]:
