@@ -23,6 +23,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torch_checks import randomise_batchnorm
+from torchvision.ops import StochasticDepth
 
 import archspec
 from archspec.build import build_module
@@ -48,6 +49,7 @@ MODELS: dict[str, Reference] = {
     # after it: a graph of nodes in order cannot list it first, so only the key set is the same.
     "resnetv2_50": Reference(partial(timm.create_model, "resnetv2_50"), None, 25_549_352, 4_089_184_256,
                              same_order=False),
+    "convnext_tiny": Reference(tv.convnext_tiny, tv.ConvNeXt_Tiny_Weights, 28_589_128, 4_455_531_264),
 }
 
 
@@ -108,3 +110,20 @@ def test_regnet_x_400mf_stages_are_the_generators() -> None:
     widths = [adjust_compatibility(width, 1, 16)[0] for width in widths]
     stages = _report("regnet_x_400mf").spec.stages
     assert [(stage.width, stage.repeats) for stage in stages] == list(zip(widths, depths))
+
+
+def test_convnext_tiny_trains_as_torchvisions() -> None:
+    """Stochastic depth's p grows over the 18 blocks as torchvision's (0.1 * block / 17, the same
+    float), so train mode draws the same: equal outputs under one seed, with weights loaded."""
+    torch.manual_seed(0)
+    theirs = tv.convnext_tiny().train()
+    ours = build_module(_report("convnext_tiny")).train()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    def depths(network: nn.Module) -> list[tuple[str, float, str]]:
+        return [(name, m.p, m.mode) for name, m in network.named_modules() if isinstance(m, StochasticDepth)]
+    assert depths(ours) == depths(theirs) and len(depths(ours)) == 18
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(3)
+    expected = theirs(x)
+    torch.manual_seed(3)
+    assert torch.allclose(ours(x), expected, rtol=1e-5, atol=1e-5)

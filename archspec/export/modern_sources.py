@@ -1,12 +1,18 @@
 """Copies, for the generated source, of the modern layers' modules that torch.nn lacks: archspec's own
-ChannelShuffle and LayerScale, and torchvision's LayerNorm2d and StochasticDepth (the generated file
-imports only torch). Each computes exactly what the original computes, in train mode too: the
+ChannelShuffle, LayerScale and PointwiseLinear, and torchvision's LayerNorm2d and StochasticDepth (the
+generated file imports only torch). Each computes exactly what the original computes, in train mode too: the
 stochastic depth draws the same random numbers in the same order as torchvision.ops.stochastic_depth.
 """
 
 from __future__ import annotations
 
-MODERN_SOURCES = {"ChannelShuffle": '''
+MODERN_SOURCES = {"PointwiseLinear": '''
+class PointwiseLinear(nn.Linear):
+    """nn.Linear over the channels of each pixel (ConvNeXt's pointwise layers)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+''', "ChannelShuffle": '''
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: the channels, as `groups` rows of C / groups, transposed."""
 

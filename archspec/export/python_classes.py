@@ -24,7 +24,7 @@ from archspec.shapes import Shape
 
 # archspec's own leaf modules; the generated file carries a copy of each one used (python_source.py).
 OWN_MODULES = (modules.ZeroPadShortcut, modules.ChannelShuffle, modules.LayerScale, modules.LayerNorm2d,
-               modules.StochasticDepth)
+               modules.StochasticDepth, modules.PointwiseLinear)
 CHANNELS = "channels"  # the category of every channel or feature count
 _CHANNEL_ARGUMENTS = frozenset({"in_channels", "out_channels", "num_features", "in_features",
                                 "out_features"})
@@ -145,6 +145,11 @@ class Collector:
     def item(self, attr: str, resolved: Resolved, module: nn.Module) -> Item:
         if not resolved.children and resolved.node.op == "layer":
             return Leaf(attr, resolved, *self._call(module))
+        bare = list(module.named_parameters(recurse=False))
+        if bare:  # modules.bare_parameter: ConvNeXt's layer_scale, a parameter among the children
+            raise ExportError(f"{resolved.qualname} holds `{bare[0][0]}` as a bare parameter (ConvNeXt's "
+                              "layer scale), which the Python source does not write yet; export it with "
+                              "--format onnx or exported instead")
         named = list(module.named_children())
         if len(named) != len(resolved.children):
             raise ExportError(f"internal error: {resolved.qualname or 'the network'} has "
