@@ -35,6 +35,9 @@ class Registry(Generic[ModelT]):
         """Unregisters a kind (a test's own kind, once the test is done)."""
         del self._kinds[name]
 
+    def get(self, name: str, default: ModelT | None = None) -> ModelT | None:
+        return self._kinds.get(name, default)
+
     def __getitem__(self, name: str) -> ModelT:
         return self._kinds[name]
 

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from archspec.blocks import BLOCKS
+from archspec.blocks.defined import DefinedStage
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
 from archspec.layers import LAYERS
 from archspec.loader import Document, load_document
@@ -105,7 +106,9 @@ def _entries(data: dict[str, Any]) -> Iterator[tuple[SpecPath, dict[str, Any], A
     def kind(item: dict[str, Any]) -> Any:
         if item.get("layer") in LAYERS:
             return LAYERS[item["layer"]]
-        return BLOCKS[item["block"]] if item.get("block") in BLOCKS else None
+        if isinstance(item.get("block"), str):  # a kind defined in YAML scales its `width`
+            return BLOCKS.get(item["block"], DefinedStage)
+        return None
 
     def items(key: str) -> list[Any]:
         value = data.get(key)

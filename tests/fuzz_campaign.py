@@ -3,12 +3,15 @@
     python -m tests.fuzz_campaign                 # 10,000 cases, the figure the README reports
     python -m tests.fuzz_campaign --cases 2000 --seed 7
 
-Three sources of cases, in the proportions 3 : 3 : 4:
+Four sources of cases, in the proportions 3 : 2 : 2 : 3:
 - hostile text: random byte edits of the shipped specs (tests/test_fuzz.py's `mutate_bytes`);
 - hostile structure: deleted keys, wrong types, swapped values, duplicated items, unknown keys,
   other numbers and colliding or reserved module names in the shipped specs;
-- random networks: specs drawn with archspec's public strategies (`archspec.testing.valid_specs`),
-  most of them mutated the same way. Every one that `check` accepts is compiled and compared with
+- hostile block definitions (tests/fuzz_blocks.py): expressions that try to run code or overflow,
+  deep and cyclic nesting, huge results, many nodes, malformed definitions, in the shipped specs;
+- random networks: specs drawn with archspec's public strategies (`archspec.testing.valid_specs`,
+  half of them with block kinds written in YAML, `defined_blocks`), most of them mutated the same
+  way. Every one of these and of the block cases that `check` accepts is compiled and compared with
   its report: parameters, every module's output shape on a real forward, the output shape, and the
   state_dict's module names against the table's.
 
@@ -39,10 +42,11 @@ import archspec
 from archspec import SpecError
 from archspec.graph import walk
 from archspec.loader import dump, load_document
-from archspec.testing import valid_specs
+from archspec.testing import defined_blocks, valid_specs
 from archspec.verify import verify_against_forward
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/test_fuzz.py imports `conftest` as the suite does
+from fuzz_blocks import PWNED, hostile_blocks
 from test_fuzz import MUTATIONS, SECONDS_PER_CASE, SHIPPED, mutate_bytes, parent_and_key, paths
 
 # Names that collide with defaults (layerN, conv1, fc, a block's index), with each other, or with
@@ -76,6 +80,14 @@ class Hang(Exception):
 
 def _alarm(signum: int, frame: object) -> None:
     raise Hang
+
+
+def small_input(document: dict) -> bool:
+    """Whether a spec's input is at most 64 pixels a side: the block cases build only those (a
+    shipped ImageNet-size spec with a hostile block added takes seconds to build and run)."""
+    size = document.get("input", {}).get("size") if isinstance(document.get("input"), dict) else None
+    sides = size if isinstance(size, list) else [size]
+    return all(isinstance(side, int) and side <= 64 for side in sides)
 
 
 def outcome_of(source: str | Path, build: bool) -> str:
@@ -119,8 +131,9 @@ def run(cases: int, base_seed: int) -> int:
         finally:
             signal.alarm(0)
 
-    byte_cases = text_cases = cases * 3 // 10
-    random_cases = cases - byte_cases - text_cases
+    byte_cases = cases * 3 // 10
+    text_cases = block_cases = cases * 2 // 10
+    random_cases = cases - byte_cases - text_cases - block_cases
     sources = [path.read_bytes() for path in SHIPPED]
     documents = [load_document(path).data for path in SHIPPED]
     target = Path(f"/tmp/archspec-fuzz-{base_seed}.yaml")
@@ -133,11 +146,18 @@ def run(cases: int, base_seed: int) -> int:
         mutate(rng, data, rng.choice([1, 1, 1, 2, 3]))
         text = dump(data)
         one("structure", text, False, text)
+    with_blocks = [data for data in documents if "blocks" in data]
+    for _ in range(block_cases):
+        data = hostile_blocks(rng, rng.choice(with_blocks if with_blocks and rng.random() < 0.5 else documents))
+        text = dump(data)
+        one("blocks", text, small_input(data), text)
 
     @seed(base_seed)
     @settings(max_examples=random_cases, database=None, deadline=None, derandomize=False,
               suppress_health_check=list(HealthCheck))
-    @given(valid_specs(max_stages=3, max_width=12, input_sizes=st.integers(1, 24)), st.randoms(use_true_random=False))
+    @given(valid_specs(max_stages=3, max_width=12, input_sizes=st.integers(1, 24),
+                       user_blocks=st.one_of(st.just({}), defined_blocks(max_kinds=2, max_patterns=4))),
+           st.randoms(use_true_random=False))
     def random_network(document: dict, draw_rng: random.Random) -> None:
         mutate(draw_rng, document, draw_rng.choice([0, 0, 0, 1, 1, 2]))
         text = dump(document)
@@ -146,6 +166,8 @@ def run(cases: int, base_seed: int) -> int:
     torch.set_num_threads(1)
     random_network()
     signal.signal(signal.SIGALRM, previous)
+    if Path(PWNED).exists():  # an expression ran code
+        failures.append(f"{PWNED} exists: an expression in a spec ran code")
     total = sum(counts.values())
     for line in failures[:20]:
         print(line, "\n", file=sys.stderr)

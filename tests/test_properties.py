@@ -103,6 +103,11 @@ def runs(network: nn.Module, shape: tuple[int, ...]) -> bool:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_specs())
 def test_static_figures_equal_the_compiled_module(document: dict):
+    static_figures_equal_the_compiled_module(document)
+
+
+def static_figures_equal_the_compiled_module(document: dict) -> nn.Module:
+    """The property, for any drawn document (tests/test_user_block_properties.py uses it too)."""
     spec = to_spec(document)
     report = archspec.check(spec)
     assert report.ok, [d.render() for d in report.errors]
@@ -127,6 +132,7 @@ def test_static_figures_equal_the_compiled_module(document: dict):
         if high is not None:
             assert runs(network, shape(high)), f"the largest accepted size {high} fails"
             assert not runs(network, shape(high + 1)), f"size {high + 1}, above the range, runs"
+    return network
 
 
 ASYMMETRIC = """name: asymmetric
@@ -168,6 +174,10 @@ def test_descriptions_with_unicode_line_breaks_survive_a_dump(text: str):
 @settings(max_examples=100, deadline=None)
 @given(valid_specs(max_stages=4, max_repeats=3))
 def test_yaml_round_trip_is_stable(document: dict):
+    yaml_round_trip_is_stable(document)
+
+
+def yaml_round_trip_is_stable(document: dict) -> None:
     assert load_document(dump(document)).data == document
     spec = to_spec(document)
     for exclude_defaults in (False, True):

@@ -330,3 +330,10 @@ def test_nesting_that_multiplies_is_bounded_before_anything_is_evaluated():
     levels += "  b12:\n    nodes: [{layer: relu}]\n"
     (error,) = _errors(_spec(levels, "  - {block: b0, width: 3}"))
     assert error.path == ("stages", 0) and "16,777,216" in error.message
+
+
+def test_a_defined_block_stage_scales_its_width():
+    text = _spec("  b:\n    nodes:\n      - {layer: conv, width: \"${width}\", kernel: 1}",
+                 "  - {block: b, width: 64, repeats: 2}")
+    spec = archspec.load(text + "scales:\n  half: {width: 0.5, depth: 0.5}\n", scale="half")
+    assert (spec.stages[0].width, spec.stages[0].repeats) == (32, 1)

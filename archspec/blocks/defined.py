@@ -336,23 +336,42 @@ class _Lowering:
                 return inputs[0]  # the stage's shortcut option `none` removed the other side
             payload = None
             if spec_node.op == "slice":
-                payload = ChannelRange(int(settings.get("start", 0)), int(settings["stop"]))
+                bounds = {key: settings.get(key, 0) for key in ("start", "stop")}
+                wrong = [key for key, value in bounds.items() if isinstance(value, bool) or not isinstance(value, int)]
+                for key in wrong:
+                    self.problem((*where, key), what, f"{key}: expected a whole number of channels, found "
+                                 f"{bounds[key]!r}", f"`{spec_node.settings[key]}` gives {bounds[key]!r}"
+                                 if is_expression(spec_node.settings[key]) else None)
+                if wrong:
+                    return None
+                payload = ChannelRange(bounds["start"], bounds["stop"])
             return Node(name, spec_node.op, tuple(inputs), payload, where)  # type: ignore[arg-type]
         if spec_node.shortcut is not None:
-            return self.shortcut(spec_node, name, inputs[0], settings, where, nodes)  # type: ignore[arg-type]
+            return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
         return self.nested(spec_node, name, inputs, settings, where, what)
 
     def shortcut(self, spec_node: Any, name: str, source: str, settings: dict[str, Any], where: SpecPath,
-                 nodes: list[Node]) -> Node | str | None:
+                 what: str, nodes: list[Node]) -> Node | str | None:
         option = self.use.shortcut if spec_node.shortcut == "stage" else spec_node.shortcut
         if option == "none":
             return None
         width = settings.get("width", self.environment["width"])
         stride = settings.get("stride", self.environment["stride"])
+        for key, value in (("width", width), ("stride", stride)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                self.problem((*where, key), what, f"{key}: expected a whole number of at least 1, found {value!r}",
+                             f"`{spec_node.settings[key]}` gives {value!r}" if key in spec_node.settings else None)
+                return None
         x = self.x if source == INPUT else _shape_of(source, nodes, self.x)
         if x is None:
             return None
-        branch = shortcut_node(x, int(width), int(stride), option, where, name=name)
+        try:
+            branch = shortcut_node(x, width, stride, option, where, name=name)
+        except ValidationError as error:  # beyond a layer's bounds (a stride above 4096, ...)
+            item = error.errors(include_url=False)[0]  # one per value: not each member of a union
+            key = item["loc"][0] if item["loc"] and item["loc"][0] in ("width", "stride") else None
+            self.problem((*where, key) if isinstance(key, str) else where, what, f"{key}: {item['msg']}")
+            return None
         return source if branch is None else branch._replace(inputs=(source,))
 
     def nested(self, spec_node: Any, name: str, inputs: list[str | None], settings: dict[str, Any],

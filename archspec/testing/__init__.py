@@ -36,6 +36,8 @@ from archspec.blocks import BLOCKS
 from archspec.errors import SpecPath
 from archspec.layers import MODULE_NAME_PATTERN
 from archspec.spec import Spec
+from archspec.testing.defined import FIELD_VALUES, defined_blocks, draw_defined_stage
+from archspec.testing.defined_faults import DEFINITION_FAULTS
 from archspec.testing.faults import FAULTS, candidates
 from archspec.testing.kinds import (
     ALWAYS_VALID_SHORTCUTS,
@@ -49,8 +51,9 @@ from archspec.testing.kinds import (
 )
 from archspec.testing.reference import Refused, Trace, trace
 
-__all__ = ["BLOCK_STRATEGIES", "FAULTS", "HEADS", "SHORTCUTS", "BlockStrategy", "InvalidSpec", "Refused",
-           "Trace", "invalid_specs", "register_block_strategy", "to_spec", "trace", "valid_specs"]
+__all__ = ["BLOCK_STRATEGIES", "DEFINITION_FAULTS", "FAULTS", "FIELD_VALUES", "HEADS", "SHORTCUTS", "BlockStrategy",
+           "InvalidSpec", "Refused", "Trace", "defined_blocks", "invalid_definitions", "invalid_specs",
+           "register_block_strategy", "to_spec", "trace", "valid_specs"]
 
 HEADS = ("global", "adaptive", "fixed_pool", "flatten", "none")
 
@@ -78,6 +81,7 @@ class _Options:
     names: st.SearchStrategy[str] | None  # module names for `name:` (None: none written)
     spec_names: st.SearchStrategy[str]
     descriptions: st.SearchStrategy[str]
+    user_blocks: st.SearchStrategy[dict] | None = None  # a `blocks:` section to draw (defined_blocks)
 
 
 _IDENTIFIER = re.compile(MODULE_NAME_PATTERN)  # what a `name:` may be: a name, dotted to nest (`conv1.0`)
@@ -95,7 +99,8 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
              channels: st.SearchStrategy[int] | None, heads: Sequence[str], square: bool,
              list_stages: bool, names: Sequence[str] | st.SearchStrategy[str] | None = None,
              spec_names: st.SearchStrategy[str] | None = None,
-             descriptions: st.SearchStrategy[str] | None = None) -> _Options:
+             descriptions: st.SearchStrategy[str] | None = None,
+             user_blocks: bool | st.SearchStrategy[dict] = False) -> _Options:
     kinds = tuple(BLOCKS.names() if block_kinds is None else block_kinds)
     missing = [kind for kind in kinds if kind not in BLOCK_STRATEGIES]
     if missing:
@@ -120,7 +125,17 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
     return _Options(max_stages, max_repeats, max_width, kinds, tuple(shortcuts),
                     input_sizes if input_sizes is not None else st.integers(4, 32),
                     channels if channels is not None else st.integers(1, 3), tuple(heads), square,
-                    list_stages, _names(names), spec_names, descriptions)
+                    list_stages, _names(names), spec_names, descriptions,
+                    _user_blocks(user_blocks))
+
+
+def _user_blocks(user_blocks: bool | st.SearchStrategy[dict]) -> st.SearchStrategy[dict] | None:
+    if isinstance(user_blocks, st.SearchStrategy):
+        return user_blocks
+    if not isinstance(user_blocks, bool):
+        raise InvalidArgument(f"user_blocks must be true, false or a strategy from defined_blocks(); found "
+                              f"{user_blocks!r}")
+    return defined_blocks() if user_blocks else None
 
 
 def _names(names: Sequence[str] | st.SearchStrategy[str] | None) -> st.SearchStrategy[str] | None:
@@ -140,7 +155,8 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
                 square: bool = False, list_stages: bool = True,
                 names: Sequence[str] | st.SearchStrategy[str] | None = None,
                 spec_names: st.SearchStrategy[str] | None = None,
-                descriptions: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[dict]:
+                descriptions: st.SearchStrategy[str] | None = None,
+                user_blocks: bool | st.SearchStrategy[dict] = False) -> st.SearchStrategy[dict]:
     """Spec documents that are valid: archspec accepts them and PyTorch runs them at their input.
 
     - max_stages: at most this many stages (at least one is attempted; a kind that cannot fit the
@@ -165,9 +181,12 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
     - spec_names: the spec's own `name` (default: any name the validator accepts, up to 100 characters).
     - descriptions: its `description`, when it has one (default: any text up to 2000 characters,
       control characters and line breaks included, without `${`, which would start an expression).
+    - user_blocks: also draw block kinds written in YAML: True for `defined_blocks()`, or a strategy
+      from `defined_blocks(...)` with your knobs. The spec gets that `blocks:` section and its stages
+      use those kinds as often as the others, with random fields from FIELD_VALUES.
     """
     options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes,
-                       channels, heads, square, list_stages, names, spec_names, descriptions)
+                       channels, heads, square, list_stages, names, spec_names, descriptions, user_blocks)
     return _network(options)
 
 
@@ -177,8 +196,11 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     channels, height = draw(options.channels), draw(options.input_sizes)
     size: Any = height if options.square or draw(st.booleans()) else [height, draw(options.input_sizes)]
     default = draw(st.sampled_from([None, *(s for s in ALWAYS_VALID_SHORTCUTS if s in options.shortcuts)]))
-    knobs = Knobs(options.max_repeats, options.max_width, options.shortcuts, default or "B")
+    blocks = draw(options.user_blocks) if options.user_blocks is not None else {}
+    knobs = Knobs(options.max_repeats, options.max_width, options.shortcuts, default or "B", blocks)
     document: dict = {"name": draw(options.spec_names), "input": {"channels": channels, "size": size}}
+    if blocks:
+        document["blocks"] = blocks
     if draw(st.booleans()):
         document["description"] = draw(options.descriptions)
     if default is not None:
@@ -220,6 +242,8 @@ def _named(draw: Draw, options: _Options, entry: dict) -> dict:
 
 
 def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> dict | None:
+    if knobs.blocks and draw(st.booleans()):  # a kind written in YAML as often as a Python one
+        return draw_defined_stage(draw, x, knobs, draw(st.sampled_from(sorted(knobs.blocks))))
     kind = draw(st.sampled_from(options.block_kinds))
     return BLOCK_STRATEGIES[kind].draw(draw, x, knobs)
 
@@ -231,7 +255,8 @@ def _stage(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...], numb
             stage["name"] = f"group{number + 1}"
         return stage
     entries: list[dict] = []
-    start = {"input": {"channels": x[0], "size": list(x[1:])}, "shortcut": knobs.default_shortcut}
+    start = {"input": {"channels": x[0], "size": list(x[1:])}, "shortcut": knobs.default_shortcut,
+             "blocks": knobs.blocks}
     for _ in range(draw(st.integers(1, 3))):
         layer = draw(st.booleans())
         entry = draw_image_layer(draw, x, knobs) if layer else _block(draw, options, knobs, x)
@@ -314,6 +339,47 @@ def _near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
         return InvalidSpec(document, name, path, value, base, refused.path, refused.reason)
     assume(False)  # this change happened to keep the network valid: draw another
     raise AssertionError("unreachable")
+
+
+def invalid_definitions(*, faults: Sequence[str] | None = None, user_blocks: st.SearchStrategy[dict] | None = None,
+                        max_stages: int = 3, max_width: int = 8, input_sizes: st.SearchStrategy[int] | None = None
+                        ) -> st.SearchStrategy[InvalidSpec]:
+    """Near misses of block kinds written in YAML: a spec drawn with `valid_specs(user_blocks=...)`
+    whose stages use a defined kind, with one value of a definition changed so that it breaks in
+    exactly one way (see DEFINITION_FAULTS): `error_path` is where archspec must refuse it, inside
+    `blocks:`. Where the fault shows only when a stage uses the block (a join fed a wrong shape, a
+    division by zero), the reference confirms that it breaks there and that plain PyTorch fails too.
+    `user_blocks`: a strategy from `defined_blocks(...)` (default `defined_blocks()`)."""
+    chosen = list(DEFINITION_FAULTS if faults is None else faults)
+    unknown = [name for name in chosen if name not in DEFINITION_FAULTS]
+    if unknown or not chosen:
+        raise InvalidArgument(f"faults must be a non-empty subset of {list(DEFINITION_FAULTS)}; "
+                              f"found {unknown or chosen}")
+    options = _options(max_stages, 2, max_width, None, SHORTCUTS, input_sizes, None, HEADS, False, True,
+                       user_blocks=user_blocks if user_blocks is not None else defined_blocks())
+    return st.sampled_from(chosen).flatmap(lambda name: _definition_near_miss(options, name))
+
+
+@st.composite
+def _definition_near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
+    base = draw(_network(options))
+    used = {entry.get("block") for stage in base.get("stages", []) for entry in stage.get("blocks", [stage])}
+    assume(used & set(base.get("blocks", {})))
+    choices = DEFINITION_FAULTS[name].candidates(base)
+    assume(choices)
+    path, value, error_path = draw(st.sampled_from(choices))
+    document = copy.deepcopy(base)
+    _set(document, path, value)
+    reason = DEFINITION_FAULTS[name].description
+    if DEFINITION_FAULTS[name].evaluated:
+        try:
+            trace(document)
+        except Refused as refused:
+            assume(refused.torch_fails and error_path[:len(refused.path)] == refused.path)
+            reason = refused.reason
+        else:
+            assume(False)  # this use of the block happens to fit the changed value: draw another
+    return InvalidSpec(document, name, path, value, base, error_path, reason)
 
 
 def _set(document: Any, path: SpecPath, value: object) -> None:

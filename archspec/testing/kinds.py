@@ -7,8 +7,8 @@ test suite fails while a registered kind has none, so `valid_specs()` always cov
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
@@ -27,6 +27,7 @@ class Knobs:
     max_width: int
     shortcuts: tuple[str, ...]  # the options a residual stage may use
     default_shortcut: str  # the spec-level default in effect (written or not)
+    blocks: Mapping[str, dict] = field(default_factory=dict)  # the spec's `blocks:` (kinds written in YAML)
 
 
 def maybe(draw: Draw, entry: dict, key: str, values: st.SearchStrategy[Any]) -> None:
@@ -163,10 +164,53 @@ BLOCK_STRATEGIES: dict[str, BlockStrategy] = {
 }
 
 
-def register_block_strategy(kind: str, strategy: BlockStrategy) -> None:
-    """Adds (or replaces) the strategy of a block kind, e.g. one your own code registered in BLOCKS."""
+def register_block_strategy(kind: str, strategy: BlockStrategy | None = None, *,
+                            fields: st.SearchStrategy[dict] | None = None) -> None:
+    """Adds (or replaces) the strategy of a block kind, e.g. one your own code registered with
+    `archspec.register_block`: a full `BlockStrategy`, or just `fields`, a strategy for the kind's
+    own fields (a dict); `width`, `repeats`, `stride` and `shortcut` are drawn as for every kind, and
+    a drawn stage is kept where archspec's check accepts it at its input. A kind written in Python has
+    no second account of its shapes here: its shape rule is archspec's own check (`checked_shape`)."""
+    if (strategy is None) == (fields is None):
+        raise TypeError("register_block_strategy takes a BlockStrategy or fields=, not both or neither")
+    if strategy is None:
+        strategy = fields_strategy(kind, fields)  # type: ignore[arg-type]
     BLOCK_STRATEGIES[kind] = strategy
     BLOCK_SHAPES[kind] = strategy.shape
+
+
+def checked_shape(stage: dict, x: Shape, default: str, path: tuple) -> Shape:
+    """The output shape archspec's check gives a stage at input `x`; Refused where it refuses it
+    (without a second account, whether plain PyTorch fails there too is not known: torch_fails=False)."""
+    import archspec
+    from archspec.errors import SpecError
+    from archspec.loader import dump
+
+    document = {"name": "probe", "input": {"channels": x[0], "size": list(x[1:])}, "shortcut": default,
+                "stages": [dict(stage)]}
+    try:
+        report = archspec.check(archspec.load(dump(document)))
+    except SpecError as error:
+        raise Refused(path, error.errors[0].message, torch_fails=False) from None
+    if not report.ok:
+        raise Refused(path, report.errors[0].message, torch_fails=False)
+    return report.output_shape
+
+
+def fields_strategy(kind: str, fields: st.SearchStrategy[dict]) -> BlockStrategy:
+    """The strategy of a kind registered from Python, from a strategy for its own fields."""
+    def draw_stage(draw: Draw, x: Shape, knobs: Knobs) -> dict | None:
+        entry: dict = {"block": kind, "width": width(draw, knobs)}
+        maybe(draw, entry, "repeats", st.integers(1, knobs.max_repeats))
+        maybe(draw, entry, "stride", st.sampled_from([1, 2]))
+        entry.update(draw(fields))
+        try:
+            checked_shape(entry, x, knobs.default_shortcut, ())
+        except Refused:
+            return None
+        return entry
+
+    return BlockStrategy(draw_stage, checked_shape)  # no near miss of invalid_specs applies to it
 
 
 # ---- image layers (stem, list stages) ---------------------------------------------------------

@@ -192,10 +192,14 @@ BLOCK_SHAPES: dict[str, BlockShape] = {"basic": basic_shape, "bottleneck": bottl
 
 
 def trace(document: dict) -> Trace:
-    """Input and output shape at every layer and stage path; raises `Refused` where it breaks."""
+    """Input and output shape at every layer and stage path; raises `Refused` where it breaks (for a
+    stage of a kind defined in YAML, at the node of its definition: archspec.testing.reference_defined)."""
+    from archspec.testing.reference_defined import find_definition, stage_shape
+
     size = pair(document["input"]["size"])
     x: Shape = (document["input"]["channels"], *size)
     default = document.get("shortcut", "B")
+    blocks = document.get("blocks", {})
     result = Trace()
 
     def step(path: SpecPath, entry: dict, x: Shape) -> Shape:
@@ -204,6 +208,8 @@ def trace(document: dict) -> Trace:
             out = layer_shape(entry, x, path)
         elif entry["block"] in BLOCK_SHAPES:
             out = BLOCK_SHAPES[entry["block"]](entry, x, default, path)
+        elif find_definition(entry["block"], blocks) is not None:  # a kind written in YAML
+            out = stage_shape(entry["block"], entry, x, default, blocks)
         else:
             raise Refused(path, f"no reference rule for block kind {entry['block']!r}", torch_fails=False)
         result.outputs[path] = out
