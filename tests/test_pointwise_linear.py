@@ -18,7 +18,6 @@ from torchvision.ops.misc import Permute
 
 import archspec
 from archspec import modules
-from archspec.cli import main
 from archspec.testing import to_spec
 
 SHAPES = [(16, 12, 10), (3, 1, 7)]
@@ -101,12 +100,22 @@ def test_a_blocks_layer_scale_is_a_bare_parameter_as_convnexts():
         assert torch.allclose(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
 
 
-def test_a_bare_parameter_is_refused_by_the_python_export_with_the_formats_that_work(tmp_path, capsys):
-    spec = tmp_path / "t.yaml"
-    spec.write_text(BLOCK, encoding="utf-8")
-    assert main(["export", str(spec), "-f", "python", "-o", str(tmp_path / "t.py")]) == 2
-    assert "layer1.0 holds `layer_scale` as a bare parameter" in capsys.readouterr().err
-    assert not (tmp_path / "t.py").exists()
+def test_a_bare_parameter_exports_to_python_as_convnexts_and_computes_the_same():
+    from archspec.export.python_source import python_source
+
+    spec = archspec.load(BLOCK)
+    torch.manual_seed(0)
+    network = archspec.compile(spec).eval()
+    source = python_source(archspec.check(spec), network)
+    assert "self.layer_scale = nn.Parameter(torch.ones(16, 1, 1) * 0.5)" in source
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    generated = namespace["T"]().eval()
+    assert list(generated.state_dict()) == list(network.state_dict())
+    generated.load_state_dict(network.state_dict(), strict=True)
+    x = torch.randn(2, 16, 6, 6)
+    with torch.no_grad():
+        assert torch.equal(generated(x), network(x))
 
 
 def test_pointwise_linear_exports_to_python_that_computes_the_same():

@@ -11,7 +11,8 @@ class PointwiseLinear(nn.Linear):
     """nn.Linear over the channels of each pixel (ConvNeXt's pointwise layers)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+        x = nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)
+        return x.permute(0, 3, 1, 2)
 ''', "ChannelShuffle": '''
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: the channels, as `groups` rows of C / groups, transposed."""
@@ -39,7 +40,7 @@ class LayerScale(nn.Module):
         return self.weight * x
 ''', "LayerNorm2d": '''
 class LayerNorm2d(nn.LayerNorm):
-    """ConvNeXt's LayerNorm2d (torchvision.models.convnext): LayerNorm over the channels of each pixel."""
+    """torchvision.models.convnext.LayerNorm2d: LayerNorm over each pixel's channels."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 2, 3, 1)
