@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from archspec.errors import did_you_mean
 
@@ -236,8 +237,11 @@ def _bounded(value: Number, offset: int, shown: str) -> Number:
     return value
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> Node:
-    """The syntax tree of an expression (the text between `${` and `}`); raises ExprError."""
+    """The syntax tree of an expression (the text between `${` and `}`); raises ExprError. Cached: a
+    spec's or a design space's expressions are parsed once however many times they are evaluated (a
+    Node is immutable; an error is not cached, so each raise is a fresh ExprError)."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are allowed",
                         0, "move parts of it into `vars`")
@@ -390,6 +394,12 @@ def has_expression(text: str) -> bool:
 
 def split(text: str) -> list[Piece]:
     """`"w${base * 2}x"` -> [Piece("w", "base * 2", 3), Piece("x")]. `\\${` is a literal `${`."""
+    return list(_split(text))
+
+
+@lru_cache(maxsize=4096)
+def _split(text: str) -> tuple[Piece, ...]:
+    """`split`, cached (Pieces are immutable): a string is evaluated once per sample of a space."""
     pieces: list[Piece] = []
     literal = ""
     index = 0
@@ -397,7 +407,7 @@ def split(text: str) -> list[Piece]:
         found = text.find("${", index)
         if found < 0:
             pieces.append(Piece(literal + text[index:]))
-            return pieces
+            return tuple(pieces)
         if found > 0 and text[found - 1] == "\\":  # escaped: keep `${` as text
             literal += text[index:found - 1] + "${"
             index = found + 2
@@ -414,7 +424,7 @@ def interpolate(text: str, environment: Mapping[str, object]) -> Value:
     """A string's value: a whole-string `"${expr}"` is the expression's value (a number keeps its type);
     expressions inside a longer string are replaced by their text, as OmegaConf does
     (`"net${depth}"` -> `"net18"`). ExprError.offset is then an index into `text`."""
-    pieces = split(text)
+    pieces = _split(text)
     if len(pieces) == 2 and not pieces[0].literal and not pieces[1].literal and pieces[0].expression:
         return _value_of(pieces[0], environment)
     return "".join(piece.literal + (_text_of(_value_of(piece, environment)) if piece.expression is not None
@@ -441,7 +451,7 @@ def references(text: str) -> set[str]:
     """The names the expressions of a string read (an unparsable one reads none: its error comes later)."""
     found: set[str] = set()
     try:
-        for piece in split(text):
+        for piece in _split(text):
             if piece.expression is not None:
                 found |= names(parse(piece.expression))
     except ExprError:

@@ -15,10 +15,11 @@ import functools
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from archspec.registry import Registry
 from archspec.shapes import Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair, show, windowed
+from archspec.validated import ValidatedCopies
 
 MAX_COUNT = 65_536  # channels, features, groups: beyond any real network
 Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
@@ -38,7 +39,7 @@ ZeroPad = Literal["end", "both"]  # where option A puts its zero channels: after
 LAYERS: Registry[type[LayerBase]] = Registry("layer")
 
 
-class LayerBase(BaseModel):
+class LayerBase(ValidatedCopies):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: ModuleName | None = Field(None, description="module name; by default from the kind; a dotted "

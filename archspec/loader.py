@@ -445,6 +445,7 @@ def load_document(source: str | Path) -> Document:
 
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema={}\n"
+DUMP_WIDTH = 110  # PyYAML's line width for `dump`: past it, flow collections and long strings wrap
 
 
 def dump(data: object, *, schema: str | None = None) -> str:
@@ -456,7 +457,7 @@ def dump(data: object, *, schema: str | None = None) -> str:
     starts with the comment that gives editors completion and checking.
     """
     text = yaml.dump(_plain(data), Dumper=_SpecDumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=None, width=110)
+                     default_flow_style=None, width=DUMP_WIDTH)
     return (SCHEMA_COMMENT.format(schema) if schema else "") + text
 
 

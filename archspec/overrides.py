@@ -14,12 +14,13 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
 from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
 from archspec.loader import Document, load_document
-from archspec.scale import SCALE_OVERRIDE, SCALES, SCALES_SCHEMA, choose
+from archspec.scale import SCALE_OVERRIDE, SCALES, choose
 from archspec.spec import Spec
 from archspec.validate import _value_at, validate
 
@@ -41,6 +42,7 @@ class Override:
     problem: tuple[str, str | None] | None = None  # (message, hint)
 
 
+@lru_cache(maxsize=1024)  # an Override is immutable, and its value is copied where it is applied
 def parse_set(text: str) -> Override:
     """`head[-1].width=10` -> Override("head[-1].width", 10); the value is read as YAML."""
     path, _, value_text = text.partition("=")
@@ -113,7 +115,7 @@ class ResolvedDocument(Document):
             value = _value_at(self.data, path)
             if isinstance(value, float) and "an integer" in message:  # not "write 32 without the point"
                 hint = f"`{expression}` gives {value!r}: `//` divides to a whole number, round(x) rounds"
-            elif hint is None:
+            elif hint is None and value != expression:  # (a failed expression is left as written)
                 hint = f"`{expression}` gives {value!r}"
         placed = super().diagnostic(path, message, hint, at_key=at_key)
         return replace(placed, message=placed.message + self.note) if self.note else placed
@@ -388,37 +390,3 @@ def _copy(value: object) -> object:
         return [_copy(item) for item in value]
     return value
 
-
-# ---- the JSON Schema of files that use vars and expressions -----------------------------------
-
-_TYPE_KEYS = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "pattern",
-              "enum", "minLength", "maxLength")
-_EXPRESSION_SCHEMA = {"type": "string", "pattern": r"\$\{",
-                      "description": "a `${...}` expression, resolved before the spec is validated"}
-_VARS_SCHEMA = {"type": "object", "description": "names for values, used in any field as `${name}` or "
-                "in expressions (`${base * 2}`); `--set name=VALUE` overrides one",
-                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                "additionalProperties": {"type": ["integer", "number", "string", "boolean"]}}
-
-
-def schema_with_expressions(schema: dict[str, Any]) -> dict[str, Any]:
-    """The spec models' schema, widened to what a file may hold before this pass: a top-level `vars`
-    mapping, and a `${...}` string wherever a number, a boolean or a constrained string goes (the
-    resolved values are validated by the models themselves)."""
-    widened = _widen(schema)
-    widened["$defs"]["Expression"] = _EXPRESSION_SCHEMA
-    widened["properties"] = {**widened["properties"], VARS: _VARS_SCHEMA, SCALES: SCALES_SCHEMA}
-    return widened
-
-
-def _widen(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_widen(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    widened = {key: _widen(value) for key, value in node.items()}
-    kind = node.get("type")
-    if kind in ("integer", "number", "boolean") or (kind == "string" and ("pattern" in node or "enum" in node)):
-        value_schema = {key: widened.pop(key) for key in _TYPE_KEYS if key in widened}
-        widened["anyOf"] = [value_schema, {"$ref": "#/$defs/Expression"}]
-    return widened

@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from archspec.generators import GeneratorError, Inexpressible, expand
 from archspec.imports import with_imports
 from archspec.loader import Document, dump, load_document
 from archspec.overrides import ResolvedDocument, resolve
+from archspec.quick_dump import quick_dump
+from archspec.sample_resolve import SampleResolver
 from archspec.shapes import Shape
 from archspec.space import CONSTRAINTS, MAX_TRIES, Space, parse_space, sample_rng
 from archspec.validate import validate
@@ -71,18 +74,25 @@ class Sampler:
         self.space: Space = parse_space(self.document)
         self.seed, self.input_shape, self.budget = seed, input_shape, budget
         self._parsed_constraints = _parsed(self.space.constraints)
+        self._resolver = SampleResolver(self.document, self.space.distributions)
 
     def sample(self, index: int) -> Sample:
         data, values, tries = self._draw(index)
-        resolved = self._checked(resolve(self._with(data)), index)
+        resolved = self._resolver.resolve(data)
+        if resolved is None:  # what the prepared pass does not cover: the full one
+            full = self._checked(resolve(self._with(data)), index)
+            resolved, document = full.data, partial(replace, full)
+        else:
+            document = self._resolver.document
         try:
-            expanded = expand(resolved.data)
+            expanded = expand(resolved)
         except GeneratorError as error:
-            raise SpecError([_in_sample(resolved.diagnostic(error.path, error.message, error.hint), index)]) from None
+            raise SpecError([_in_sample(document(data=resolved).diagnostic(error.path, error.message, error.hint),
+                                        index)]) from None
         except Inexpressible as error:
             return Sample(index, tries, values, "rejected", "inexpressible", str(error))
         try:
-            spec = validate(replace(resolved, data=expanded))
+            spec = validate(document(data=expanded))
         except SpecError as error:
             raise SpecError([_in_sample(d, index) for d in error.errors]) from None
         report = check(spec, self.input_shape, max_memory=None)
@@ -101,7 +111,7 @@ class Sampler:
 
     def _with(self, data: object) -> Document:
         source = self.document
-        return Document(data, source.file, source.text, source.marks, source.key_marks)
+        return Document(data, source.file, source.text, source.marks, source.key_marks, source.imported)
 
     def _checked(self, resolved: tuple[ResolvedDocument, list[Diagnostic], Any], index: int) -> ResolvedDocument:
         document, errors, _ = resolved
@@ -189,7 +199,7 @@ def spec_text(sample: Sample, source: str, seed: int) -> str:
         data["name"] = f"{data['name'][:90]}-{sample.index:05d}"
     header = [(f"# Sample {sample.index} of {source} (--seed {seed}): {sample.params:,} parameters, "
                f"{sample.macs:,} MACs."), *(f"#   {path}: {value!r}" for path, value in sample.values.items())]
-    return "\n".join(header) + "\n" + dump(data)
+    return "\n".join(header) + "\n" + (quick_dump(data) or dump(data))
 
 
 def summary(samples: list[Sample]) -> str:

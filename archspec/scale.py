@@ -22,6 +22,7 @@ the file's text in place, which keeps comments and layout.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ _SCALE_KEYS = ("depth", "width", "divisor")
 # A plain scalar as written in block or flow style, after its anchor if it has one (`&w 64`).
 _FLOW_MAPPING = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?\{\s*")  # `{` or `&name {`, and the spaces after it
 _TOKEN = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?([^\s,\[\]{}#]+)")
+_QUOTED = re.compile(r"""(?:&[^\s,\[\]{}]+\s+)?("(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*')""")  # `"${w}"`
 
 _FACTOR_SCHEMA = {"type": "number", "exclusiveMinimum": 0}
 SCALES_SCHEMA = {
@@ -68,8 +70,9 @@ class Scale:
 @dataclass(frozen=True)
 class Change:
     path: SpecPath
-    old: int
-    new: int
+    old: Any  # a whole number when scaling; any scalar for `archspec scale --set`
+    new: Any
+    cause: str = "scaling"  # what errors name: scaling, or the override (`--set head[-1].width=10`)
 
 
 def factor(value: object) -> Fraction | None:
@@ -292,11 +295,11 @@ def _edit(document: Document, change: Change, starts: list[int]) -> tuple[tuple[
     if problem is not None:
         return document.diagnostic(change.path, *problem)
     line, column = document.marks[change.path]
-    token = _TOKEN.match(document.text, starts[line] + column)
-    if token is None or _read(token.group(1)) != change.old:
-        return document.diagnostic(change.path, f"cannot rewrite the value written here as {change.new}",
-                                   "write the number plainly, e.g. `width: 64`")
-    return (token.start(1), token.end(1)), str(change.new)
+    token = _QUOTED.match(document.text, starts[line] + column) or _TOKEN.match(document.text, starts[line] + column)
+    if token is None or not _same(_read(token.group(1)), change.old):
+        return document.diagnostic(change.path, f"{_by(change)}cannot rewrite the value written here as "
+                                   f"{_text(change.new)}", "write the value plainly, e.g. `width: 64`")
+    return (token.start(1), token.end(1)), _text(change.new)
 
 
 def _inserted_repeats(document: Document, change: Change,
@@ -316,7 +319,7 @@ def _inserted_repeats(document: Document, change: Change,
             return (token.end(1), token.end(1)), written
     elif opening:
         return (opening.end(), opening.end()), f"repeats: {change.new}, "
-    return document.diagnostic(change.path, f"scaling makes `repeats` {change.new} here, but the file "
+    return document.diagnostic(change.path, f"{change.cause} makes `repeats` {change.new} here, but the file "
                                "does not write it", f"write `repeats: {change.old}` here first")
 
 
@@ -329,20 +332,47 @@ def _problem(document: Document, change: Change) -> tuple[str, str] | None:
             raw = raw[part]
         else:
             field_name = change.path[-1]
-            return (f"scaling makes `{field_name}` {change.new} here, but the file does not write it",
-                    f"write `{field_name}: {change.old}` here first")
-    if isinstance(raw, str):
+            return (f"{change.cause} makes `{field_name}` {_text(change.new)} here, but the file does not write it",
+                    f"write `{field_name}: {_text(change.old)}` here first" if change.old is not None else
+                    f"write `{field_name}` here first")
+    if isinstance(raw, str) and change.cause == "scaling":
         return (f"`{raw}` is an expression: `archspec scale` rewrites numbers written in the file",
                 ("write the number here, or name the scale under `scales:` and use `--scale NAME`, "
                  "which scales values after vars and expressions are resolved"))
+    if isinstance(raw, (dict, list)):
+        return f"{_by(change)}`archspec scale` writes single values in place, not a list or mapping", (
+            "edit the file, or give the override to `check`, `compile` or `train`")
     if change.path not in document.marks:
-        return "this value is not written in the file", "write it"
+        return f"{_by(change)}this value is not written in the file", "write it"
     return None
 
 
+def _by(change: Change) -> str:
+    return "" if change.cause == "scaling" else f"{change.cause}: "
+
+
+_MISSING = object()
+_INDICATORS = re.compile(r"""[,\[\]{}#:&*!|>'"%@`]""")  # what may end or change a plain scalar in flow style
+
+
 def _read(token: str) -> object:
+    """The scalar a token of the file's text reads as (_MISSING where it is not one)."""
     try:
         value = load_document(token + "\n").data
     except SpecError:
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return _MISSING
+    return _MISSING if isinstance(value, (dict, list)) else value
+
+
+def _same(read: object, value: object) -> bool:
+    """Equal and of one type: the token `64.0` is not the whole number 64, nor `true` the number 1."""
+    return type(read) is type(value) and read == value
+
+
+def _text(value: object) -> str:
+    """A scalar as YAML text that reads back as it in block and flow collections alike: plain where
+    that is so (no indicator character), else JSON, whose strings are valid double-quoted YAML."""
+    plain = str(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+    if plain is not None and not _INDICATORS.search(plain) and plain == plain.strip() and _same(_read(plain), value):
+        return plain
+    return json.dumps(value)

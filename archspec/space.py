@@ -67,7 +67,7 @@ class Space:
     def draw_vars(self, rng: random.Random) -> tuple[dict[SpecPath, object], dict[str, Any]]:
         """The vars' distributions drawn: {path: value}, and the `vars` mapping with them."""
         drawn = {d.path: d.draw(rng) for d in self.distributions if d.path[0] == VARS}
-        return drawn, _replaced(self.document.data.get(VARS, {}), (VARS,), drawn, self._holders)  # type: ignore[union-attr]
+        return drawn, replaced(self.document.data.get(VARS, {}), (VARS,), drawn, self._holders)  # type: ignore[union-attr]
 
     def draw_rest(self, rng: random.Random, drawn: dict[SpecPath, object]
                   ) -> tuple[dict[str, Any], dict[str, object]]:
@@ -75,7 +75,7 @@ class Space:
         replaced, and {path as written: value}. Only the containers that hold a distribution are
         copied; the rest is shared with the document."""
         drawn = {**drawn, **{d.path: d.draw(rng) for d in self.distributions if d.path[0] != VARS}}
-        return _replaced(self.document.data, (), drawn, self._holders), {
+        return replaced(self.document.data, (), drawn, self._holders), {
             name: drawn[path] for name, path in self._names}
 
     @cached_property
@@ -178,16 +178,16 @@ def _constraints(document: Document, errors: list[Diagnostic]) -> tuple[str, ...
     return tuple(text for text in written if isinstance(text, str))
 
 
-def _replaced(value: object, path: SpecPath, drawn: dict[SpecPath, object], holders: frozenset[SpecPath]) -> Any:
+def replaced(value: object, path: SpecPath, drawn: dict[SpecPath, object], holders: frozenset[SpecPath]) -> Any:
     """`value` with each distribution replaced by its drawn value, copying only the `holders`."""
     if path in drawn:
         return drawn[path]
     if path not in holders:
         return value
     if isinstance(value, dict):
-        return {key: _replaced(item, (*path, key), drawn, holders) for key, item in value.items()}
+        return {key: replaced(item, (*path, key), drawn, holders) for key, item in value.items()}
     assert isinstance(value, list)
-    return [_replaced(item, (*path, index), drawn, holders) for index, item in enumerate(value)]
+    return [replaced(item, (*path, index), drawn, holders) for index, item in enumerate(value)]
 
 
 def sample_rng(seed: int, index: int) -> random.Random:

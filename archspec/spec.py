@@ -31,6 +31,7 @@ from archspec.definitions import LAST_DEFINED, VISIBLE, BlockDefinition, KindNam
 from archspec.layers import LAYERS, Count, ModuleName, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
+from archspec.validated import ValidatedCopies
 
 LayerSpec = Annotated[Union[LAYERS.models()], Field(discriminator="layer")]  # noqa: UP007
 _BUILT_IN = frozenset(BLOCKS.names())  # the kinds of the union below: known when this module is imported
@@ -77,7 +78,7 @@ StageItem = Annotated[
     Discriminator(_item_tag)]
 
 
-class ListStage(BaseModel):
+class ListStage(ValidatedCopies):
     """A stage written as an explicit list of blocks and layers (GoogLeNet's, a VGG's per block)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -97,7 +98,7 @@ StageSpec = Annotated[
     Discriminator(_stage_tag)]
 
 
-class InputSpec(BaseModel):
+class InputSpec(ValidatedCopies):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     channels: Count = Field(description="input channels: 1 for grayscale, 3 for RGB")

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from references import REFERENCES, unavailable_row
 from runtime import equal_time_result, rounds_within, same_models, step_functions
 from static_check import ROOT
 
@@ -44,6 +45,9 @@ def runtime_ratios(configs: list[tuple[str, int]], device: torch.device, budget_
                    image_size: int = 224) -> list[dict[str, Any]]:
     rows = []
     for network, batch in configs:
+        if REFERENCES[network].missing():
+            rows.append(unavailable_row(f"{network} batch {batch} (GPU)", network))
+            continue
         ours, theirs = same_models(network)
         ours, theirs = (m.to(device, memory_format=torch.channels_last) for m in (ours, theirs))
         images = torch.randn(batch, 3, image_size, image_size, device=device)
@@ -55,7 +59,7 @@ def runtime_ratios(configs: list[tuple[str, int]], device: torch.device, budget_
                 model.train(mode != "forward")
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 pair = {name: _synchronised(step[mode], device)
-                        for name, step in zip(("archspec", "torchvision"), steps)}
+                        for name, step in zip(("archspec", "reference"), steps)}
                 for run in pair.values():
                     run()
                 start = time.perf_counter()
@@ -64,7 +68,7 @@ def runtime_ratios(configs: list[tuple[str, int]], device: torch.device, budget_
                 rounds = rounds_within(time.perf_counter() - start, budget_s, 10, 100)
                 samples = interleaved(pair, rounds=rounds, warmup=2)
             rows.append({"name": f"{network} batch {batch} {mode} (channels-last, bf16 autocast)",
-                         **equal_time_result(samples["archspec"], samples["torchvision"], rounds)})
+                         **equal_time_result(samples["archspec"], samples["reference"], rounds)})
     return rows
 
 

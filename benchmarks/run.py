@@ -1,14 +1,16 @@
 """archspec's performance claims, measured side by side in one run and printed as ratios.
 
-    python benchmarks/run.py            # everything (about half an hour on 2 CPU cores)
+    python benchmarks/run.py            # everything (an hour or more on 2 busy CPU cores)
     python benchmarks/run.py --quick    # fewer rounds, ResNet-18 only for the runtime sections
 
 Prints one table and writes it as JSON to benchmarks/results/<machine>.json. Sections:
   1 static check vs a meta-device forward    2 `archspec check` process vs a torch process
-  3 compiled module vs torchvision (eager, torch.compile)    4 archspec.compile vs the constructor
+  3 compiled module vs its reference, torchvision's or timm's (eager, torch.compile)
+  4 archspec.compile vs torchvision's constructor
   5 GPU (channels-last, bf16 autocast, seed training images/s): only where CUDA is available
   6 training images/s: `archspec train`'s loop vs a hand-written loop (benchmarks/handwritten_loop.py)
-Absolute times depend on the machine; the ratios are the claims.
+Absolute times depend on the machine; the ratios are the claims. The networks and their reference
+models are listed in benchmarks/references.py; a spec not written yet gives a "not yet available" row.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ import runtime  # noqa: E402
 import static_check  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
+from references import REFERENCES  # noqa: E402
 
-STATIC_NETWORKS = ["resnet18", "resnet50", "resnet152"]
-RUNTIME_CONFIGS = [("resnet18", 8), ("resnet18", 32), ("resnet50", 8), ("resnet50", 32)]
+# Specs in specs/ with a reference model in references.py (add a row there to benchmark a new one).
+STATIC_NETWORKS = ["resnet18", "resnet50", "resnet152", "resnet50d", "se-resnet50"]
+RUNTIME_CONFIGS = [("resnet18", 8), ("resnet18", 32), ("resnet50", 8), ("resnet50", 32),
+                   ("resnet50d", 8), ("se-resnet50", 8)]
 
 
 def machine() -> dict[str, Any]:
@@ -64,8 +69,9 @@ def parse_configs(text: str) -> list[tuple[str, int]]:
     configs = []
     for item in filter(None, text.split(",")):
         network, _, batch = item.partition(":")
-        if network not in {"resnet18", "resnet50"} or not batch.isdigit():
-            raise argparse.ArgumentTypeError(f"expected resnet18:BATCH or resnet50:BATCH, found {item!r}")
+        if network not in REFERENCES or not batch.isdigit():
+            raise argparse.ArgumentTypeError(f"expected NETWORK:BATCH with NETWORK one of "
+                                             f"{', '.join(REFERENCES)}, found {item!r}")
         configs.append((network, int(batch)))
     return configs
 
@@ -75,11 +81,14 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer rounds; ResNet-18 only in 3 and 5")
     parser.add_argument("--sections", default="1,2,3,4,5,6", help="which sections to run (default all)")
     parser.add_argument("--eager-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
-                        help="configs for eager mode in sections 3 and 5 (default: all four; --quick: resnet18)")
+                        help="configs for eager mode in sections 3 and 5 (default: RUNTIME_CONFIGS; --quick: resnet18)")
     parser.add_argument("--compile-configs", type=parse_configs, default=None, metavar="NET:BATCH,...",
-                        help="configs for torch.compile (default: all four; --quick: resnet18:8)")
+                        help="configs for torch.compile (default: RUNTIME_CONFIGS; --quick: resnet18:8)")
     parser.add_argument("--no-control", action="store_true",
-                        help="skip section 3's control (torchvision against itself, on the last eager config)")
+                        help="skip section 3's controls (in eager mode, every pair runs beside a second copy\n"
+                             "of the reference, whose ratio to the reference is the noise of those rounds)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch's intra-op threads (default: one per core; 1 is far steadier on a busy machine)")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON file (default benchmarks/results/<machine>.json)")
     return parser.parse_args()
@@ -107,10 +116,8 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
     if "2" in sections:
         record("2 whole process", static_check.whole_process("resnet152", 5 if quick else 11))
     if "3" in sections:
-        record("3 runtime, CPU eager", runtime.eager(configs, budget_s))
+        record("3 runtime, CPU eager", runtime.eager(configs, budget_s, controls=not args.no_control))
         record("3 runtime, CPU torch.compile", runtime.compiled(compile_configs, budget_s))
-        if not args.no_control:
-            record("3 noise floor, CPU eager", runtime.noise_floor(*configs[-1], budget_s) if configs else [])
     if "4" in sections:
         record("4 build vs constructor", static_check.build_vs_constructor(STATIC_NETWORKS, rounds))
     if "5" in sections:
@@ -135,20 +142,25 @@ def _cell(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
         figure = f"{row['speedup']:.1f}x faster"
     elif "ratio" in row:
         figure = f"{row['ratio']:.3f} [{row['ratio_q1']:.3f}, {row['ratio_q3']:.3f}]"
+        if "control_ratio" in row:
+            figure += (f"; control {row['control_ratio']:.3f} "
+                       f"[{row['control_ratio_q1']:.3f}, {row['control_ratio_q3']:.3f}]")
     elif "images_per_s_ratio" in row:
         figure = (f"{row['images_per_s_ratio']:.3f} [{row['ratio_q1']:.3f}, {row['ratio_q3']:.3f}] "
                   f"({row['archspec_images_per_s']:.0f} vs {row['seed_images_per_s']:.0f} img/s)")
     elif "archspec_images_per_s" in row:
         figure = f"{row['archspec_images_per_s']:.0f} vs {row['seed_images_per_s']:.0f} img/s"
     else:
-        figure = ""
+        figure = row.get("status", "")  # e.g. a spec not written yet
     met = {True: "met", False: "MISSED", None: ""}[row.get("met")]
     goal = f"{row.get('goal') or ''} {met}".strip()
+    if "reference" in row:
+        goal += f" vs {row['reference']}"
     if "graph_count (train)" in row:  # dynamo's view of the compiled module, eval and train mode
-        same = row["same operations as torchvision (eval)"] and row["same operations as torchvision (train)"]
+        same = row["same operations as the reference (eval)"] and row["same operations as the reference (train)"]
         goal += (f"; graphs {row['graph_count (eval)']}+{row['graph_count (train)']}, breaks "
                  f"{row['graph_break_count (eval)'] + row['graph_break_count (train)']}, "
-                 f"{'same' if same else 'DIFFERENT'} ops as torchvision")
+                 f"{'same' if same else 'DIFFERENT'} ops as the reference")
     return row["name"], archspec_time, torch_time, figure, goal
 
 
@@ -175,8 +187,8 @@ def render(results: dict[str, Any], about: dict[str, Any]) -> str:
 
 def main() -> int:
     args = parse_arguments()
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else os.cpu_count() or 1)
+    torch.set_num_threads(args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                           else os.cpu_count() or 1))
     about = machine()
     started, load_before = time.time(), _load_average()
     results = run_sections(args)
@@ -200,6 +212,8 @@ NOTES = {
                    "named '+range' include it, the others do not; the CLI always computes it",
     "meta forward": "eval mode under no_grad on an already-built meta module (its cheapest setting)",
     "interleaving": "candidates run alternately round after round, so that machine drift hits both",
+    "control": "section 3, eager: a second copy of the reference runs in the same rounds; its ratio to "
+               "the reference is the noise of those rounds, the yardstick for archspec's ratio",
 }
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Section 3: the compiled module against torchvision's model with the same weights, on the CPU.
+"""Section 3: the compiled module against its reference model (torchvision's or timm's, see
+references.py) with the same weights, on the CPU.
 
 Forward (eval mode, no_grad) and forward+backward (train mode, cross-entropy, gradients cleared
 each step), eager and under `torch.compile(fullgraph=True)`. The two models run alternately,
@@ -16,21 +17,20 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import torchvision
-from static_check import ROOT
+from references import REFERENCES, unavailable_row
 from timing import Samples, interleaved, ratio_summary
 from torch import nn
 
 import archspec
 
-TOLERANCE = 0.03  # the goal: archspec's time is torchvision's within 3%
+TOLERANCE = 0.03  # the goal: archspec's time is the reference's within 3%
 
 
 def same_models(network: str) -> tuple[nn.Module, nn.Module]:
-    """(archspec's module, torchvision's model) holding the same weights."""
+    """(archspec's module, the reference model) holding the same weights."""
     torch.manual_seed(0)
-    theirs = getattr(torchvision.models, network)()
-    ours = archspec.compile(ROOT / "specs" / f"{network}.yaml")
+    theirs = REFERENCES[network].make()
+    ours = archspec.compile(REFERENCES[network].path)
     archspec.load_torchvision_weights(ours, theirs)
     return ours, theirs
 
@@ -53,31 +53,37 @@ def rounds_within(seconds_per_round: float, budget_s: float, least: int, most: i
 
 
 def _compare(ours: nn.Module, theirs: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             budget_s: float, least_rounds: int) -> dict[str, dict[str, Any]]:
-    """One result per mode; each mode's pair is timed by itself, alternately."""
+             budget_s: float, least_rounds: int, control: nn.Module | None = None) -> dict[str, dict[str, Any]]:
+    """One result per mode; each mode's pair is timed by itself, alternately. `control`, a second copy
+    of the reference with the same weights, runs in the same rounds: its ratio to the reference is the
+    noise of this very pair's measurement (a model cannot be faster or slower than itself)."""
     results = {}
-    ours_steps, theirs_steps = step_functions(ours, images, labels), step_functions(theirs, images, labels)
+    models = {"archspec": ours, "reference": theirs, **({"control": control} if control is not None else {})}
+    steps = {name: step_functions(model, images, labels) for name, model in models.items()}
     for mode in ("forward", "forward+backward"):
-        training = mode != "forward"
-        ours.train(training)
-        theirs.train(training)
-        for step in (ours_steps[mode], theirs_steps[mode]):
-            step()  # warm-up; also the first call of a compiled model, which compiles it
+        for model in models.values():
+            model.train(mode != "forward")
+        for step in steps.values():
+            step[mode]()  # warm-up; also the first call of a compiled model, which compiles it
         start = time.perf_counter()
-        ours_steps[mode]()
-        theirs_steps[mode]()
+        for step in steps.values():
+            step[mode]()
         rounds = rounds_within(time.perf_counter() - start, budget_s, least_rounds, 40)
-        samples = interleaved({"archspec": ours_steps[mode], "torchvision": theirs_steps[mode]},
-                              rounds=rounds, warmup=0)
-        results[mode] = equal_time_result(samples["archspec"], samples["torchvision"], rounds)
+        samples = interleaved({name: step[mode] for name, step in steps.items()}, rounds=rounds, warmup=0)
+        results[mode] = equal_time_result(samples["archspec"], samples["reference"], rounds)
+        if control is not None:
+            results[mode].update({f"control_{key}": value for key, value
+                                  in ratio_summary(samples["control"], samples["reference"]).items()})
     return results
 
 
 def equal_time_result(ours: Samples, theirs: Samples, rounds: int) -> dict[str, Any]:
-    """`ratio`: archspec's time over torchvision's, the median of the round-by-round ratios."""
+    """`ratio`: archspec's time over the reference's, the median of the round-by-round ratios."""
     summary = ratio_summary(ours, theirs)
     return {"archspec_ms": ours.median * 1e3, "torch_ms": theirs.median * 1e3, "rounds": rounds,
-            **summary, "goal": "1.00 +- 0.03", "met": abs(summary["ratio"] - 1) <= TOLERANCE}
+            **summary, "goal": "1.00 +- 0.03", "met": abs(summary["ratio"] - 1) <= TOLERANCE,
+            "archspec_all_ms": [round(t * 1e3, 2) for t in ours.seconds],
+            "torch_all_ms": [round(t * 1e3, 2) for t in theirs.seconds]}
 
 
 def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,17 +97,24 @@ LEAST_ROUNDS = 21  # a ResNet-50 training step at batch 32 (4 s here, gigabytes 
 # the 3% band now and then, in a different pair each run, eager and compiled alike.
 
 
-def eager(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any]]:
+def eager(configs: list[tuple[str, int]], budget_s: float, controls: bool = True) -> list[dict[str, Any]]:
+    """Eager mode; with `controls`, every pair runs beside a second copy of the reference (the
+    control), so that each ratio comes with the noise of its own rounds."""
     rows = []
     for network, batch in configs:
+        if REFERENCES[network].missing():
+            rows.append(unavailable_row(f"{network} batch {batch} (eager)", network))
+            continue
         ours, theirs = same_models(network)
         images, labels = _inputs(batch)
         ours.eval()
         theirs.eval()
         with torch.no_grad():  # the same weights must give the same outputs, or the timing is moot
             difference = (ours(images) - theirs(images)).abs().max().item()
-        for mode, result in _compare(ours, theirs, images, labels, budget_s, LEAST_ROUNDS).items():
+        control = copy.deepcopy(theirs) if controls else None
+        for mode, result in _compare(ours, theirs, images, labels, budget_s, LEAST_ROUNDS, control).items():
             rows.append({"name": f"{network} batch {batch} {mode} (eager)", **result,
+                         "reference": REFERENCES[network].label,
                          "max_output_difference": difference})
     return rows
 
@@ -118,7 +131,7 @@ def dynamo_view(model: nn.Module, images: torch.Tensor) -> tuple[dict[str, Any],
 
 
 def same_traced_operations(ours: nn.Module, theirs: nn.Module, images: torch.Tensor) -> dict[str, Any]:
-    """Dynamo's graph of archspec's module against torchvision's, in both modes: the same operations
+    """Dynamo's graph of archspec's module against the reference's, in both modes: the same operations
     in the same order mean inductor compiles the same kernels, whatever the timing noise says."""
     facts: dict[str, Any] = {}
     for mode in ("eval", "train"):
@@ -128,7 +141,7 @@ def same_traced_operations(ours: nn.Module, theirs: nn.Module, images: torch.Ten
         _, their_operations = dynamo_view(theirs, images)
         facts.update({f"{key} ({mode})": value for key, value in explained.items()})
         facts[f"traced operations ({mode})"] = len(our_operations)
-        facts[f"same operations as torchvision ({mode})"] = our_operations == their_operations
+        facts[f"same operations as the reference ({mode})"] = our_operations == their_operations
     return facts
 
 
@@ -137,6 +150,9 @@ def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, 
     a row here is itself the proof that the compiled module traces as one graph."""
     rows = []
     for network, batch in configs:
+        if REFERENCES[network].missing():
+            rows.append(unavailable_row(f"{network} batch {batch} (torch.compile fullgraph)", network))
+            continue
         ours, theirs = same_models(network)
         images, labels = _inputs(batch)
         explained = same_traced_operations(ours, theirs, images)
@@ -148,19 +164,8 @@ def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, 
         seconds = time.perf_counter() - start
         for mode, result in results.items():
             rows.append({"name": f"{network} batch {batch} {mode} (torch.compile fullgraph)", **result,
+                         "reference": REFERENCES[network].label,
                          **explained, "section_seconds_including_compilation": seconds})
     torch._dynamo.reset()
     return rows
 
-
-def noise_floor(network: str, batch: int, budget_s: float) -> list[dict[str, Any]]:
-    """The control: torchvision's model against a second copy of itself with the same weights,
-    timed exactly like the pairs above. Whatever its ratio strays from 1.00 is the machine's noise,
-    the yardstick for the other ratios (no model can be faster or slower than itself)."""
-    torch.manual_seed(0)
-    theirs = getattr(torchvision.models, network)()
-    twin = copy.deepcopy(theirs)
-    images, labels = _inputs(batch)
-    return [{"name": f"control: {network} batch {batch} {mode}, a second torchvision / torchvision "
-                     "(eager)", **result, "goal": None, "met": None}
-            for mode, result in _compare(twin, theirs, images, labels, budget_s, LEAST_ROUNDS).items()]

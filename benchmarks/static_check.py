@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
+from references import REFERENCES, unavailable_row
 from timing import Samples, interleaved, ratio_summary, time_processes
 
 import archspec
@@ -27,7 +27,7 @@ META_INPUT = (1, 3, 224, 224)
 
 
 def _spec_path(network: str) -> Path:
-    return ROOT / "specs" / f"{network}.yaml"
+    return REFERENCES[network].path
 
 
 def _speedup_row(name: str, ours: Samples, theirs: Samples, least: float | None,
@@ -58,7 +58,7 @@ def _static_candidates(network: str) -> dict[str, Callable[[], object]]:
 
     def build_on_meta_and_forward() -> None:
         with torch.device("meta"), torch.no_grad():
-            getattr(torchvision.models, network)()(meta_input)
+            REFERENCES[network].make()(meta_input)
 
     return {
         "check": lambda: archspec.check(spec),
@@ -80,6 +80,9 @@ def static_vs_meta(networks: list[str], rounds: int) -> list[dict[str, Any]]:
     exists already, so torch is not charged for building it (the last row per network charges it)."""
     rows = []
     for network in networks:
+        if REFERENCES[network].missing():
+            rows.append(unavailable_row(f"{network}: check vs meta forward", network))
+            continue
         samples = interleaved(_static_candidates(network), rounds=rounds, warmup=2, sample_seconds=0.02)
         meta = samples["meta forward"]
         # The goal is the static check's: a parsed spec against a built module, each side's input
@@ -92,7 +95,8 @@ def static_vs_meta(networks: list[str], rounds: int) -> list[dict[str, Any]]:
                                            ("load+check", False, None), ("load+check+range", True, None)):
             rows.append(_speedup_row(f"{network}: {ours} vs meta forward", samples[ours], meta, goal,
                                      input_range_included=range_included))
-        rows.append(_speedup_row(f"{network}: load+check+range vs torchvision built on meta + forward",
+        rows.append(_speedup_row(f"{network}: load+check+range vs {REFERENCES[network].label} built on meta "
+                                 "+ forward",
                                  samples["load+check+range"], samples["build on meta+forward"], None,
                                  input_range_included=True))
     return rows
@@ -131,10 +135,12 @@ def build_vs_constructor(networks: list[str], rounds: int) -> list[dict[str, Any
     rows = []
     for network in networks:
         path = _spec_path(network)
+        if REFERENCES[network].library != "torchvision" or REFERENCES[network].missing():
+            continue  # the others' constructors initialise differently (timm: its own init)
         if archspec.load(path).init != "kaiming":
             raise AssertionError(f"{path} must use `init: kaiming` to compare with torchvision")
         samples = interleaved({"archspec.compile": partial(archspec.compile, path),
-                               "torchvision": getattr(torchvision.models, network)},
+                               "torchvision": REFERENCES[network].make},
                               rounds=rounds, warmup=1)
         ours, theirs = samples["archspec.compile"], samples["torchvision"]
         summary = ratio_summary(ours, theirs)

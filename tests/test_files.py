@@ -38,6 +38,28 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path: P
     assert [path.name for path in tmp_path.iterdir()] == ["last.pt"]
 
 
+def test_write_texts_writes_each_whole_and_a_failure_changes_none(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text("old a\n")
+    previous = os.umask(0o022)
+    try:
+        files.write_texts(tmp_path, [("a.yaml", "new a\n"), ("b.yaml", "b\n")])
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.yaml").read_text() == "new a\n" and (tmp_path / "b.yaml").read_text() == "b\n"
+    assert stat.S_IMODE((tmp_path / "b.yaml").stat().st_mode) == 0o644
+    (tmp_path / "folder.yaml").mkdir()
+
+    def texts():
+        yield "a.yaml", "newer a\n"
+        yield "c.yaml", "c\n"
+        yield "folder.yaml", "not a file\n"
+
+    with pytest.raises(files.NotARegularFile):
+        files.write_texts(tmp_path, texts())
+    assert (tmp_path / "a.yaml").read_text() == "new a\n"  # written only once all are staged
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.yaml", "b.yaml", "folder.yaml"]
+
+
 def test_files_get_the_umasks_permissions_not_mkstemps_0600(tmp_path: Path):
     previous = os.umask(0o022)
     try:

@@ -202,7 +202,9 @@ def test_with_overrides_derives_a_validated_spec(vars_spec: Path):
 
 def test_model_copy_can_no_longer_make_an_invalid_spec():
     spec = archspec.load(DIGITS)
-    broken_layer = spec.head[-1].model_copy(update={"width": -5})  # a layer: Pydantic's, unvalidated
+    from pydantic import BaseModel
+
+    broken_layer = BaseModel.model_copy(spec.head[-1], update={"width": -5})  # Pydantic's own: unvalidated
     with pytest.raises(archspec.SpecError, match="expected >= 1, found -5"):
         spec.model_copy(update={"head": (*spec.head[:-1], broken_layer)})
     with pytest.raises(archspec.SpecError, match="`nmae` is neither a var nor a key of the spec"):
@@ -212,6 +214,27 @@ def test_model_copy_can_no_longer_make_an_invalid_spec():
     assert spec.model_copy() == spec and spec.model_copy(deep=True) == spec
     with pytest.raises(TypeError, match="skip validation"):
         archspec.Spec.model_construct(name="x")
+
+
+def test_no_part_of_a_spec_can_be_copied_or_constructed_without_validation():
+    from pydantic import ValidationError
+
+    spec = archspec.load(DIGITS)
+    parts = [spec.head[-1], spec.stages[0], spec.input]
+    for part in parts:
+        field = next(name for name in ("width", "channels") if name in type(part).model_fields)
+        with pytest.raises(ValidationError) as refused:
+            part.model_copy(update={field: -5})
+        assert [error["loc"] for error in refused.value.errors()] == [(field,)]
+        assert getattr(part.model_copy(update={field: 7}), field) == 7
+        assert part.model_copy() == part
+        with pytest.raises(TypeError, match="skip validation"):
+            type(part).model_construct(**{field: -5})
+    narrower = spec.head[-1].model_copy(update={"width": 3})
+    assert narrower.model_fields_set == spec.head[-1].model_fields_set  # defaults stay defaults
+    rebuilt = archspec.Spec(name="copied", input=spec.input, stem=spec.stem, stages=spec.stages,
+                            head=(*spec.head[:-1], narrower))
+    assert archspec.check(rebuilt).output_shape == (3,)
 
 
 # ---- training remembers its overrides ---------------------------------------------------------
@@ -241,3 +264,15 @@ def test_train_records_overrides_and_eval_and_export_reuse_them(capsys: pytest.C
     code, _, err = run_cli(capsys, "export", str(DIGITS), "--weights", str(run / "last.pt"), "-o", str(target))
     assert code == 0, err
     assert torch.load(target.with_suffix(".pt"), weights_only=True)["layer2.0.conv1.weight"].shape[0] == 48
+
+    resume = ["train", str(DIGITS), "--data", "digits", "--out", str(run), "--resume"]
+    code, _, err = run_cli(capsys, *resume, "--epochs", "2")  # no --set: the recorded ones, again
+    assert code == 0, err
+    assert torch.load(run / "last.pt", weights_only=True)["config"]["overrides"] == overrides
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2 and "changed settings" not in err
+    for other in (["--set", "stages[1].width=32"], ["--set", overrides[0]], ["--scale", "s"]):
+        code, _, err = run_cli(capsys, *resume, "--epochs", "3", *other)
+        assert code == 2 and "Traceback" not in err
+        assert f"--set {overrides[0]} --set {overrides[1]}" in err and " ".join(other) in err, err
+    code, _, err = run_cli(capsys, *resume, "--epochs", "3", *(part for text in overrides for part in ("--set", text)))
+    assert code == 0, err  # the same overrides, repeated: accepted

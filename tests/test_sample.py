@@ -101,8 +101,38 @@ def test_bottleneck_fields_give_exactly_the_x_blocks_channels(ratio, group_width
     assert expressed > 64
 
 
+def test_widths_with_a_large_prime_factor_are_expressed_exactly():
+    """1016 = 8 * 127 and 664 = 8 * 83 in groups of 8: only a `bottleneck` of width 8 and
+    expansion 127 (83) has these channels; the paper's spaces draw such widths in about 1 sample in 10."""
+    from archspec.blocks.residual import BottleneckStage
+
+    for width, group_width in ((1016, 8), (664, 8), (1328, 4), (7184, 16)):
+        fields = bottleneck_fields(width, width, group_width)
+        assert fields is not None, (width, group_width)
+        stage = BottleneckStage(block="bottleneck", **fields)
+        assert (stage.inner_width(), stage.out_width(), stage.groups) == (width, width, width // group_width)
+
+
+def test_a_large_expansion_builds_the_network_its_figures_count():
+    import torch
+
+    spec = archspec.load(SPACE_400MF.replace("regnet: {w0: 24, wa: 24.48, wm: 2.54, depth: 22, group_width: 16}",
+                                             "- {block: bottleneck, width: 8, expansion: 83, groups: 83, "
+                                             "width_per_group: 64, repeats: 2}"))
+    with torch.device("meta"):
+        built = archspec.compile(spec)
+    assert archspec.check(spec).params == sum(p.numel() for p in built.parameters())
+    assert built.layer1[0].conv2.out_channels == built.layer1[0].conv3.out_channels == 664
+
+
 def test_an_inexpressible_block_is_reported_not_approximated():
-    assert bottleneck_fields(1016, 1016, 16) is None  # 8 * 127: no divisor gives a whole width_per_group
+    assert bottleneck_fields(8, 8, 3) is None  # 3 does not divide 8: the width is not group-compatible
+
+
+@pytest.mark.parametrize("space", ["regnet_x.yaml", "anynet_x.yaml"])
+def test_the_shipped_spaces_draw_no_inexpressible_sample(space):
+    sampler = Sampler(SPACES / space, 0)
+    assert [s.detail for s in sampler.run(300) if s.reason == "inexpressible"] == []
 
 
 def _run(space: Path | str, out: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from math import prod
 from typing import Annotated, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from archspec.budget import Moment, layer_moment, node_peak, sequence_peak
 from archspec.errors import SpecPath
@@ -34,6 +34,7 @@ from archspec.layers import (
 from archspec.layers_modern import Identity
 from archspec.registry import Registry
 from archspec.shapes import Pair, Shape
+from archspec.validated import ValidatedCopies
 
 # A name pattern: starts with a letter, one {index} or {number}; `-` allowed (torchvision's RegNet
 # names its blocks block1-0, block1-1, ...).
@@ -58,7 +59,7 @@ BLOCKS: Registry[type[BlockStage]] = Registry("block")
 BlockFacts = tuple[Shape, int, int, int]
 
 
-class BlockStage(BaseModel):
+class BlockStage(ValidatedCopies):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "

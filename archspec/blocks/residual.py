@@ -139,7 +139,7 @@ class BottleneckStage(ResidualStage):
     """
 
     block: Literal["bottleneck"]
-    expansion: Annotated[int, Field(ge=1, le=64)] = 4
+    expansion: Count = 4  # any whole ratio: a RegNet X block of width 8 * 83 needs 83 (archspec.regnet)
     groups: Count = 1
     width_per_group: Count = 64
     stride_on: Literal["3x3", "1x1"] = "3x3"

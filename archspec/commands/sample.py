@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from archspec.commands import EXIT_OK, UsageError, add_spec_path, parse_input, parse_memory, whole_number
-from archspec.files import write_text, write_with
+from archspec.files import write_texts, write_with
 
 NAME = "sample"
 HELP = "draw specs from a design space (spaces/*.yaml), check them, keep those within budgets"
@@ -101,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     for path in stale:
         path.unlink()
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in outputs(samples, str(args.spec), args.seed):
-        write_text(args.out / name, text)
+    write_texts(args.out, outputs(samples, str(args.spec), args.seed))
     plot_note = plot(samples, sampler.budget, args.out / PLOT, str(args.spec))
     print(summary(samples))
     print(f"wrote {args.out}/: the accepted specs, samples.jsonl" + ("" if plot_note else ", samples.png"))

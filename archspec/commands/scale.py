@@ -7,18 +7,26 @@ the result is loaded and checked like any spec before anything is written. Never
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from archspec.commands import EXIT_OK, UsageError, add_spec_path, parse_memory, whole_number
-from archspec.errors import SpecError, SpecPath
+from archspec.commands import (
+    EXIT_OK,
+    UsageError,
+    add_spec_path,
+    parse_memory,
+    parse_set_argument,
+    whole_number,
+)
+from archspec.errors import SpecError, SpecPath, format_path
 from archspec.files import write_text
 from archspec.imports import with_imports
 from archspec.loader import Document, load_document
-from archspec.scale import DEFAULT_DIVISOR, Scale, apply, changes, factor, read_scales, rewrite
+from archspec.scale import DEFAULT_DIVISOR, Change, Scale, apply, changes, factor, read_scales, rewrite
 from archspec.spec import Spec
 
 NAME = "scale"
@@ -46,18 +54,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the scaled spec (default `-`: standard output)")
     parser.add_argument("--max-memory", type=parse_memory, default=parse_memory("4GiB"), metavar="SIZE",
                         help="the memory budget the scaled spec is checked against (default 4GiB)")
+    parser.add_argument("--set", action="append", default=[], type=parse_set_argument, metavar="PATH=VALUE",
+                        help="change a value before scaling, written into the output where the file writes "
+                             "it (repeatable; VALUE is YAML): head[-1].width=10, or a var: classes=10")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: the scaled spec's check, the changes, and the YAML "
+                             "text when the output is `-`")
 
 
 def run(args: argparse.Namespace) -> int:
     from archspec import check
 
-    document = with_imports(load_document(args.spec))
+    document = _with_overrides(with_imports(load_document(args.spec)), args.set)
     spec = _spec_of(document)
     scale = _chosen_scale(args, document)
     plain = spec.document.data if spec.document is not None else spec.model_dump(mode="json")
     found = changes(plain, scale)
     text = rewrite(document, found)
-    note = f" (after scaling by {scale.describe()})"
+    note = f" (after {''.join(f'--set {given}, ' for given in args.set)}scaling by {scale.describe()})"
     try:
         scaled = _spec_of(with_imports(replace(load_document(text), file=document.file)))  # the same lines as the file
         expected = apply(plain, found)
@@ -72,11 +86,38 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError(report.errors)
     except SpecError as error:
         raise SpecError([replace(d, message=d.message + note) for d in error.errors]) from None
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
+    if args.output != "-":
         write_text(Path(args.output), text)
+    if args.json:  # the keys of `check --json`, and the scaling's
+        print(json.dumps({**report.to_json(), "scale": {"depth": float(scale.depth), "width": float(scale.width),
+                                                        "divisor": scale.divisor},
+                          "overrides": list(args.set), "output": None if args.output == "-" else args.output,
+                          "changes": [{"path": format_path(c.path), "from": c.old, "to": c.new} for c in found],
+                          "text": text if args.output == "-" else None}, indent=2))
+    elif args.output == "-":
+        sys.stdout.write(text)
     return EXIT_OK
+
+
+def _with_overrides(document: Document, given: list[str]) -> Document:
+    """The document with each --set written into its text where the file writes the value (lines and
+    comments kept), so that the output file holds them; SpecError naming each that cannot be."""
+    if not given:
+        return document
+    from archspec.overrides import resolved_spec, to_overrides
+    from archspec.validate import _value_at
+
+    overrides = to_overrides(given)
+    resolved = resolved_spec(document, overrides).document  # the overrides' own errors, each named
+    values = {override.label: override.value for override in overrides}
+    applied = getattr(resolved, "overridden", ())
+    edits = [Change(path, _value_at(document.data, path), values[label], label) for path, label in applied]
+    edited = with_imports(replace(load_document(rewrite(document, edits)), file=document.file))
+    wrong = [edit for edit in edits if _value_at(edited.data, edit.path) != edit.new]  # a safety net
+    if wrong:
+        raise SpecError([document.diagnostic(edit.path, f"{edit.cause}: cannot be written here in place",
+                                             "edit the file") for edit in wrong])
+    return edited
 
 
 def _chosen_scale(args: argparse.Namespace, document: Document) -> Scale:

@@ -32,7 +32,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 def build_schema() -> dict[str, object]:
     """The spec language's JSON Schema (draft 2020-12), as a dict."""
-    from archspec.overrides import schema_with_expressions
+    from archspec.schema_expressions import schema_with_expressions
     from archspec.spec import Spec
 
     generated = schema_with_expressions(_with_defined_kinds(Spec.model_json_schema()))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from archspec.commands import add_set_argument, add_spec_path, whole_number
+from archspec.scale import SCALE_OVERRIDE
 from archspec.train.data import AUGMENTATIONS, NORMALIZATIONS, data_names
 
 NAME = "train"
@@ -73,12 +74,33 @@ def run(args: argparse.Namespace) -> int:
     from archspec.train.loop import TrainConfig, train
 
     out = args.out if args.out is not None else str(Path("runs") / args.spec.stem)
+    overrides = resumed_overrides(Path(out), args.set) if args.resume else list(args.set)
     config = TrainConfig(
         spec=str(args.spec), data=args.data, out=out, data_root=args.data_root, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
         weight_decay=args.weight_decay, schedule=args.schedule, augment=args.augment,
         normalize=args.normalize, device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-        download=args.download, workers=args.workers, overrides=tuple(args.set),
+        download=args.download, workers=args.workers, overrides=tuple(overrides),
         val_fraction=args.val_fraction, threads=args.threads)
     return train(config)
+
+
+def resumed_overrides(out: Path, given: list[str]) -> list[str]:
+    """The --set and --scale of the run in `out`, which --resume applies again: the network must be the
+    one its weights were trained as. Given ones must repeat them exactly (UsageError otherwise)."""
+    from archspec.commands import UsageError, recorded_overrides
+    from archspec.train.checkpoint import LAST
+
+    recorded = recorded_overrides(out / LAST) if (out / LAST).is_file() else []
+    if given and given != recorded:
+        raise UsageError(f"--resume: the run in {out} was trained with {_shown(recorded) or 'no --set or --scale'}, "
+                         f"not {_shown(given)}: resume without them (the run's are applied again), "
+                         "or start a new run with --out")
+    return recorded
+
+
+def _shown(overrides: list[str]) -> str:
+    """`--set a=1 --scale s` as typed (--scale travels in the list as `--scale=s`)."""
+    return " ".join(f"--scale {text.partition('=')[2]}" if text.startswith(f"{SCALE_OVERRIDE}=") else f"--set {text}"
+                    for text in overrides)
