@@ -29,8 +29,11 @@ JOIN_OPS = ("add", "mul", "concat", "slice")
 SHORTCUT_CHOICES = ("stage", "A", "B", "C", "D", "identity", "none")
 # Names an expression in a definition reads besides the block's fields: they cannot be field names.
 ENVIRONMENT_NAMES = ("width", "stride", "in", "index")
-RESERVED_FIELDS = frozenset({*ENVIRONMENT_NAMES, "input", "repeats", "shortcut", "name", "block", "layer",
-                             "op", "from", "when", "else", "description", "fields", "nodes", "output"})
+# A stage's own keys are reserved too: a stage using the kind could never give such a field
+# (`blocks:` would make it a list stage).
+RESERVED_FIELDS = frozenset({*ENVIRONMENT_NAMES, "input", "repeats", "shortcut", "name", "block", "blocks",
+                             "copy_names", "layer", "op", "from", "when", "else", "description", "fields",
+                             "nodes", "output"})
 MAX_NODES = 1_000
 MAX_NESTING = 16  # blocks inside blocks inside blocks: a definition graph is acyclic, this bounds depth
 INPUT = "input"

@@ -191,3 +191,29 @@ class GlobalMaxPool(LayerBase):
 
     def working_values(self, x: Shape, out: Shape) -> int:
         return pool_working(out)
+
+
+@LAYERS.register
+class PointwiseLinear(LayerBase):
+    """nn.Linear over each pixel's channels: ConvNeXt's pointwise layers, which torchvision's CNBlock
+    runs as nn.Linear on a channels-last view. Computes what a 1x1 convolution computes, with
+    nn.Linear's parameters (weight `width x C`, where a 1x1 conv's is `width x C x 1 x 1`), so that
+    ConvNeXt's state_dict loads; MACs as the 1x1 convolution's (FlopCounterMode counts its matmul)."""
+
+    layer: Literal["pointwise_linear"]
+    width: Count
+    bias: bool = True
+    default_name: ClassVar[str] = "fc"
+
+    def infer(self, x: Shape) -> Facts:
+        channels, height, width = expect_image(x, "pointwise_linear")
+        weights = channels * self.width
+        return ((self.width, height, width), weights + (self.width if self.bias else 0), weights * height * width)
+
+    def build(self, nn: Any, x: Shape) -> Any:
+        return nn.PointwiseLinear(x[0], self.width, self.bias)
+
+    def working_values(self, x: Shape, out: Shape) -> int:
+        """The channels-last view of the input is copied contiguous for the matrix product (where the
+        input is not channels-last in memory already: the output of a pointwise_linear is)."""
+        return math.prod(x)

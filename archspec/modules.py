@@ -80,6 +80,14 @@ class LayerScale(Module):
         return f"channels={self.channels}, scale={self.scale}"
 
 
+class PointwiseLinear(Linear):
+    """nn.Linear over the channels of each pixel of an N x C x H x W input (ConvNeXt's pointwise
+    layers, torchvision's `Permute` -> `nn.Linear` -> `Permute`): the parameters are nn.Linear's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+
+
 def bare_parameter(module: Module) -> Parameter | None:
     """The parameter a container should register under the layer's own name (a bare key, as
     ConvNeXt's `layer_scale`), or None for a module registered as a child as usual."""
@@ -121,7 +129,11 @@ class GraphBlock(Module):
                  output: int):
         super().__init__()
         for name, module in children:
-            self.add_module(name, module)
+            parameter = bare_parameter(module)
+            if parameter is None:
+                self.add_module(name, module)
+            else:  # ConvNeXt's `layer_scale`: the block's own parameter, listed before its children
+                self.register_parameter(name, parameter)
         self.block_kind = kind
         self.steps = steps
         self.output = output
@@ -130,7 +142,10 @@ class GraphBlock(Module):
         values: list[torch.Tensor | None] = [x]
         for name, join, inputs, payload, inplace, done in self.steps:
             if join is None:
-                values.append(getattr(self, name)(values[inputs[0]]))
+                child = getattr(self, name)
+                value = values[inputs[0]]
+                # A bare parameter (bare_parameter) is a factor: CNBlock's `self.layer_scale * x`.
+                values.append(child * value if isinstance(child, Parameter) else child(value))
             else:
                 values.append(join(torch, [values[i] for i in inputs], payload, inplace))
             for i in done:  # read for the last time: let it go

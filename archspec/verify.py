@@ -33,14 +33,17 @@ def verify_against_forward(report: Report, network: nn.Module) -> list[str]:
     """Every disagreement between the static report and PyTorch; empty when they agree."""
     shapes = observed_shapes(network, report.input_shape)
     named = dict(network.named_modules())
+    bare = dict(network.named_parameters())  # a block's bare parameter (ConvNeXt's layer_scale)
     problems = []
     for top in report.resolved:
         for _, resolved in walk(top):
             real = shapes.get(resolved.qualname)
-            if real != resolved.out_shape:
+            # A bare parameter is a factor, not a module: no hook sees its product, only its size.
+            if real != resolved.out_shape and resolved.qualname not in bare:
                 problems.append(f"{resolved.qualname}: static {resolved.out_shape}, real {real}")
             module = named.get(resolved.qualname)
-            params = sum(p.numel() for p in module.parameters()) if module is not None else None
+            params = (sum(p.numel() for p in module.parameters()) if module is not None else
+                      bare[resolved.qualname].numel() if resolved.qualname in bare else None)
             if params != resolved.params:
                 problems.append(f"{resolved.qualname}: static {resolved.params} parameters, real {params}")
     return problems

@@ -49,3 +49,21 @@ def test_a_definition_reads_the_copys_index():
     assert [block.drop.p for block in network.layer1] == [0.0, 0.1, 0.2]
     report = archspec.check(archspec.load(HEADER + BLOCK + "stages:\n  - {block: b, width: 4, repeats: 3}\n"))
     assert report.params == sum(p.numel() for p in network.parameters())
+
+
+def test_the_blocks_command_lists_copy_names_as_a_stage_field_not_a_required_one(capsys):
+    from archspec.cli import main
+
+    assert main(["blocks"]) == 0
+    out = capsys.readouterr().out
+    assert "copy_names=" not in out
+    assert out.rstrip().endswith("shortcut, name, copy_names")
+
+
+def test_a_stages_own_keys_cannot_be_a_defined_blocks_fields():
+    """A field `blocks` could never be given (a stage with `blocks:` is a list stage), nor `copy_names`."""
+    for field in ("blocks", "copy_names"):
+        errors = _errors(HEADER + f"blocks:\n  b:\n    fields: {{{field}: 2}}\n    nodes: [{{layer: relu}}]\n"
+                         "stages:\n  - {block: b, width: 3}\n")
+        assert [(error.path, error.hint) for error in errors] == [(("blocks", "b", "fields", field),
+                                                                   f"rename it, e.g. `{field}_`")]

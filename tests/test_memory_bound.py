@@ -53,6 +53,7 @@ LAYER_CASES: dict[str, list[dict[str, Any]]] = {
     "channel_shuffle": [{"groups": 1}],  # the only groups that divide every shape's channels (3, 16, 5)
     "layernorm": [{}, {"eps": 1e-6}], "layer_scale": [{}, {"scale": 0.5}],
     "adaptive_maxpool": [{}, {"size": 3}, {"size": [2, 5]}], "global_maxpool": [{}],
+    "pointwise_linear": [{"width": 24}, {"width": 3, "bias": False}],
 }
 FLAT_CASES = {"linear": [{"width": 10}, {"width": 300, "bias": False}], "batchnorm": [{}], "relu": [{}],
               "layernorm": [{}], "identity": [{}], "hardswish": [{}], "stochastic_depth": [{"p": 0.1}]}

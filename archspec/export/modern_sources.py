@@ -1,12 +1,19 @@
 """Copies, for the generated source, of the modern layers' modules that torch.nn lacks: archspec's own
-ChannelShuffle and LayerScale, and torchvision's LayerNorm2d and StochasticDepth (the generated file
-imports only torch). Each computes exactly what the original computes, in train mode too: the
+ChannelShuffle, LayerScale and PointwiseLinear, and torchvision's LayerNorm2d and StochasticDepth (the
+generated file imports only torch). Each computes exactly what the original computes, in train mode too: the
 stochastic depth draws the same random numbers in the same order as torchvision.ops.stochastic_depth.
 """
 
 from __future__ import annotations
 
-MODERN_SOURCES = {"ChannelShuffle": '''
+MODERN_SOURCES = {"PointwiseLinear": '''
+class PointwiseLinear(nn.Linear):
+    """nn.Linear over the channels of each pixel (ConvNeXt's pointwise layers)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)
+        return x.permute(0, 3, 1, 2)
+''', "ChannelShuffle": '''
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: the channels, as `groups` rows of C / groups, transposed."""
 
@@ -33,7 +40,7 @@ class LayerScale(nn.Module):
         return self.weight * x
 ''', "LayerNorm2d": '''
 class LayerNorm2d(nn.LayerNorm):
-    """ConvNeXt's LayerNorm2d (torchvision.models.convnext): LayerNorm over the channels of each pixel."""
+    """torchvision.models.convnext.LayerNorm2d: LayerNorm over each pixel's channels."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 2, 3, 1)

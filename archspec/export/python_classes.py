@@ -24,7 +24,7 @@ from archspec.shapes import Shape
 
 # archspec's own leaf modules; the generated file carries a copy of each one used (python_source.py).
 OWN_MODULES = (modules.ZeroPadShortcut, modules.ChannelShuffle, modules.LayerScale, modules.LayerNorm2d,
-               modules.StochasticDepth)
+               modules.StochasticDepth, modules.PointwiseLinear)
 CHANNELS = "channels"  # the category of every channel or feature count
 _CHANNEL_ARGUMENTS = frozenset({"in_channels", "out_channels", "num_features", "in_features",
                                 "out_features"})
@@ -145,12 +145,20 @@ class Collector:
     def item(self, attr: str, resolved: Resolved, module: nn.Module) -> Item:
         if not resolved.children and resolved.node.op == "layer":
             return Leaf(attr, resolved, *self._call(module))
+        bare = dict(module.named_parameters(recurse=False))  # modules.bare_parameter: ConvNeXt's layer_scale
         named = list(module.named_children())
-        if len(named) != len(resolved.children):
+        if len(named) + len(bare) != len(resolved.children):
             raise ExportError(f"internal error: {resolved.qualname or 'the network'} has "
                               f"{len(named)} modules but {len(resolved.children)} nodes")
-        items = [self.item(name, child, child_module)
-                 for child, (name, child_module) in zip(resolved.children, named)]
+        modules_left = iter(named)
+        items = []
+        for child in resolved.children:
+            name = child.qualname.rpartition(".")[2]
+            if name in bare:
+                items.append(_bare_leaf(name, child, bare[name]))
+            else:
+                name, child_module = next(modules_left)
+                items.append(self.item(name, child, child_module))
         if resolved.node.kind == "stage":
             for block in items:
                 if isinstance(block, Block):
@@ -192,6 +200,16 @@ class Collector:
             value = _plain(getattr(module, parameter.name), parameter.default, cls.__name__.endswith("2d"))
             arguments.append(Argument(parameter.name, value, parameter.default))
         return callee, tuple(arguments)
+
+
+BARE = "nn.Parameter"  # a Leaf's callee for a block's bare parameter (python_source writes it)
+
+
+def _bare_leaf(attr: str, resolved: Resolved, parameter: nn.Parameter) -> Leaf:
+    """A layer_scale held bare: `nn.Parameter(torch.ones(channels, 1, 1) * scale)`, used as a factor."""
+    empty = inspect.Parameter.empty
+    return Leaf(attr, resolved, BARE, (Argument("channels", parameter.shape[0], empty),
+                                       Argument("scale", resolved.node.payload.scale, empty)))
 
 
 def assign_params(groups: list[Group]) -> None:

@@ -19,6 +19,7 @@ from archspec.check import Report
 from archspec.export import ExportError, camel_case, shortcut_kind
 from archspec.export.modern_sources import MODERN_SOURCES
 from archspec.export.python_classes import (
+    BARE,
     Block,
     Collector,
     Group,
@@ -186,6 +187,9 @@ def _arguments(text: str) -> list[str]:
 def _expression(group: Group, parallel: list[Item], path: str) -> list[str]:
     """A constructor expression; its first line unindented, later lines relative to it."""
     item = parallel[0]
+    if isinstance(item, Leaf) and item.callee == BARE:
+        channels, scale = group.text(path + ".channels"), group.text(path + ".scale")
+        return [f"nn.Parameter(torch.ones({channels}, 1, 1) * {scale})"]
     if isinstance(item, Leaf):
         arguments, by_keyword = [], False
         for argument in item.arguments:
@@ -231,7 +235,10 @@ def _forward(group: Group) -> list[str]:
     for number, node in enumerate(graph.nodes, start=1):
         op = OPS[node.op]
         arguments = [texts[name] for name in node.inputs]
-        if op.makes_module:
+        if op.makes_module and getattr(columns[node.name][0], "callee", None) == BARE:
+            expression = f"{_get(node.name)} * {arguments[0]}"  # CNBlock's `self.layer_scale * x`
+            after = [item.resolved.out_shape for item in columns[node.name]]
+        elif op.makes_module:
             expression = f"{_get(node.name)}({arguments[0]})"
             after = [item.resolved.out_shape for item in columns[node.name]]
         elif node.op == "concat" and node.name == graph.output:

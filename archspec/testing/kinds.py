@@ -278,8 +278,14 @@ def draw_max_pool(draw: Draw, x: Shape, knobs: Knobs) -> dict:
     return layer
 
 
+def draw_pointwise_linear(draw: Draw, x: Shape, knobs: Knobs) -> dict:
+    layer: dict = {"layer": "pointwise_linear", "width": draw(st.integers(1, 16))}
+    maybe(draw, layer, "bias", st.booleans())
+    return layer
+
+
 IMAGE_LAYERS = {"conv": draw_conv, "pool": draw_pool, "pointwise": draw_pointwise, "shuffle": draw_shuffle,
-                "max_pool": draw_max_pool}
+                "max_pool": draw_max_pool, "pointwise_linear": draw_pointwise_linear}
 
 
 def draw_image_layer(draw: Draw, x: Shape, knobs: Knobs, kind: str | None = None) -> dict | None:

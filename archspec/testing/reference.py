@@ -105,6 +105,9 @@ def layer_shape(layer: dict, x: Shape, path: SpecPath) -> Shape:
         if c % layer["groups"]:  # its view(N, groups, C // groups, H, W) fails
             raise Refused(path, f"channel_shuffle groups {layer['groups']} do not divide {c} channels")
         return x
+    if kind == "pointwise_linear":
+        _, height, width = _image(x, path, kind)  # nn.Linear over each pixel's channels
+        return (layer["width"], height, width)
     if kind == "layer_scale":
         _image(x, path, kind)  # a C x 1 x 1 factor: on N x C it would broadcast against the batch
     if kind in ("adaptive_avgpool", "global_avgpool", "adaptive_maxpool", "global_maxpool"):
