@@ -57,6 +57,10 @@ REFERENCES = {reference.spec: reference for reference in (
     Reference("resnet152", "torchvision", "resnet152"),
     Reference("resnet50d", "timm", "resnet50d"),
     Reference("se-resnet50", "timm", "seresnet50"),
+    Reference("mobilenet_v2", "torchvision", "mobilenet_v2"),
+    Reference("densenet121", "torchvision", "densenet121"),
+    Reference("efficientnet_b0", "torchvision", "efficientnet_b0"),
+    Reference("convnext_tiny", "torchvision", "convnext_tiny"),
 )}
 
 

@@ -37,7 +37,8 @@ import torchvision  # noqa: E402
 from references import REFERENCES  # noqa: E402
 
 # Specs in specs/ with a reference model in references.py (add a row there to benchmark a new one).
-STATIC_NETWORKS = ["resnet18", "resnet50", "resnet152", "resnet50d", "se-resnet50"]
+STATIC_NETWORKS = ["resnet18", "resnet50", "resnet152", "resnet50d", "se-resnet50", "mobilenet_v2", "densenet121",
+                   "efficientnet_b0", "convnext_tiny"]
 RUNTIME_CONFIGS = [("resnet18", 8), ("resnet18", 32), ("resnet50", 8), ("resnet50", 32),
                    ("resnet50d", 8), ("se-resnet50", 8)]
 
