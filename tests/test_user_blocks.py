@@ -337,3 +337,9 @@ def test_a_defined_block_stage_scales_its_width():
                  "  - {block: b, width: 64, repeats: 2}")
     spec = archspec.load(text + "scales:\n  half: {width: 0.5, depth: 0.5}\n", scale="half")
     assert (spec.stages[0].width, spec.stages[0].repeats) == (32, 1)
+
+
+@pytest.mark.parametrize("name", ["é", "a b", "conv-1", "conv..1"])
+def test_a_node_name_must_be_a_module_name(name):
+    errors = _errors(_spec(f"  b:\n    nodes:\n      - {{name: \"{name}\", layer: relu}}", "  - {block: b, width: 3}"))
+    assert any(e.path[:4] == ("blocks", "b", "nodes", 0) for e in errors), [e.render() for e in errors]

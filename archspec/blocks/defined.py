@@ -13,6 +13,7 @@ definition and name the stage and copy that used it: `stages[1] (se_basic, copy 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -28,6 +29,8 @@ from archspec.names import GRAPH_BLOCK_ATTRIBUTES, sibling_problems
 from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import ChannelRange
 from archspec.shapes import Shape, show
+
+_COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6}")  # a dotted name's parts, as a stage's
 
 
 class DefinedStage(BlockStage):
@@ -296,6 +299,11 @@ class _Lowering:
         slots = [(node.name, node.origin[:where + 1],
                   self.definition.nodes[int(node.origin[where])].name is not None) for node in modules]
         problems = sibling_problems(slots)
+        for node, (_, origin, written) in zip(modules, slots):
+            if not all(_COMPONENT.fullmatch(part) for part in node.name.split(".")):
+                problems.append(((*origin, "name") if written else origin,
+                                 (f"expected a module name of letters, digits and `_` (dotted parts may be "
+                                 f"numbers: conv.0.1), found `{node.name}`"), "rename the node"))
         for node, (_, origin, written) in zip(modules, slots):
             if node.name.split(".")[0] in GRAPH_BLOCK_ATTRIBUTES:
                 problems.append(((*origin, "name") if written else origin,
