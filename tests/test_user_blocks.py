@@ -343,11 +343,3 @@ def test_a_defined_block_stage_scales_its_width():
 def test_a_node_name_must_be_a_module_name(name):
     errors = _errors(_spec(f"  b:\n    nodes:\n      - {{name: \"{name}\", layer: relu}}", "  - {block: b, width: 3}"))
     assert any(e.path[:4] == ("blocks", "b", "nodes", 0) for e in errors), [e.render() for e in errors]
-
-
-def test_a_shortcut_option_on_a_kind_that_never_uses_it_is_refused():
-    plain = "  b:\n    nodes:\n      - {layer: conv, width: \"${width}\", kernel: 1}"
-    (error,) = _errors(_spec(plain, "  - {block: b, width: 3, shortcut: C}"))
-    assert error.path == ("stages", 0, "shortcut") and "shortcut: stage" in error.message
-    nested = plain + "\n  outer:\n    nodes:\n      - {block: se_basic}"  # a library kind that uses it
-    assert archspec.check(archspec.load(_spec(nested, "  - {block: outer, width: 3, shortcut: C}"))).ok

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
 from archspec.definitions import INPUT, MAX_NESTING, BlockDefinition, is_expression, node_names
@@ -48,31 +48,6 @@ class DefinedStage(BlockStage):
 
     def field_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.definition.fields}
-
-    @field_validator("shortcut")
-    @classmethod
-    def _shortcut_is_used(cls, value: Shortcut | None) -> Shortcut | None:
-        if value is not None and not cls.uses_stage_shortcut():
-            raise ValueError("no `shortcut` here: the block kind has no `shortcut: stage` node, so the option "
-                             "would change nothing (remove the key, or add {shortcut: stage, from: input} to "
-                             "its nodes)")
-        return value
-
-    @classmethod
-    def uses_stage_shortcut(cls, depth: int = 0) -> bool:
-        """Whether a stage's `shortcut` option reaches a node of this kind (or of a block it nests)."""
-        for node in cls.definition.nodes:
-            if node.shortcut == "stage":
-                return True
-            nested = cls.visible.get(node.block) if node.block is not None else None
-            if nested is None and node.block in BLOCKS:
-                nested = BLOCKS[node.block]
-            if isinstance(nested, type) and issubclass(nested, DefinedStage):
-                if depth < MAX_NESTING and nested.uses_stage_shortcut(depth + 1):
-                    return True
-            elif nested is not None and getattr(nested, "default_shortcut_applies", False):
-                return True
-        return False
 
     @classmethod
     def nodes_per_copy(cls) -> int:
