@@ -199,36 +199,27 @@ def memory_problem(estimate: MemoryEstimate, budget: int | None
              "`--max-memory` (Python: `max_memory=`)"))
 
 
-def _expanded_counts(spec: Spec) -> list[tuple[SpecPath, int]]:
-    """(where, nodes) for every stage entry of a kind defined in YAML: copies x nodes per copy."""
-    from archspec.spec import ListStage
-
-    counts = []
-    for i, stage in enumerate(spec.stages):
-        entries = [(("stages", i, "blocks", j), entry) for j, entry in enumerate(stage.blocks)] \
-            if isinstance(stage, ListStage) else [(("stages", i), stage)]
-        counts += [(where, entry.copies() * entry.nodes_per_copy()) for where, entry in entries
-                   if hasattr(entry, "nodes_per_copy")]
-    return counts
-
-
 def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:
-    """Refuses absurd depth before lowering, so that the check itself stays fast."""
+    """Refuses absurd depth before lowering, so that the check itself stays fast: too many blocks, or
+    blocks defined in YAML that expand (nested blocks multiply) to too many nodes."""
     from archspec.spec import ListStage  # here: archspec.spec imports the blocks, which import this
 
     block_counts: list[tuple[SpecPath, int]] = []
+    expanded: list[tuple[SpecPath, int]] = []  # (where, nodes) of each entry of a kind defined in YAML
     for i, stage in enumerate(spec.stages):
-        entries = stage.blocks if isinstance(stage, ListStage) else (stage,)
+        entries = ([(("stages", i, "blocks", j), entry) for j, entry in enumerate(stage.blocks)]
+                   if isinstance(stage, ListStage) else [(("stages", i), stage)])
         block_counts.append((("stages", i), sum(1 if isinstance(entry, LayerBase) else entry.copies()
-                                                for entry in entries)))
-    total = sum(count for _, count in block_counts)
-    expanded = [(where, count) for where, count in _expanded_counts(spec)]
+                                                for _, entry in entries)))
+        expanded += [(where, entry.copies() * entry.nodes_per_copy()) for where, entry in entries
+                     if hasattr(entry, "nodes_per_copy")]
     nodes = sum(count for _, count in expanded)
     if nodes > MAX_DEFINED_NODES:
         where, _ = max(expanded, key=lambda item: item[1])
         return (where, (f"expected at most {MAX_DEFINED_NODES:,} nodes in the blocks defined in YAML, found that "
                 f"the stages expand to {nodes:,} (blocks nested in blocks multiply)"),
                 "nest fewer blocks inside blocks, or lower `repeats`")
+    total = sum(count for _, count in block_counts)
     if total <= MAX_BLOCKS:
         return None
     where, _ = max(block_counts, key=lambda item: item[1])  # the stage that contributes most

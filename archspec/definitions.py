@@ -10,17 +10,16 @@ cycles between kinds) and makes, per definition, the stage model a spec's stages
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from archspec.blocks.base import BLOCKS, BlockStage
 from archspec.errors import SpecPath, did_you_mean
+from archspec.expr import has_expression, references
 from archspec.layers import LAYERS
 
 KIND_KEYS = ("layer", "op", "block", "shortcut")  # the key that says what a node is
@@ -142,12 +141,9 @@ class BlockDefinition(BaseModel):
         description="the block's own fields and their defaults (a default may be a `${...}` expression)")
     nodes: Annotated[tuple[NodeDefinition, ...], Field(min_length=1, max_length=MAX_NODES)]
     output: Annotated[str, Field(max_length=200)] | None = Field(None, description="default: the last node")
-    reads_index: ClassVar[bool] = False  # set per definition by the validator below
 
     @model_validator(mode="after")
     def _names_and_reads(self) -> BlockDefinition:
-        # Whether an expression reads the copy's `index`: copies then cannot share figures.
-        object.__setattr__(self, "reads_index", "index" in json.dumps(self.model_dump(mode="json", by_alias=True)))
         errors: list[tuple[SpecPath, str, str | None]] = []
         for field in self.fields:
             if field in RESERVED_FIELDS:
@@ -188,6 +184,14 @@ class BlockDefinition(BaseModel):
                                "read it with `from:` in a later node, or remove it"))
         refuse(errors)
         return self
+
+
+def reads_index(definition: BlockDefinition) -> bool:
+    """Whether an expression of the definition reads the copy's `index` (its copies then differ)."""
+    values = [value for node in definition.nodes
+              for value in (node.name, node.when, node.layer, *node.settings.values())]
+    values += list(definition.fields.values())
+    return any("index" in references(value) for value in values if is_expression(value))
 
 
 def node_names(definition: BlockDefinition) -> list[str]:
@@ -346,8 +350,5 @@ def depth_of(kind: str, definitions: Mapping[str, BlockDefinition], outside: Map
                     for node in definition.nodes if node.block is not None), default=0)
 
 
-_EXPRESSION = re.compile(r"\$\{")
-
-
 def is_expression(value: object) -> bool:
-    return isinstance(value, str) and _EXPRESSION.search(value) is not None
+    return isinstance(value, str) and has_expression(value)

@@ -30,6 +30,17 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def spec_errors(text: str) -> list:
+    """Every error of a spec given as YAML text: the load's (validation) or else the check's."""
+    import archspec
+
+    try:
+        spec = archspec.load(text)
+    except archspec.SpecError as error:
+        return error.errors
+    return list(archspec.check(spec).errors)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `explore`, every Hypothesis test runs EXPLORE_FACTOR times its own example count, the one
     its @settings gives included: a profile alone cannot raise a count a test sets itself."""

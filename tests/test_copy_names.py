@@ -4,19 +4,12 @@
 from __future__ import annotations
 
 import archspec
+from conftest import spec_errors
 
 HEADER = "name: t\ninput: {channels: 3, size: 8}\n"
 BLOCK = ("blocks:\n  b:\n    fields: {p: 0.1}\n    nodes:\n"
          "      - {name: conv, layer: conv, width: \"${width}\", kernel: 1}\n"
          "      - {name: drop, layer: dropout, p: \"${p * index}\"}\n")
-
-
-def _errors(text: str) -> list[archspec.Diagnostic]:
-    try:
-        spec = archspec.load(text)
-    except archspec.SpecError as error:
-        return error.errors
-    return list(archspec.check(spec).errors)
 
 
 def test_copy_names_name_a_stages_copies():
@@ -33,12 +26,12 @@ def test_a_list_stage_names_its_one_copy_blocks_and_numbers_the_rest():
 
 
 def test_a_name_on_an_entry_of_several_copies_is_refused_with_copy_names_as_the_hint():
-    (error,) = _errors(HEADER + "stages:\n  - blocks:\n      - {block: basic, width: 3, repeats: 2, name: two}\n")
+    (error,) = spec_errors(HEADER + "stages:\n  - blocks:\n      - {block: basic, width: 3, repeats: 2, name: two}\n")
     assert error.path == ("stages", 0, "blocks", 0, "name") and "copy_names: two{index}" in (error.hint or "")
 
 
 def test_generated_names_that_clash_are_refused():
-    errors = _errors(HEADER + "stages:\n  - blocks:\n"
+    errors = spec_errors(HEADER + "stages:\n  - blocks:\n"
                      "      - {block: basic, width: 3, repeats: 2, copy_names: \"x{index}\"}\n"
                      "      - {block: basic, width: 3, name: x1}\n")
     assert any("x1" in e.message for e in errors), [e.render() for e in errors]
@@ -63,7 +56,7 @@ def test_the_blocks_command_lists_copy_names_as_a_stage_field_not_a_required_one
 def test_a_stages_own_keys_cannot_be_a_defined_blocks_fields():
     """A field `blocks` could never be given (a stage with `blocks:` is a list stage), nor `copy_names`."""
     for field in ("blocks", "copy_names"):
-        errors = _errors(HEADER + f"blocks:\n  b:\n    fields: {{{field}: 2}}\n    nodes: [{{layer: relu}}]\n"
+        errors = spec_errors(HEADER + f"blocks:\n  b:\n    fields: {{{field}: 2}}\n    nodes: [{{layer: relu}}]\n"
                          "stages:\n  - {block: b, width: 3}\n")
         assert [(error.path, error.hint) for error in errors] == [(("blocks", "b", "fields", field),
                                                                    f"rename it, e.g. `{field}_`")]

@@ -12,8 +12,7 @@ from functools import partial
 import pytest
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
-from torch_checks import randomise_batchnorm
+from torch_checks import assert_macs_and_outputs, randomise_batchnorm
 from torchvision.models import efficientnet, mobilenetv3
 from torchvision.ops import Conv2dNormActivation, SqueezeExcitation
 
@@ -33,13 +32,7 @@ def assert_reproduces(stage: str, channels: int, reference: nn.Module, size: int
     block.eval()
     assert report.params == sum(p.numel() for p in reference.parameters())
     x = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        expected = reference(x[:1])
-    assert report.macs == counter.get_total_flops() // 2
-    with torch.no_grad():
-        expected, found = reference(x), block(x)
-    assert found.shape == expected.shape
-    assert (found - expected).abs().max().item() <= 1e-5
+    assert_macs_and_outputs(report, block, reference, x)
 
 
 def _norm(eps: float = 1e-5, momentum: float = 0.1):

@@ -10,6 +10,7 @@ import torch
 
 import archspec
 from archspec.build import build_module
+from conftest import spec_errors
 
 HEADER = "name: t\ninput: {channels: 3, size: 8}\n"
 DENSE = HEADER + """stages:
@@ -21,14 +22,6 @@ DENSE = HEADER + """stages:
       - {block: dense_layer, width: 4, repeats: 3, bn_size: 2, copy_names: "block2.layer{number}"}
       - {name: tail.norm, layer: batchnorm}
 """
-
-
-def _errors(text: str) -> list[archspec.Diagnostic]:
-    try:
-        spec = archspec.load(text)
-    except archspec.SpecError as error:
-        return error.errors
-    return list(archspec.check(spec).errors)
 
 
 def test_dotted_copy_names_nest_a_list_stages_copies_into_a_container():
@@ -53,12 +46,12 @@ def test_a_list_stage_with_dotted_names_checks_on_the_twins_with_the_graphs_memo
 
 @pytest.mark.parametrize("pattern", ["a..b{index}", "0.b{index}", "a.{index}", "a.b{index}.c", ".b{index}"])
 def test_copy_names_that_are_not_dotted_module_names_are_refused(pattern):
-    errors = _errors(HEADER + f"stages:\n  - {{block: basic, width: 3, repeats: 2, copy_names: \"{pattern}\"}}\n")
+    errors = spec_errors(HEADER + f"stages:\n  - {{block: basic, width: 3, repeats: 2, copy_names: \"{pattern}\"}}\n")
     assert errors and errors[0].path == ("stages", 0, "copy_names")
 
 
 def test_dotted_copies_whose_container_repeats_a_siblings_name_are_refused():
-    errors = _errors(HEADER + "stages:\n  - blocks:\n      - {name: x, layer: relu}\n"
+    errors = spec_errors(HEADER + "stages:\n  - blocks:\n      - {name: x, layer: relu}\n"
                      "      - {block: basic, width: 3, repeats: 2, copy_names: \"x.y{index}\"}\n")
     assert any(error.path[:4] == ("stages", 0, "blocks", 1) and "`x`" in error.message for error in errors), \
         [e.render() for e in errors]

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from torch_checks import randomise_batchnorm
 
 import archspec
 from archspec.blocks import BlockStage
@@ -62,18 +63,10 @@ def hand_written_se_resnet_tiny() -> nn.Module:
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
 
 
-def _randomised_statistics(module: nn.Module) -> None:
-    generator = torch.Generator().manual_seed(1)
-    for sub in module.modules():
-        if isinstance(sub, nn.BatchNorm2d):
-            sub.running_mean.copy_(torch.randn(sub.num_features, generator=generator) * 0.1)
-            sub.running_var.copy_(torch.rand(sub.num_features, generator=generator) + 0.5)
-
-
 def test_se_resnet_tiny_equals_the_hand_written_network():
     torch.manual_seed(0)
     hand = hand_written_se_resnet_tiny()
-    _randomised_statistics(hand)
+    randomise_batchnorm(hand, seed=1)
     ours = archspec.compile(SE_RESNET_TINY)
     report = archspec.check(SE_RESNET_TINY)
     params = sum(p.numel() for p in hand.parameters())

@@ -47,6 +47,34 @@ def assert_same_outputs(ours: nn.Module, reference: nn.Module, input_shape: tupl
     assert difference <= 1e-4 * max(1.0, expected.abs().max().item()), f"max abs difference {difference}"
 
 
+def assert_equal_outputs_on(ours: nn.Module, reference: nn.Module, x: torch.Tensor, atol: float = 1e-5) -> None:
+    """The same output for `x`, within `atol` (both modules as the caller left them: eval or train)."""
+    with torch.no_grad():
+        expected, found = reference(x), ours(x)
+    assert found.shape == expected.shape
+    assert (found - expected).abs().max().item() <= atol
+
+
+def assert_macs_and_outputs(report, ours: nn.Module, reference: nn.Module, x: torch.Tensor) -> None:
+    """`report`'s MACs equal FlopCounterMode's FLOPs / 2 on the reference for one image of `x`, and
+    both networks give the same output for `x`."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        reference(x[:1])
+    assert report.macs == counter.get_total_flops() // 2
+    assert_equal_outputs_on(ours, reference, x)
+
+
+def assert_loads_strictly_with_equal_outputs(ours: nn.Module, theirs: nn.Module, x: torch.Tensor,
+                                             same_order: bool = True) -> None:
+    """`theirs`'s state_dict has `ours`'s keys (in the same order where `same_order`), loads with
+    strict=True, and then both give the same output for `x`."""
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    if same_order:
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    assert_equal_outputs_on(ours, theirs, x)
+
+
 def compiled_with_weights(report, source: nn.Module) -> nn.Module:  # report: archspec.Report
     """The compiled network of `report` carrying `source`'s tensors, copied by position with
     archspec.load_torchvision_weights (which refuses any tensor whose shape differs), in eval mode.

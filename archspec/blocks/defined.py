@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
-from archspec.definitions import INPUT, MAX_NESTING, BlockDefinition, is_expression, node_names
+from archspec.definitions import INPUT, MAX_NESTING, BlockDefinition, is_expression, node_names, reads_index
 from archspec.errors import SpecPath, did_you_mean, format_path
 from archspec.expr import ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, layer_node, register_op
@@ -40,6 +40,7 @@ class DefinedStage(BlockStage):
 
     definition: ClassVar[BlockDefinition]
     origin_prefix: ClassVar[SpecPath] = ()  # where the definition is written: ("blocks", kind) ...
+    reads_index: ClassVar[bool] = False  # an expression reads the copy's `index`: copies may differ
     visible: ClassVar[Mapping[str, type[BlockStage]]] = {}  # the kinds its nodes may nest
 
     @property
@@ -65,7 +66,7 @@ class DefinedStage(BlockStage):
         return known
 
     def alike_key(self, index: int) -> object | None:
-        if self.definition.reads_index:
+        if self.reads_index:
             return None  # a definition that reads `index` (a per-copy rate) may differ in every copy
         return index > 0  # every copy after the first has stride 1 and the same fields
 
@@ -89,6 +90,7 @@ def stage_model(kind: str, definition: BlockDefinition, origin_prefix: SpecPath,
     model = create_model(f"Defined_{kind}", __base__=DefinedStage, **fields)  # type: ignore[call-overload]
     model.definition = definition
     model.origin_prefix = origin_prefix
+    model.reads_index = reads_index(definition)
     model.visible = visible
     model.__doc__ = definition.description or f"the block kind `{kind}`"
     return model
