@@ -40,7 +40,9 @@ LAYERS: Registry[type[LayerBase]] = Registry("layer")
 
 
 class LayerBase(ValidatedCopies):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: a kind's validator is made the first time the kind is used, not when archspec is
+    # imported (making all of them took most of `archspec check`'s start-up).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: ModuleName | None = Field(None, description="module name; by default from the kind; a dotted "
                                     "name (conv1.0) nests")

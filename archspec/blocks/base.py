@@ -63,7 +63,7 @@ BlockFacts = tuple[Shape, int, int, int]
 
 
 class BlockStage(ValidatedCopies):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built when first used
 
     name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
                                     "name, stages.0.blocks, nests)")
