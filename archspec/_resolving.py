@@ -1,12 +1,14 @@
-"""Whether a loaded document needs the resolve pass (archspec/overrides.py), without importing that
-pass: `archspec.load` asks for every spec, and most specs (no `vars`, no `${...}`) never need it."""
+"""Whether a loaded document needs the resolve pass (archspec/overrides.py), and the keys that pass
+reads, without importing it or archspec/scale.py: `archspec.load` asks for every spec, and most
+specs (no `vars`, `scales` or `${...}`) never need either."""
 
 from __future__ import annotations
 
 from archspec.loader import Document
-from archspec.scale import SCALES
 
 VARS = "vars"
+SCALES = "scales"
+SCALE_OVERRIDE = "--scale"  # the override path that chooses a named scale: `--scale=s` in --set's list
 
 
 def needs_resolving(document: Document) -> bool:

@@ -32,13 +32,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from archspec._resolving import SCALE_OVERRIDE, SCALES  # noqa: F401  (SCALE_OVERRIDE: importable from here)
 from archspec.blocks import BLOCKS
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
 from archspec.layers import LAYERS
 from archspec.loader import Document, load_document
 
-SCALES = "scales"
-SCALE_OVERRIDE = "--scale"  # the override path that chooses a named scale: `--scale=s` in --set's list
 DEFAULT_DIVISOR = 8
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCALE_KEYS = ("depth", "width", "divisor")

@@ -17,10 +17,11 @@ from test_no_torch_import import RUN_CLI, imported_modules
 from archspec.cli import COMMAND_MODULES, command_name, make_parser
 
 # What `archspec check` never runs: the other commands, training, export, the test strategies, the
-# resolve pass (only for specs with vars, ${...} or overrides), YAML block kinds (resnet152 uses none).
+# resolve pass and scaling (only for specs with vars, scales, ${...} or overrides), YAML block kinds
+# (resnet152 uses none).
 NOT_ON_THE_CHECK_PATH = ("archspec.train", "archspec.export", "archspec.testing", "hypothesis",
-                         "archspec.overrides", "archspec.blocks.defined", "archspec.library", "archspec.build",
-                         "archspec.modules", "archspec.progress", "matplotlib", "numpy",
+                         "archspec.overrides", "archspec.scale", "archspec.blocks.defined", "archspec.library",
+                         "archspec.build", "archspec.modules", "archspec.progress", "matplotlib", "numpy",
                          *(name for name in COMMAND_MODULES if name != "archspec.commands.check"))
 
 # Printed at exit: which layer and block kinds have a validator (Pydantic's `__pydantic_complete__`).
