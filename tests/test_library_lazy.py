@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SPECS, spec_errors
 
 import archspec
 from archspec import SpecError
 from archspec.definitions import BlockDefinitions
 from archspec.library import FOLDER, LibraryKinds, library_index, library_kinds
 from archspec.loader import load_document
+from conftest import ROOT, SPECS, spec_errors
 
 # What a fresh process reads to load and check each spec: the spec and these library files.
 FILES_READ = {
