@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_loader_parity import both
 
 import archspec
 from archspec import SpecError
 from archspec.definitions import BlockDefinitions
 from archspec.library import FOLDER, LibraryKinds, library_index, library_kinds
-from archspec.loader import load_document
+from archspec.loader import Document, load_document
 from conftest import ROOT, SPECS, spec_errors
 
 # What a fresh process reads to load and check each spec: the spec and these library files.
@@ -117,3 +118,12 @@ def test_a_specs_own_definition_of_a_library_kind_takes_precedence():
     report = archspec.check(archspec.load(text))
     assert report.ok and report.params == 3 * 4
     assert library_kinds()["se_basic"].definition.nodes[0].name == "conv1"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", sorted(FOLDER.glob("*.yaml")), ids=lambda path: path.stem)
+def test_library_files_load_identically_with_either_parser(path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The library's files are read with the loader a spec is (libyaml's parser where PyYAML has it,
+    the guarded composer): the same data and places as PyYAML's pure-Python parser gives."""
+    fast, slow = both(path, monkeypatch)
+    assert isinstance(fast, Document) and isinstance(slow, Document)
+    assert (fast.data, fast.marks, fast.key_marks) == (slow.data, slow.marks, slow.key_marks)
