@@ -234,6 +234,7 @@ class NodePlan(NamedTuple):
 
 
 def node_plans(definition: BlockDefinition) -> tuple[NodePlan, ...]:
+    """Every node's plan, in order (archspec/blocks/defined.py keeps them per definition)."""
     names = node_names(definition)
     plans = []
     for index, (node, name) in enumerate(zip(definition.nodes, names)):
