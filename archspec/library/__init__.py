@@ -5,8 +5,9 @@ Every `*.yaml` file here holds `blocks:` (one or more definitions), in the langu
 the first time it names a kind that is not built in, that kind's file is read, validated and
 checked, with the files of the kinds it nests (transitively), once per process. Which file defines
 which kind comes from an index that a scan of the files' text makes without parsing YAML (a test
-holds it equal to the parsed files). Listing the kinds (`archspec blocks`, did-you-mean hints) reads
-only the index. A spec's own definition of a library kind's name takes precedence in that spec.
+holds it equal to the parsed files). Naming the kinds (did-you-mean hints, "expected one of") reads
+only the index; `archspec blocks`, which shows every kind's fields, reads every file. A spec's own
+definition of a library kind's name takes precedence in that spec.
 """
 
 from __future__ import annotations
