@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from test_loader_parity import both
 
 import archspec
+import archspec.library as library_module
 from archspec import SpecError
 from archspec.definitions import BlockDefinitions
 from archspec.library import FOLDER, LibraryKinds, library_index, library_kinds
@@ -127,3 +130,23 @@ def test_library_files_load_identically_with_either_parser(path: Path, monkeypat
     fast, slow = both(path, monkeypatch)
     assert isinstance(fast, Document) and isinstance(slow, Document)
     assert (fast.data, fast.marks, fast.key_marks) == (slow.data, slow.marks, slow.key_marks)
+
+
+def test_two_threads_first_lookups_make_one_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    kinds = _library(tmp_path, {"a.yaml": "blocks:\n  a_block:\n    nodes: [{layer: relu}]\n"})
+    made = []
+    real = library_module.stage_model
+
+    def slow_stage_model(*arguments: object) -> object:
+        made.append(arguments[0])
+        time.sleep(0.05)  # the other thread's lookup arrives while this one makes the model
+        return real(*arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(library_module, "stage_model", slow_stage_model)
+    found: list[object] = []
+    threads = [threading.Thread(target=lambda: found.append(kinds["a_block"])) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == ["a_block"] and found[0] is found[1]

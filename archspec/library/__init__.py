@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -54,16 +55,20 @@ class LibraryKinds(Mapping[str, type[DefinedStage]]):
         self._definitions: dict[str, BlockDefinition] = {}  # of the files read so far, checked together
         self._origins: dict[str, str] = {}  # kind -> the EXTERNAL_DOCUMENTS key of its file
         self._models: dict[str, type[DefinedStage]] = {}
+        self._lock = threading.RLock()  # two threads' first lookups make one model per kind
 
     def __getitem__(self, kind: str) -> type[DefinedStage]:
         model = self._models.get(kind)
         if model is None:
             if kind not in self._index:
                 raise KeyError(kind)
-            if kind not in self._definitions:
-                self._read_with_nested(kind)
-            model = self._models[kind] = stage_model(kind, self._definitions[kind],
-                                                     (self._origins[kind], "blocks", kind), self)
+            with self._lock:
+                model = self._models.get(kind)
+                if model is None:
+                    if kind not in self._definitions:
+                        self._read_with_nested(kind)
+                    model = self._models[kind] = stage_model(kind, self._definitions[kind],
+                                                             (self._origins[kind], "blocks", kind), self)
         return model
 
     def __contains__(self, kind: object) -> bool:
