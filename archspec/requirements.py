@@ -82,3 +82,34 @@ def unmet_requirements(kind: str, requires: tuple[str, ...], environment: Mappin
             shown = "" if holds is False else f" (it is {holds!r}, not true or false)"
             unmet.append(Unmet(index, condition, f"`{kind}` requires `{condition}`{shown}, but {found}", reads))
     return unmet
+
+
+# How a stage sets each name a requirement may read besides the block's own fields.
+_WHAT_SETS = {"in": "the width of the layer or block before (`in`, the block's input channels)",
+              "width": "`width:`", "stride": "`stride:`", "index": "`repeats:` (`index` is the copy's position)"}
+
+
+def use_problems(kind: str, fields: Mapping[str, object], requires: tuple[str, ...],
+                 environment: Mapping[str, object], written: set[str], origin: SpecPath
+                 ) -> list[tuple[SpecPath, str, str]]:
+    """(where, message, hint) for each unmet requirement of one use written at `origin`: at the field
+    it reads where the use writes that field (`written`), else at the use."""
+    problems = []
+    for unmet in unmet_requirements(kind, requires, environment):
+        field = next((name for name in unmet.reads if name in written), None)
+        where = (*origin, field) if field is not None else origin
+        problems.append((where, unmet.message, _hint(kind, fields, requires, environment, unmet)))
+    return problems
+
+
+def _hint(kind: str, fields: Mapping[str, object], requires: tuple[str, ...], environment: Mapping[str, object],
+          unmet: Unmet) -> str:
+    """The default of a field it reads, where that default meets it; else what to choose."""
+    for name in unmet.reads:
+        default = fields.get(name)
+        if default is None or (isinstance(default, str) and "${" in default) or default == environment.get(name):
+            continue
+        if not unmet_requirements(kind, (requires[unmet.index],), {**environment, name: default}):
+            return f"write `{name}: {default}` (the default), or another value for which {unmet.condition}"
+    settable = [_WHAT_SETS.get(name, f"`{name}:`") for name in unmet.reads]
+    return f"choose {', '.join(settable)} so that {unmet.condition}"

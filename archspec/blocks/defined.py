@@ -28,7 +28,7 @@ from archspec.layers import LAYERS, derived
 from archspec.names import GRAPH_BLOCK_ATTRIBUTES, sibling_problems
 from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import ChannelRange
-from archspec.requirements import Unmet, unmet_requirements
+from archspec.requirements import use_problems
 from archspec.shapes import Shape, show
 
 _COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6}")  # a dotted name's parts, as a stage's
@@ -257,27 +257,13 @@ class _Lowering:
             self.require()
 
     def require(self) -> None:
-        """The definition's `requires:`, each unmet one an error at the use (at the field it reads
-        where the stage writes that field), before any node is made."""
-        written = self.stage.model_fields_set
-        for unmet in unmet_requirements(self.stage.kind_name, self.definition.requires, self.environment):
-            field = next((name for name in unmet.reads if name in written and name in self.definition.fields), None)
-            where = (*self.use.origin, field) if field is not None else self.use.origin
+        """The definition's `requires:`, each unmet one an error at the use, before any node is made."""
+        written = {name for name in self.stage.model_fields_set if name in self.definition.fields}
+        for where, message, hint in use_problems(self.stage.kind_name, self.definition.fields,
+                                                 self.definition.requires, self.environment, written,
+                                                 self.use.origin):
             # A nested use's trace ends with its module name already (`... > layer2.0.se`).
-            what = self.use.trace if self.use.depth > 0 else self.qualname
-            self.problem(where, what, unmet.message, self._hint(unmet))
-
-    def _hint(self, unmet: Unmet) -> str:
-        """The default of a field it reads, where that default meets it; else what to choose."""
-        for name in unmet.reads:
-            default = self.definition.fields.get(name)
-            if default is None or is_expression(default) or default == self.environment.get(name):
-                continue
-            if not unmet_requirements(self.stage.kind_name, (self.definition.requires[unmet.index],),
-                                      {**self.environment, name: default}):
-                return f"write `{name}: {default}` (the default), or another value for which {unmet.condition}"
-        settable = [_WHAT_SETS.get(name, f"`{name}:`") for name in unmet.reads]
-        return f"choose {', '.join(settable)} so that {unmet.condition}"
+            self.problem(where, self.use.trace if self.use.depth > 0 else self.qualname, message, hint)
 
     def problem(self, where: SpecPath, what: str, message: str, hint: str | None = None) -> None:
         self.failed = True
@@ -469,11 +455,6 @@ def _name_problems(model: type[DefinedStage], slots: tuple[tuple[str, int], ...]
                              "this block's modules, has an attribute of that name"),
                              f"use another name, e.g. `name: {name}_`"))
     return problems
-
-
-# How a stage sets each name a requirement may read besides the block's own fields.
-_WHAT_SETS = {"in": "the width of the layer or block before (`in`, the block's input channels)",
-              "width": "`width:`", "stride": "`stride:`", "index": "`repeats:` (`index` is the copy's position)"}
 
 
 def _lower(evaluator: Evaluator, use: Use, x: Shape, qualname: str) -> BlockGraph | None:
