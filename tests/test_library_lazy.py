@@ -105,13 +105,22 @@ def test_nested_library_kinds_are_read_and_checked_with_the_kind(tmp_path: Path)
 
 
 def test_an_error_inside_a_library_definition_is_placed_in_its_file():
+    # `activation` names a layer kind; a conv there needs a width the library's node does not give.
     errors = spec_errors("name: x\ninput: {channels: 16, size: 8}\n"
-                         "stages:\n  - {block: se_basic, width: 16, reduction: 0}\n")
-    error = next(e for e in errors if "division by zero" in e.message or "zero" in e.message)
-    source = library_index()["squeeze_excite"]
+                         "stages:\n  - {block: mobilenet_v3_block, width: 16, activation: conv}\n")
+    error = next(e for e in errors if "Field required" in e.message)
+    source = library_index()["conv_norm_act"]
     assert error.file == str(source)
     assert error.source_line == source.read_text().splitlines()[error.line - 1]
-    assert "fc1" in error.source_line and "stages[0] (se_basic, copy 0)" in error.message
+    assert "${activation}" in error.source_line
+    assert error.message.startswith("stages[0] (mobilenet_v3_block, copy 0) > layer1.0.block > layer1.0.block.0 >")
+
+
+def test_a_library_kinds_requirement_is_refused_at_the_users_field():
+    errors = spec_errors("name: x\ninput: {channels: 16, size: 8}\n"
+                         "stages:\n  - {block: se_basic, width: 16, reduction: 0}\n")
+    assert [(e.file, e.line, e.path) for e in errors] == [(None, 4, ("stages", 0, "reduction"))]
+    assert "`se_basic` requires `reduction >= 1`, but reduction is 0" in errors[0].message
 
 
 def test_a_specs_own_definition_of_a_library_kind_takes_precedence():

@@ -258,7 +258,8 @@ class _Lowering:
 
     def require(self) -> None:
         """The definition's `requires:`, each unmet one an error at the use, before any node is made."""
-        written = {name for name in self.stage.model_fields_set if name in self.definition.fields}
+        settable = {*self.definition.fields, "width", "stride"}  # what a use writes, where it does
+        written = {name for name in self.stage.model_fields_set if name in settable}
         for where, message, hint in use_problems(self.stage.kind_name, self.definition.fields,
                                                  self.definition.requires, self.environment, written,
                                                  self.use.origin):
@@ -303,6 +304,7 @@ class _Lowering:
                 self.problem((*where, "name"), what, f"expected a name, found {module_name!r}")
                 actual[name] = None
                 continue
+            what = f"{self.qualname}.{module_name}"  # the evaluated name (`block.1`), not `${...}`
             made = self.node(plan, module_name, [i for i in inputs if i is not None] if
                              spec_node.op == "add" else inputs, where, what, nodes)
             if made is None or isinstance(made, str):
