@@ -1,0 +1,269 @@
+"""Making one use of a block kind defined in YAML concrete: its graph at one input shape.
+
+`_Lowering` evaluates the definition's expressions for a use (the stage's fields, `width`, `stride`,
+`in`, `index`), refuses unmet `requires:`, and makes each node: layers validated as written ones,
+joins, the stage's shortcut option, nested blocks as lazy `defined` nodes (archspec/blocks/defined.py
+makes them concrete in turn when they are evaluated). Errors are located at the node's key in the
+definition; the `defined` op names the stage and copy that used it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pydantic import ValidationError
+
+from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
+from archspec.definitions import INPUT, NodePlan, is_expression
+from archspec.errors import SpecPath, did_you_mean
+from archspec.expr import ExprError, interpolate
+from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
+from archspec.layers import LAYERS, derived
+from archspec.nesting import DottedNameError, nest_dotted
+from archspec.ops import ChannelRange
+from archspec.requirements import use_problems
+from archspec.shapes import Shape
+
+if TYPE_CHECKING:
+    from archspec.blocks.defined import DefinedStage
+
+
+class Use(NamedTuple):
+    """A block used at one place: a validated stage (or nested block) with this copy's settings."""
+
+    stage: BlockStage
+    width: int | None  # None: the input's channels (a nested block without `width`)
+    stride: int
+    shortcut: Shortcut
+    trace: str  # how errors name the place: stages[1] (se_basic, copy 0) > nodes[5] (se)
+    depth: int
+    origin: SpecPath  # where the use is written (a stage, or a node of an enclosing definition)
+    index: int = 0  # the copy's index in its stage (0 for a nested block)
+
+
+class NestedUse(NamedTuple):
+    """A block node inside a definition, before its input shape (and so its default width) is known."""
+
+    kind: str
+    model: type[BlockStage]
+    values: tuple[tuple[str, Any], ...]
+    stride: int
+    shortcut: Shortcut
+    trace: str
+    depth: int
+    origin: SpecPath
+
+
+class _Lowering:
+    """One use of a definition made concrete at input shape `x`."""
+
+    def __init__(self, evaluator: Evaluator, use: Use, x: Shape, qualname: str):
+        stage: DefinedStage = use.stage  # type: ignore[assignment]
+        assert hasattr(stage, "definition"), "a kind defined in YAML (DefinedStage)"
+        self.evaluator, self.use, self.x, self.stage, self.qualname = evaluator, use, x, stage, qualname
+        self.definition = stage.definition
+        self.base = stage.origin_prefix
+        self.failed = False
+        self.environment: dict[str, object] = {"width": use.width if use.width is not None else x[0],
+                                               "stride": use.stride, "in": x[0], "index": use.index}
+        for name, value in stage.field_values().items():
+            self.environment[name] = (self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
+                                      if is_expression(value) else value)
+        if self.definition.requires and not self.failed:
+            self.require()
+
+    def require(self) -> None:
+        """The definition's `requires:`, each unmet one an error at the use, before any node is made."""
+        settable = {*self.definition.fields, "width", "stride"}  # what a use writes, where it does
+        written = {name for name in self.stage.model_fields_set if name in settable}
+        for where, message, hint in use_problems(self.stage.kind_name, self.definition.fields,
+                                                 self.definition.requires, self.environment, written,
+                                                 self.use.origin):
+            # A nested use's trace ends with its module name already (`... > layer2.0.se`).
+            self.problem(where, self.use.trace if self.use.depth > 0 else self.qualname, message, hint)
+
+    def problem(self, where: SpecPath, what: str, message: str, hint: str | None = None) -> None:
+        self.failed = True
+        self.evaluator.problem(where, what, message, hint)
+
+    def value(self, value: Any, where: SpecPath, what: str) -> Any:
+        if isinstance(value, list):
+            return tuple(self.value(item, where, what) for item in value)
+        if not is_expression(value):
+            return value
+        try:
+            return interpolate(value, self.environment)
+        except ExprError as error:
+            self.problem(where, what, error.message, error.hint)
+            return None
+
+    def graph(self) -> BlockGraph | None:
+        actual: dict[str, str | None] = {INPUT: INPUT}  # a definition's node name -> the value it stands for
+        nodes: list[Node] = []
+        plans = self.stage.plans()
+        for plan, where in plans:
+            spec_node, name = plan.node, plan.name
+            what = f"{self.qualname}.{plan.shown}"
+            inputs = [actual.get(read) for read in plan.reads]
+            if spec_node.when is not None:
+                keep = self.value(spec_node.when, (*where, "when"), what)
+                if keep is None:
+                    actual[name] = None
+                    continue
+                if not keep:
+                    actual[name] = actual.get(spec_node.otherwise) if spec_node.otherwise else inputs[0]
+                    continue
+            module_name = self.value(plan.shown, (*where, "name"), what) if is_expression(plan.shown) else plan.shown
+            if isinstance(module_name, int) and not isinstance(module_name, bool) and module_name >= 0:
+                module_name = str(module_name)  # `name: "${shift + 1}"`: a position, as in nn.Sequential
+            if not isinstance(module_name, str) or not module_name:
+                self.problem((*where, "name"), what, f"expected a name, found {module_name!r}")
+                actual[name] = None
+                continue
+            what = f"{self.qualname}.{module_name}"  # the evaluated name (`block.1`), not `${...}`
+            made = self.node(plan, module_name, [i for i in inputs if i is not None] if
+                             spec_node.op == "add" else inputs, where, what, nodes)
+            if made is None or isinstance(made, str):
+                actual[name] = made
+                continue
+            nodes.append(made)
+            actual[name] = module_name
+        output = actual.get(self.definition.output or plans[-1][0].name)
+        if self.failed or output is None or not nodes:
+            if not self.failed and not nodes:
+                self.problem(self.base, self.use.trace, "every node of the block is left out here",
+                             "keep at least one node for these fields (`when:`)")
+            return None
+        if not self.names_hold(nodes):
+            return None
+        try:
+            nested, output = nest_dotted(nodes, output)
+        except DottedNameError as error:
+            for problem in error.problems:
+                self.problem(problem.origin, self.qualname, problem.message, problem.hint)
+            return None
+        chain = all(node.inputs == ((nested[i - 1].name if i else INPUT),) and OPS[node.op].makes_module
+                    for i, node in enumerate(nested)) and output == nested[-1].name
+        return BlockGraph(self.stage.kind_name, nested, output, sequential=chain)
+
+    def names_hold(self, nodes: list[Node]) -> bool:
+        """The module names (after `${...}` in names) keep the rules every module name keeps, and
+        none is an attribute of the GraphBlock that holds them."""
+        index = len(self.base) + 1  # a node's origin: (*base, "nodes", index, ...)
+        problems = self.stage.name_problems(tuple((node.name, int(node.origin[index])) for node in nodes
+                                                  if OPS[node.op].makes_module))
+        for origin, message, hint in problems:
+            self.problem(origin, self.qualname, message, hint)
+        return not problems
+
+    def node(self, plan: NodePlan, name: str, inputs: list[str | None], where: SpecPath, what: str,
+             nodes: list[Node]) -> Node | str | None:
+        """The concrete node; or the name of the value it stands for (an identity shortcut, an
+        addition left with one input); or None where it failed or was removed."""
+        spec_node = plan.node
+        settings = {key: self.value(value, (*where, key), what) if variable else value
+                    for key, value, variable in plan.settings}
+        if None in settings.values():
+            return None
+        if spec_node.layer is not None:
+            kind = plan.layer or self.layer_kind(spec_node.layer, where, what)
+            if kind is None:
+                return None
+            try:
+                layer = derived(LAYERS[kind], layer=kind, **settings)
+            except ValidationError as error:
+                for item in error.errors(include_url=False):
+                    key = item["loc"][0] if item["loc"] else None
+                    shown = settings.get(key) if isinstance(key, str) else None
+                    written = spec_node.settings.get(key) if isinstance(key, str) else None
+                    hint = f"`{written}` gives {shown!r}" if is_expression(written) else None
+                    self.problem((*where, key) if isinstance(key, str) else where, what,
+                                 f"{key}: {item['msg']}" if key else item["msg"], hint)
+                return None
+            except TypeError:  # an unhashable value (a list within a list): refused by the layer's rule
+                self.problem(where, what, "expected numbers or pairs of numbers as values")
+                return None
+            if None in inputs or not inputs:
+                return None  # it reads a failed value
+            return layer_node(name, layer, where, *inputs, written=True)  # type: ignore[arg-type]
+        if None in inputs or not inputs:
+            return None  # it reads a removed shortcut or a failed value: nothing more to say
+        if spec_node.op is not None:
+            if spec_node.op == "add" and len(inputs) == 1:
+                return inputs[0]  # the stage's shortcut option `none` removed the other side
+            payload = None
+            if spec_node.op == "slice":
+                bounds = {key: settings.get(key, 0) for key in ("start", "stop")}
+                wrong = [key for key, value in bounds.items() if isinstance(value, bool) or not isinstance(value, int)]
+                for key in wrong:
+                    self.problem((*where, key), what, f"{key}: expected a whole number of channels, found "
+                                 f"{bounds[key]!r}", f"`{spec_node.settings[key]}` gives {bounds[key]!r}"
+                                 if is_expression(spec_node.settings[key]) else None)
+                if wrong:
+                    return None
+                payload = ChannelRange(bounds["start"], bounds["stop"])
+            return Node(name, spec_node.op, tuple(inputs), payload, where)  # type: ignore[arg-type]
+        if spec_node.shortcut is not None:
+            return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
+        return self.nested(spec_node, name, inputs, settings, where, what)
+
+    def layer_kind(self, written: str, where: SpecPath, what: str) -> str | None:
+        """The layer kind of a node: as written, or the value of its `${...}` (a field naming an
+        activation, as torchvision's `activation_layer`), which must name a layer kind."""
+        kind = self.value(written, (*where, "layer"), what)
+        if kind is None:
+            return None
+        if not isinstance(kind, str) or kind not in LAYERS:
+            self.problem((*where, "layer"), what, (f"`{written}` gives {kind!r}, which is not a layer kind; "
+                         f"expected one of: {', '.join(LAYERS.names())}"),
+                         did_you_mean(str(kind), LAYERS.names()) or "give the field a layer kind, e.g. `relu`")
+            return None
+        return kind
+
+    def shortcut(self, spec_node: Any, name: str, source: str, settings: dict[str, Any], where: SpecPath,
+                 what: str, nodes: list[Node]) -> Node | str | None:
+        option = self.use.shortcut if spec_node.shortcut == "stage" else spec_node.shortcut
+        if option == "none":
+            return None
+        width = settings.get("width", self.environment["width"])
+        stride = settings.get("stride", self.environment["stride"])
+        for key, value in (("width", width), ("stride", stride)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                self.problem((*where, key), what, f"{key}: expected a whole number of at least 1, found {value!r}",
+                             f"`{spec_node.settings[key]}` gives {value!r}" if key in spec_node.settings else None)
+                return None
+        x = self.x if source == INPUT else _shape_of(source, nodes, self.x)
+        if x is None:
+            return None
+        try:
+            branch = shortcut_node(x, width, stride, option, where, name=name)
+        except ValidationError as error:  # beyond a layer's bounds (a stride above 4096, ...)
+            item = error.errors(include_url=False)[0]  # one per value: not each member of a union
+            key = item["loc"][0] if item["loc"] and item["loc"][0] in ("width", "stride") else None
+            self.problem((*where, key) if isinstance(key, str) else where, what, f"{key}: {item['msg']}")
+            return None
+        return source if branch is None else branch._replace(inputs=(source,))
+
+    def nested(self, spec_node: Any, name: str, inputs: list[str | None], settings: dict[str, Any],
+               where: SpecPath, what: str) -> Node:
+        kind = spec_node.block
+        model = self.stage.visible.get(kind) or BLOCKS[kind]
+        stride = settings.pop("stride", 1)
+        use = NestedUse(kind, model, tuple(settings.items()), stride, self.use.shortcut,
+                        f"{self.use.trace} > {what}", self.use.depth + 1, where)
+        return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
+
+
+def lower_use(evaluator: Evaluator, use: Use, x: Shape, qualname: str) -> BlockGraph | None:
+    lowering = _Lowering(evaluator, use, x, qualname)
+    return None if lowering.failed else lowering.graph()  # a field or requirement failed: nothing to make
+
+
+def _shape_of(name: str, nodes: list[Node], x: Shape) -> Shape | None:
+    """The output shape of an earlier node (for a shortcut that reads one), by a scratch evaluation."""
+    scratch = Evaluator()
+    result = scratch.run_graph(Node("probe", "block", ("input",), BlockGraph("probe", tuple(nodes), name)),
+                               x, "probe")
+    return None if result is None else result.out_shape
+
+
