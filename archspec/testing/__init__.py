@@ -253,6 +253,8 @@ def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> d
         return draw_defined_stage(draw, x, knobs, draw(st.sampled_from(sorted(knobs.blocks))))
     if options.library_kinds and (not options.block_kinds or draw(st.integers(0, 2)) == 0):
         return draw_library_stage(draw, x, knobs, draw(st.sampled_from(options.library_kinds)))
+    if not options.block_kinds:  # invalid_specs asked for library kinds only: it draws none of them
+        return None
     kind = draw(st.sampled_from(options.block_kinds))
     return BLOCK_STRATEGIES[kind].draw(draw, x, knobs)
 
@@ -313,7 +315,8 @@ def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, m
     """Near-miss documents: a drawn valid spec with one value changed so that archspec must refuse
     it and plain PyTorch fails on it as well (see FAULTS for the kinds of fault and what each
     changes). `faults`: which kinds (default: every one the block kinds allow). The other knobs are
-    those of `valid_specs`, for the valid spec each near miss starts from.
+    those of `valid_specs`, for the valid spec each near miss starts from (which uses built-in and
+    registered block kinds, not the library's: the faults are changes to those).
     """
     options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes, channels,
                        HEADS, square, True, None, spec_names, descriptions)
@@ -330,9 +333,12 @@ def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, m
 @st.composite
 def _near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
     fault = FAULTS[name]
+    # The base network uses built-in kinds only: the faults change built-in layers and blocks, and a
+    # library stage beside them would make the plain-PyTorch confirmation read YAML definitions.
+    options = _Options(**{**options.__dict__, "library_kinds": ()})
     if fault.kinds:
         kinds = tuple(k for k in options.block_kinds if k in fault.kinds(BLOCK_STRATEGIES))
-        options = _Options(**{**options.__dict__, "block_kinds": kinds, "library_kinds": ()})
+        options = _Options(**{**options.__dict__, "block_kinds": kinds})
     base = draw(_network(options, stem_first=fault.stem_first, head=fault.head))
     choices = candidates(name, base, trace(base))
     assume(choices)
