@@ -370,7 +370,9 @@ def invalid_definitions(*, faults: Sequence[str] | None = None, user_blocks: st.
     if unknown or not chosen:
         raise InvalidArgument(f"faults must be a non-empty subset of {list(DEFINITION_FAULTS)}; "
                               f"found {unknown or chosen}")
-    options = _options(max_stages, 2, max_width, None, SHORTCUTS, input_sizes, None, HEADS, False, True,
+    # Built-in kinds beside the defined ones, not the library's: a near miss is confirmed in plain
+    # PyTorch, which reads the spec's own definitions only.
+    options = _options(max_stages, 2, max_width, BLOCKS.names(), SHORTCUTS, input_sizes, None, HEADS, False, True,
                        user_blocks=user_blocks if user_blocks is not None else defined_blocks())
     return st.sampled_from(chosen).flatmap(lambda name: _definition_near_miss(options, name))
 
