@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_origin
 
+from archspec._resolving import SCALE_OVERRIDE, needs_resolving
 from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.check import Report
 from archspec.errors import Diagnostic, SpecError
 from archspec.imports import with_imports
 from archspec.loader import load_document
-from archspec.overrides import Override, needs_resolving, resolved_spec, to_overrides
-from archspec.scale import SCALE_OVERRIDE
 from archspec.shapes import Shape
 from archspec.spec import Spec
 from archspec.validate import validate
@@ -46,6 +45,8 @@ def load(source: str | Path, overrides: Mapping[str, object] | Sequence[str] | N
     document = with_imports(load_document(source))
     if not overrides and scale is None and not needs_resolving(document):
         return validate(document)  # nothing to resolve: no extra work
+    from archspec.overrides import Override, resolved_spec, to_overrides  # the resolve pass, only when needed
+
     chosen = () if scale is None else (Override(SCALE_OVERRIDE, scale, f"--scale {scale}"),)
     return resolved_spec(document, (*to_overrides(overrides), *chosen))
 

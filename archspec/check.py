@@ -31,6 +31,7 @@ from archspec.budget import (
     sequence_peak,
 )
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
+from archspec.figures_memo import copy_facts
 from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, layer_node, walk
 from archspec.layers import LayerBase
 from archspec.names import ModuleNames, layer_places, module_names
@@ -209,33 +210,45 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
         for entries, in_list in (*(((layer,), False) for layer in spec.stem), *stages,
                                  *(((layer,), False) for layer in spec.head)):
             group_input, group = prod(shape), []  # a stage's entries, or one stem or head layer
+            # A stage's children's names and inputs matter only where a name is dotted
+            # (`denseblock1.denselayer1`: nested in the stage); else alike copies are added at once.
+            dotted = any(_may_name_dotted(entry, in_list) for entry in entries)
             children: list[str] = []  # a stage's children's names
             child_inputs: list[int] = []  # and their input values
             for entry in entries:
                 if isinstance(entry, LayerBase):
                     out, layer_params, layer_macs = entry.infer(shape)
-                    children.append(child_name(entry, 0, len(children), in_list))
-                    child_inputs.append(prod(shape))
+                    if dotted:
+                        children.append(child_name(entry, 0, len(children), in_list))
+                        child_inputs.append(prod(shape))
                     group.append(layer_moment(entry, shape, out))
                     shape, params, macs = out, params + layer_params, macs + layer_macs
                     continue
                 shortcut = entry.shortcut or spec.shortcut
                 alike: dict[object, tuple[Shape, BlockFacts]] = {}  # as in _lower_stage
-                for copy in range(entry.copies()):
+                copies, copy = entry.copies(), 0
+                while copy < copies:
                     key = entry.alike_key(copy)
                     known = alike.get(key) if key is not None else None
                     facts = (known[1] if known is not None and known[0] == shape
-                             else entry.facts(copy, shape, shortcut))
+                             else copy_facts(entry, copy, shape, shortcut))
                     if facts is None:
                         return None
                     if key is not None:
                         alike[key] = (shape, facts)
-                    children.append(child_name(entry, copy, len(children), in_list))
-                    child_inputs.append(prod(shape))
                     out, block_params, block_macs, block_peak = facts
-                    shape, params, macs = out, params + block_params, macs + block_macs
-                    group.append(Moment(block_peak))
-            if any("." in child for child in children):  # `denseblock1.denselayer1`: nested in the stage
+                    # This copy and the later ones alike to it, with the shape it keeps: equal figures.
+                    same = 1
+                    if not dotted and key is not None and out == shape:
+                        while copy + same < copies and entry.alike_key(copy + same) == key:
+                            same += 1
+                    for _ in range(same if dotted else 0):
+                        children.append(child_name(entry, copy, len(children), in_list))
+                        child_inputs.append(prod(shape))
+                    shape, params, macs = out, params + same * block_params, macs + same * block_macs
+                    group += [Moment(block_peak)] * same
+                    copy += same
+            if dotted and any("." in child for child in children):
                 stage_tree = chain_tree(children)
                 if stage_tree is None:
                     return None
@@ -372,6 +385,13 @@ def _lower_stage(stage: _StageToLower, x: Shape, evaluator: Evaluator, previous:
         return node, None
     return node, Resolved(node, stage.name, x, shape, sum(r.params for r in resolved),
                           sum(r.macs for r in resolved), figures)
+
+
+def _may_name_dotted(entry: LayerBase | BlockStage, in_list: bool) -> bool:
+    """Whether `child_name` may give one of `entry`'s copies a dotted name."""
+    if isinstance(entry, LayerBase):
+        return "." in (entry.name or "")
+    return (in_list and "." in (entry.name or "")) or "." in (entry.copy_names or "")
 
 
 def child_name(entry: LayerBase | BlockStage, copy: int, position: int, in_list: bool) -> str:

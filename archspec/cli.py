@@ -57,12 +57,23 @@ def _report_bad_arguments(bad: _BadArguments, as_json: bool) -> int:
     return report_usage_error(bad.parser.prog, bad.message, as_json, hint=" ".join(usage.split()))
 
 
-def make_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def command_name(module_name: str) -> str:
+    """A command's name is its module's (`archspec.commands.check` -> `check`; a test checks NAME)."""
+    return module_name.rpartition(".")[2]
+
+
+def make_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    """The parser of every command; with `only`, one in which only that command has its arguments
+    (and its module imported): the others keep their names, so usage lines and errors read the same,
+    but importing their modules (training, export) would only slow that command's start."""
     parser = _Parser(prog="archspec", description="Declarative architecture compiler for PyTorch.")
     parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = {}
     for module_name in COMMAND_MODULES:
+        if only is not None and command_name(module_name) != only:
+            subparsers.add_parser(command_name(module_name))  # never parsed in this run
+            continue
         command = importlib.import_module(module_name)
         command.add_arguments(subparsers.add_parser(command.NAME, help=command.HELP))
         commands[command.NAME] = command
@@ -70,8 +81,11 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, commands = make_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    # A command line that starts with a command's name is parsed by that command alone; any other
+    # (--help, --version, a mistake) by the whole parser, which lists every command.
+    named = {command_name(module_name) for module_name in COMMAND_MODULES}
+    parser, commands = make_parser(argv[0] if argv and argv[0] in named else None)
     try:
         args = parser.parse_args(argv)
     except _BadArguments as bad:  # argparse's convention, kept: a usage error exits via SystemExit

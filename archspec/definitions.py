@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -21,6 +21,7 @@ from archspec.blocks.base import BLOCKS, BlockStage
 from archspec.errors import SpecPath, did_you_mean
 from archspec.expr import has_expression, references
 from archspec.layers import LAYERS
+from archspec.requirements import MAX_REQUIREMENTS, requirement_problems
 
 KIND_KEYS = ("layer", "op", "block", "shortcut")  # the key that says what a node is
 NODE_KEYS = ("name", "from", "when", "else")  # keys every node may have
@@ -32,7 +33,7 @@ ENVIRONMENT_NAMES = ("width", "stride", "in", "index")
 # (`blocks:` would make it a list stage).
 RESERVED_FIELDS = frozenset({*ENVIRONMENT_NAMES, "input", "repeats", "shortcut", "name", "block", "blocks",
                              "copy_names", "layer", "op", "from", "when", "else", "description", "fields",
-                             "nodes", "output"})
+                             "nodes", "output", "requires"})
 MAX_NODES = 1_000
 MAX_NESTING = 16  # blocks inside blocks inside blocks: a definition graph is acyclic, this bounds depth
 INPUT = "input"
@@ -141,6 +142,10 @@ class BlockDefinition(BaseModel):
         description="the block's own fields and their defaults (a default may be a `${...}` expression)")
     nodes: Annotated[tuple[NodeDefinition, ...], Field(min_length=1, max_length=MAX_NODES)]
     output: Annotated[str, Field(max_length=200)] | None = Field(None, description="default: the last node")
+    requires: tuple[Annotated[str, Field(max_length=500)], ...] = Field(
+        default=(), max_length=MAX_REQUIREMENTS,
+        description="conditions every use must meet, `${...}` comparisons over the fields, width, stride, "
+        "in, index: e.g. `${reduction >= 1}` (archspec/requirements.py)")
 
     @model_validator(mode="after")
     def _names_and_reads(self) -> BlockDefinition:
@@ -149,6 +154,7 @@ class BlockDefinition(BaseModel):
             if field in RESERVED_FIELDS:
                 errors.append((("fields", field), (f"`{field}` cannot be a field name: archspec gives it "
                                "its meaning"), f"rename it, e.g. `{field}_`"))
+        errors += requirement_problems(self.requires, [*self.fields, *ENVIRONMENT_NAMES])
         names = node_names(self)
         seen: dict[str, int] = {}
         reads: set[str] = set()
@@ -190,7 +196,7 @@ def reads_index(definition: BlockDefinition) -> bool:
     """Whether an expression of the definition reads the copy's `index` (its copies then differ)."""
     values = [value for node in definition.nodes
               for value in (node.name, node.when, node.layer, *node.settings.values())]
-    values += list(definition.fields.values())
+    values += [*definition.fields.values(), *definition.requires]
     return any("index" in references(value) for value in values if is_expression(value))
 
 
@@ -220,6 +226,33 @@ def node_names(definition: BlockDefinition) -> list[str]:
         numbered[base] = number
         names.append(f"{base}{number}")
     return names
+
+
+class NodePlan(NamedTuple):
+    """What lowering needs of one node that no use changes: made once per definition, not per copy."""
+
+    node: NodeDefinition
+    name: str  # the name readers use (node_names)
+    shown: str  # how errors and traces name it: its written name, else `name`
+    reads: tuple[str, ...]  # what it reads: `from`, else the node before it
+    settings: tuple[tuple[str, Any, bool], ...]  # (key, value, holds `${...}`); a plain list as a tuple
+    layer: str | None  # the layer kind, where written as a known kind (not `${...}`)
+
+
+def node_plans(definition: BlockDefinition) -> tuple[NodePlan, ...]:
+    """Every node's plan, in order (archspec/blocks/defined.py keeps them per definition)."""
+    names = node_names(definition)
+    plans = []
+    for index, (node, name) in enumerate(zip(definition.nodes, names)):
+        settings = []
+        for key, value in node.settings.items():
+            variable = (any(is_expression(item) for item in value) if isinstance(value, list)
+                        else is_expression(value))
+            settings.append((key, tuple(value) if isinstance(value, list) and not variable else value, variable))
+        plain_layer = node.layer is not None and not is_expression(node.layer) and node.layer in LAYERS
+        plans.append(NodePlan(node, name, node.name or name, node.reads or ((names[index - 1] if index else INPUT),),
+                              tuple(settings), node.layer if plain_layer else None))
+    return tuple(plans)
 
 
 def _base_name(node: NodeDefinition) -> str:

@@ -143,5 +143,9 @@ class SpecError(ValueError):
         summary = f"{count} error{'s' if count != 1 else ''} in spec"
         super().__init__(summary + "\n" + "\n".join(d.render() for d in self.errors))
 
+    def __reduce__(self) -> tuple[type[SpecError], tuple[list[Diagnostic]]]:
+        # Rebuilt from its diagnostics, not its message: `archspec sample --jobs` raises a worker's here.
+        return (SpecError, (self.errors,))
+
     def render(self) -> str:
         return "\n".join(d.render() for d in self.errors)

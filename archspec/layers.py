@@ -9,8 +9,8 @@
 Channel counts and `in_features` are never spec fields: they come from the input shape `x`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here or in layers_modern.py: Pydantic would evaluate every
+# field's annotation string as each kind's class is made, a third of this module's import time.
 import functools
 import math
 from typing import Annotated, Any, ClassVar, Literal
@@ -36,11 +36,10 @@ ModuleName = Annotated[str, Field(pattern=MODULE_NAME_PATTERN)]
 
 ZeroPad = Literal["end", "both"]  # where option A puts its zero channels: after the input's, or half each side
 
-LAYERS: Registry[type[LayerBase]] = Registry("layer")
-
-
 class LayerBase(ValidatedCopies):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: a kind's validator is made the first time the kind is used, not when archspec is
+    # imported (making all of them took most of `archspec check`'s start-up).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: ModuleName | None = Field(None, description="module name; by default from the kind; a dotted "
                                     "name (conv1.0) nests")
@@ -77,6 +76,8 @@ class LayerBase(ValidatedCopies):
             text += f", groups {self.groups}"  # type: ignore[attr-defined]
         return text
 
+
+LAYERS: Registry[type[LayerBase]] = Registry("layer")
 
 # A Python number used as an operand (`x.mul(alpha)`, `mean`'s division) becomes a one-element double
 # tensor and its float32 copy while the operation runs: 12 bytes, 3 values.

@@ -8,8 +8,6 @@ the same. Counting follows torchvision's `_ops` and layers.py: activations, norm
 shuffles and scales have 0 MACs (FlopCounterMode counts none of their ops either).
 """
 
-from __future__ import annotations
-
 import math
 from typing import Annotated, Any, ClassVar, Literal
 

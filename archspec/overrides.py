@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+from archspec._resolving import VARS, needs_resolving  # noqa: F401  (needs_resolving: still importable from here)
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
 from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
 from archspec.loader import Document, load_document
@@ -24,7 +25,6 @@ from archspec.scale import SCALE_OVERRIDE, SCALES, choose
 from archspec.spec import Spec
 from archspec.validate import _value_at, validate
 
-VARS = "vars"
 BLOCKS = "blocks"
 MAX_VAR_CHAIN = 100  # a var using a var using a var ...: resolved recursively, so bounded
 _PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,9})\]")
@@ -119,11 +119,6 @@ class ResolvedDocument(Document):
                 hint = f"`{expression}` gives {value!r}"
         placed = super().diagnostic(path, message, hint, at_key=at_key)
         return replace(placed, message=placed.message + self.note) if self.note else placed
-
-
-def needs_resolving(document: Document) -> bool:
-    """Whether a document has anything for this pass (one substring search of the text)."""
-    return "${" in document.text or (isinstance(document.data, dict) and bool({VARS, SCALES} & document.data.keys()))
 
 
 def resolve(document: Document) -> tuple[ResolvedDocument, list[Diagnostic], list[SpecPath]]:

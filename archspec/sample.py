@@ -21,6 +21,7 @@ from typing import Any
 from archspec.check import check
 from archspec.errors import Diagnostic, SpecError
 from archspec.expr import ExprError, Node, evaluate, parse, split
+from archspec.figures_memo import remembering_figures
 from archspec.generators import GeneratorError, Inexpressible, expand
 from archspec.imports import with_imports
 from archspec.loader import Document, dump, load_document
@@ -166,10 +167,11 @@ class Sampler:
 
     def run(self, count: int, progress: Callable[[int], None] | None = None) -> list[Sample]:
         samples = []
-        for index in range(count):
-            samples.append(self.sample(index))
-            if progress is not None:
-                progress(index + 1)
+        with remembering_figures():  # samples share most blocks (archspec.figures_memo)
+            for index in range(count):
+                samples.append(self.sample(index))
+                if progress is not None:
+                    progress(index + 1)
         return samples
 
 

@@ -32,14 +32,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from archspec._resolving import SCALE_OVERRIDE, SCALES  # noqa: F401  (SCALE_OVERRIDE: importable from here)
 from archspec.blocks import BLOCKS
-from archspec.blocks.defined import DefinedStage
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean, format_path
 from archspec.layers import LAYERS
 from archspec.loader import Document, load_document
 
-SCALES = "scales"
-SCALE_OVERRIDE = "--scale"  # the override path that chooses a named scale: `--scale=s` in --set's list
 DEFAULT_DIVISOR = 8
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCALE_KEYS = ("depth", "width", "divisor")
@@ -110,6 +108,8 @@ def _entries(data: dict[str, Any]) -> Iterator[tuple[SpecPath, dict[str, Any], A
         if item.get("layer") in LAYERS:
             return LAYERS[item["layer"]]
         if isinstance(item.get("block"), str):  # a kind defined in YAML scales its `width`
+            from archspec.blocks.defined import DefinedStage  # not at import: `archspec check` never uses it
+
             return BLOCKS.get(item["block"], DefinedStage)
         return None
 

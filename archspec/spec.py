@@ -6,6 +6,7 @@ registries, so a new kind becomes part of the language (and of the JSON Schema) 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Union
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     PrivateAttr,
     SerializeAsAny,
     Tag,
@@ -33,36 +35,72 @@ from archspec.loader import Document
 from archspec.shapes import Shape, pair
 from archspec.validated import ValidatedCopies
 
-LayerSpec = Annotated[Union[LAYERS.models()], Field(discriminator="layer")]  # noqa: UP007
-_BUILT_IN = frozenset(BLOCKS.names())  # the kinds of the union below: known when this module is imported
+# The layer and block kinds a spec may name with a model of their own: those registered when this
+# module is imported (a block kind registered later is found through `find_kind`, as are YAML kinds).
+_LAYER_KINDS = dict(LAYERS.items())
+_BUILT_IN = dict(BLOCKS.items())
+
+
+@functools.cache
+def _union(tag: str) -> TypeAdapter[Any]:
+    """The discriminated union of every kind on `tag` (`layer` or `block`): what a spec's layers and
+    stages were validated against before, and what still says what is wrong with a mapping that names
+    no kind, an unknown one or is no mapping at all (its errors and JSON Schema are the union's).
+    Built on first use: a spec's valid layers and stages are validated by their own kinds' models."""
+    models = tuple(_LAYER_KINDS.values() if tag == "layer" else _BUILT_IN.values())
+    return TypeAdapter(Annotated[Union[models], Field(discriminator=tag)])  # noqa: UP007
+
+
+def _validated(target: type[BaseModel] | TypeAdapter[Any], value: object, info: ValidationInfo) -> object:
+    """`value` validated by `target` as the spec it is part of is: in JSON mode, strictly, as JSON
+    (Pydantic's validation in strict Python mode would refuse a list where a tuple goes)."""
+    if isinstance(target, TypeAdapter):
+        if info.mode == "json":
+            return target.validate_json(json.dumps(value), strict=True)
+        return target.validate_python(value)
+    if info.mode == "json":
+        return target.model_validate_json(json.dumps(value), strict=True)
+    return target.model_validate(value)
+
+
+class _SchemaOfUnion:
+    """The JSON Schema of a layer or stage: the union's, made when a schema is asked for."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        return handler(_union(self.tag).core_schema)
+
+
+def _layer_of_its_kind(value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
+    """A layer, validated by its kind's own model, which Pydantic builds the first time a spec uses
+    the kind (building every kind's model when archspec is imported took most of its start-up)."""
+    kind = value.get("layer") if isinstance(value, dict) else None
+    model = _LAYER_KINDS.get(kind) if isinstance(kind, str) else None
+    return _validated(model or _union("layer"), value, info)
+
+
+LayerSpec = Annotated[Any, WrapValidator(_layer_of_its_kind), _SchemaOfUnion("layer")]
 
 
 def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
-    """A stage of any kind: a built-in one through the union (and its JSON Schema); a kind defined in
-    YAML (the spec's own, imported, the library's) or registered from Python after this module was
-    imported, through that kind's own model. Its errors keep their places in the stage."""
+    """A stage of any kind, through that kind's own model: built in, defined in YAML (the spec's own,
+    imported, the library's) or registered from Python after this module was imported. Its errors
+    keep their places in the stage; those of a mapping that names no kind are the union's."""
     kind = value.get("block") if isinstance(value, dict) else None
-    if not isinstance(value, dict) or not isinstance(kind, str) or kind in _BUILT_IN:
-        if info.mode == "json" and isinstance(value, dict):
-            # Pydantic's handler would go on in strict Python mode, where a list is not a tuple.
-            return _BUILT_IN_STAGES.validate_json(json.dumps(value), strict=True)
-        return handler(value)
-    model = find_kind(kind)
+    if not isinstance(kind, str):
+        return _validated(_union("block"), value, info)
+    model = _BUILT_IN.get(kind) or find_kind(kind)
     if model is None:
         raise PydanticCustomError("union_tag_invalid", "unknown block kind {tag}",
                                   {"discriminator": "'block'", "tag": str(kind),
                                    "expected_tags": ", ".join(known_kinds())})
-    if info.mode == "json":
-        return model.model_validate_json(json.dumps(value), strict=True)
-    return model.model_validate(value)
+    return _validated(model, value, info)
 
 
-_BUILT_IN_STAGES: TypeAdapter[Any] = TypeAdapter(
-    Annotated[Union[BLOCKS.models()], Field(discriminator="block")])  # noqa: UP007
-# SerializeAsAny: a stage of a kind outside the union (defined in YAML, registered later) dumps as
-# its own model says, like the built-in ones.
-BlockSpec = Annotated[Union[BLOCKS.models()], Field(discriminator="block"),  # noqa: UP007
-                      WrapValidator(_any_block_kind), SerializeAsAny()]
+# SerializeAsAny: a stage dumps as its own model says, whichever kind it is.
+BlockSpec = Annotated[Any, WrapValidator(_any_block_kind), _SchemaOfUnion("block"), SerializeAsAny()]
 
 # Tags of the two-level unions below. They never appear in a spec; validate strips them from paths.
 UNION_TAGS = frozenset({"layer-item", "block-item", "block-stage", "list-stage"})

@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick    # fewer rounds, ResNet-18 only for the runtime sections
 
 Prints one table and writes it as JSON to benchmarks/results/<machine>.json. Sections:
-  1 static check vs a meta-device forward    2 `archspec check` process vs a torch process
+  1 static check vs a meta-device forward    2 `archspec check` process vs a torch process (and vs
+    `python -c "import torch"`, bytecode caching on and off: benchmarks/startup.py)
   3 compiled module vs its reference, torchvision's or timm's (eager, torch.compile)
   4 archspec.compile vs torchvision's constructor
   5 GPU (channels-last, bf16 autocast, seed training images/s): only where CUDA is available
@@ -31,6 +32,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]  # archspec from this checkout, and
 import gpu  # noqa: E402
 import handwritten_loop  # noqa: E402  (the sibling modules, found through the path set just above)
 import runtime  # noqa: E402
+import startup  # noqa: E402
 import static_check  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
@@ -122,7 +124,8 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
     if "1" in sections:
         record("1 static check vs meta forward", static_check.static_vs_meta(STATIC_NETWORKS, rounds))
     if "2" in sections:
-        record("2 whole process", static_check.whole_process("resnet152", 5 if quick else 11))
+        record("2 whole process", static_check.whole_process("resnet152", 5 if quick else 11)
+               + startup.startup_rows(5 if quick else 11, {"this tree": HERE.parent}))
     if "3" in sections:
         size = args.image_size
         record("3 runtime, CPU eager", runtime.eager(configs, budget_s, controls=not args.no_control, size=size))

@@ -35,13 +35,14 @@ from timing import Samples, interleaved, ratio_summary, time_processes  # noqa: 
 
 import archspec  # noqa: E402
 from archspec.loader import dump  # noqa: E402
-from archspec.sample import Sampler  # noqa: E402
+from archspec.sample import Budget, Sampler  # noqa: E402
+from archspec.sample_parallel import default_jobs, run_samples  # noqa: E402
 
 
-def sampling_rate(space: Path, count: int) -> float:
-    """Specs per second, loading the space included."""
+def sampling_rate(space: Path, count: int, jobs: int = 1) -> float:
+    """Specs per second on `jobs` processes, loading the space (and starting the processes) included."""
     start = time.perf_counter()
-    Sampler(space, 0).run(count)
+    run_samples(space, 0, None, Budget(), count, jobs)
     return count / (time.perf_counter() - start)
 
 
@@ -144,15 +145,19 @@ def main() -> int:
     print(overrides_row(args.override_rounds))
     drawn = Sampler(args.space, 0).run(args.builds * 2)
     specs = [archspec.load(dump(s.data)) for s in drawn if s.data is not None][:args.builds]
-    sampling, building, commands = [], [], []
+    jobs = default_jobs(args.n)
+    sampling, parallel, building, commands = [], [], [], []
     for _ in range(args.rounds):
         sampling.append(sampling_rate(args.space, args.n))
+        parallel.append(sampling_rate(args.space, args.n, jobs))
         building.append(building_rate(specs))
         commands.append(command_rate(args.space, args.n))
     sample_median, build_median = statistics.median(sampling), statistics.median(building)
     print(f"space {args.space.name}, {args.n:,} samples per round, {len(specs)} builds per round, "
           f"{args.rounds} rounds, torch threads {torch.get_num_threads()}")
     print(f"sample + check: {sample_median:,.0f} specs/s (rounds: {', '.join(f'{r:,.0f}' for r in sampling)})")
+    print(f"sample + check on {jobs} processes (`--jobs`, default for -n {args.n:,}): "
+          f"{statistics.median(parallel):,.0f} specs/s (rounds: {', '.join(f'{r:,.0f}' for r in parallel)})")
     print(f"build on meta + count parameters: {build_median:,.1f} networks/s "
           f"(rounds: {', '.join(f'{r:,.1f}' for r in building)})")
     print(f"ratio: sampling and checking is {sample_median / build_median:,.1f}x faster than building")

@@ -1,7 +1,8 @@
 """Sections 1, 2 and 4: the static check against torch's cheapest shape inference, and the build.
 
 1. `archspec.check` vs a forward pass of the same compiled module on the meta device (tensors with
-   shapes and no data: the cheapest way torch has to learn a network's shapes).
+   shapes and no data: the cheapest way torch has to learn a network's shapes). For the networks
+   of library blocks, also a fresh process's load+first check (reading the library files it needs).
 2. `archspec check SPEC` as a whole process vs a `python -c` that imports torch and runs a meta forward
    of torchvision's model: what a user waits for at the terminal.
 4. `archspec.compile` (load, check, build, init) vs torchvision's constructor (build, init).
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -24,6 +26,16 @@ from archspec.layers import derived
 
 ROOT = Path(__file__).resolve().parent.parent
 META_INPUT = (1, 3, 224, 224)
+# Networks whose blocks are the library's YAML kinds (or use ResNet-D's shortcut): their first check
+# in a fresh process reads library files and lowers each distinct block once, which no warm row shows.
+FRESH_PROCESS_NETWORKS = ("se-resnet50", "resnet50d")
+# Prints the seconds a fresh process takes to load and check a spec (after `import archspec`, which
+# the whole-process rows of section 2 charge).
+FRESH_CHECK_SCRIPT = (
+    "import sys, time\nimport archspec\n"
+    "start = time.perf_counter()\nassert archspec.check(archspec.load(sys.argv[1])).ok\n"
+    "print(time.perf_counter() - start)\n"
+)
 
 
 def _spec_path(network: str) -> Path:
@@ -60,7 +72,7 @@ def _static_candidates(network: str) -> dict[str, Callable[[], object]]:
         with torch.device("meta"), torch.no_grad():
             REFERENCES[network].make()(meta_input)
 
-    return {
+    candidates: dict[str, Callable[[], object]] = {
         "check": lambda: archspec.check(spec),
         # Blocks intern the layers they derive (archspec.layers.derived): a check in a fresh process
         # validates each distinct layer once; later checks of the same spec find them made.
@@ -73,6 +85,26 @@ def _static_candidates(network: str) -> dict[str, Callable[[], object]]:
         "meta forward": meta_forward,
         "build on meta+forward": build_on_meta_and_forward,
     }
+    if network in FRESH_PROCESS_NETWORKS:
+        candidates["fresh process: load+first check"] = _FreshProcessCheck(path)
+    return candidates
+
+
+class _FreshProcessCheck:
+    """A candidate for `interleaved` that starts a process to load and check the spec once; the
+    seconds that process measures (its start and `import archspec` left out) are kept, one per call."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.seconds: list[float] = []
+
+    def __call__(self) -> None:
+        result = subprocess.run([sys.executable, "-c", FRESH_CHECK_SCRIPT, str(self.path)], cwd=ROOT,
+                                capture_output=True, text=True, check=True)
+        self.seconds.append(float(result.stdout))
+
+    def samples(self, rounds: int) -> Samples:
+        return Samples(tuple(self.seconds[-rounds:]), 1)  # the rounds' calls, not the warm-up's
 
 
 def static_vs_meta(networks: list[str], rounds: int) -> list[dict[str, Any]]:
@@ -83,7 +115,8 @@ def static_vs_meta(networks: list[str], rounds: int) -> list[dict[str, Any]]:
         if REFERENCES[network].missing():
             rows.append(unavailable_row(f"{network}: check vs meta forward", network))
             continue
-        samples = interleaved(_static_candidates(network), rounds=rounds, warmup=2, sample_seconds=0.02)
+        candidates = _static_candidates(network)
+        samples = interleaved(candidates, rounds=rounds, warmup=2, sample_seconds=0.02)
         meta = samples["meta forward"]
         # The goal is the static check's: a parsed spec against a built module, each side's input
         # ready. The check runs the layers' rules and the blocks' static twins; the other rows are
@@ -95,6 +128,11 @@ def static_vs_meta(networks: list[str], rounds: int) -> list[dict[str, Any]]:
                                            ("load+check", False, None), ("load+check+range", True, None)):
             rows.append(_speedup_row(f"{network}: {ours} vs meta forward", samples[ours], meta, goal,
                                      input_range_included=range_included))
+        if network in FRESH_PROCESS_NETWORKS:
+            fresh = candidates["fresh process: load+first check"]
+            assert isinstance(fresh, _FreshProcessCheck)
+            rows.append(_speedup_row(f"{network}: fresh process: load+first check vs meta forward",
+                                     fresh.samples(rounds), meta, None, input_range_included=False))
         rows.append(_speedup_row(f"{network}: load+check+range vs {REFERENCES[network].label} built on meta "
                                  "+ forward",
                                  samples["load+check+range"], samples["build on meta+forward"], None,

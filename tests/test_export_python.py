@@ -320,3 +320,22 @@ def test_arguments_too_long_for_one_line_get_one_line_each():
     assert "            stride=(1, 2)," in fitted and '            name="a, b",' in fitted
     assert fitted[-1] == "        )"
     ast.parse("\n".join(part.strip() for part in fitted[1:]))
+
+
+def test_containers_of_dotted_names_are_classes_named_after_their_modules():
+    """`denseblock1.denselayer1` makes a container `denseblock1`: its class is Denseblock1 (a container
+    used under one name everywhere is named after it), not a numbered `SequentialBlock`."""
+    text = _source("""name: dotted
+input: {channels: 3, size: 8}
+stem: [{layer: conv, width: 4, kernel: 3, padding: 1}]
+stages:
+  - blocks:
+      - {block: basic, width: 4, repeats: 2, copy_names: "denseblock1.layer{number}"}
+      - {block: basic, width: 8, repeats: 1, name: transition}
+      - {block: basic, width: 8, repeats: 3, copy_names: "denseblock2.layer{number}"}
+head: [{layer: global_avgpool}, {layer: flatten}, {layer: linear, width: 2}]
+""")
+    classes = [line.split("(")[0] for line in text.splitlines() if line.startswith("class ")]
+    assert "class Denseblock1" in classes and "class Denseblock2" in classes
+    assert not any("Sequential" in name for name in classes)
+    assert "self.denseblock1 = Denseblock1()" in [line.strip() for line in text.splitlines()]

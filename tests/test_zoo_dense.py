@@ -145,9 +145,9 @@ def test_an_odd_width_that_cannot_be_halved_is_refused(stage: str):
     """Both kinds give half of `width` to each branch: an odd width is refused, not rounded down."""
     report = archspec.check(archspec.load(f"name: t\ninput: {{channels: 8, size: 8}}\nstages:\n  - {stage}\n"))
     assert not report.ok
-    error = report.errors[0]  # placed at the library definition's node, naming the stage that used it
-    assert error.path[:2] == ("blocks", stage.split()[1].rstrip(",")) and "stages[0]" in error.message
-    assert "gives 16.5" in (error.hint or "") or "gives 15.5" in (error.hint or "")
+    error = report.errors[0]  # the kind's `requires:`, at the stage's width, in the stage's terms
+    assert error.path == ("stages", 0, "width") and error.file is None and error.line == 4
+    assert "requires `width % 2 == 0`" in error.message and "width is 3" in error.message
 
 
 def test_python_export_keeps_each_units_own_channel_split():

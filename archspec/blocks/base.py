@@ -8,7 +8,9 @@ in `BLOCKS`, and implements `lower`, which turns one copy into a graph of primit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import prod
+from operator import itemgetter
 from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field
@@ -55,6 +57,9 @@ SHORTCUT_HELP = {
 }
 
 BLOCKS: Registry[type[BlockStage]] = Registry("block")
+# Stage fields that name modules or count the copies: no copy's figures depend on them.
+_NOT_IN_FIGURES = frozenset({"name", "copy_names", "repeats"})
+_FIGURE_FIELDS: dict[type, Callable[[dict[str, object]], tuple[object, ...]]] = {}  # per kind: the rest
 
 # What a block's static twin knows about one copy: its output shape, parameters, MACs, and the most
 # activation values alive at once while it runs (`archspec.budget.node_peak` of its graph), which the
@@ -63,7 +68,7 @@ BlockFacts = tuple[Shape, int, int, int]
 
 
 class BlockStage(ValidatedCopies):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built when first used
 
     name: ModuleName | None = Field(None, description="module name of the stage (default layerN; a dotted "
                                     "name, stages.0.blocks, nests)")
@@ -92,6 +97,20 @@ class BlockStage(ValidatedCopies):
         the checker lowers and evaluates one and reuses its figures for the others (ResNet-152 has 35
         such copies). None, the default, claims nothing: every copy is lowered."""
         return None
+
+    def figures_key(self, index: int) -> object | None:
+        """A key equal for copies with equal figures at equal input shapes and shortcuts, in any stage
+        of any spec: the kind, its fields but those that only name modules or count copies, and the
+        copy's `alike_key`. None where `alike_key` claims nothing."""
+        alike = self.alike_key(index)
+        if alike is None:
+            return None
+        kind = type(self)
+        fields = _FIGURE_FIELDS.get(kind)
+        if fields is None:
+            kept = [name for name in kind.model_fields if name not in _NOT_IN_FIGURES]
+            fields = _FIGURE_FIELDS[kind] = itemgetter(*kept) if len(kept) > 1 else lambda d: (d[kept[0]],)
+        return kind, alike, fields(self.__dict__)
 
     def copies(self) -> int:
         """How many blocks this entry lowers to (a `vgg` block's `repeats` counts convolutions)."""

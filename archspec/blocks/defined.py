@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, create_model, model_serializer
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
-from archspec.definitions import INPUT, MAX_NESTING, BlockDefinition, is_expression, node_names, reads_index
+from archspec.definitions import INPUT, MAX_NESTING, BlockDefinition, NodePlan, is_expression, node_plans, reads_index
 from archspec.errors import SpecPath, did_you_mean, format_path
 from archspec.expr import ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, layer_node, register_op
@@ -28,6 +28,7 @@ from archspec.layers import LAYERS, derived
 from archspec.names import GRAPH_BLOCK_ATTRIBUTES, sibling_problems
 from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import ChannelRange
+from archspec.requirements import use_problems
 from archspec.shapes import Shape, show
 
 _COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6}")  # a dotted name's parts, as a stage's
@@ -75,6 +76,31 @@ class DefinedStage(BlockStage):
                 known = min(known, 10**9)
             cls._expanded = known  # type: ignore[attr-defined]
         return known
+
+    @classmethod
+    def plans(cls) -> tuple[tuple[NodePlan, SpecPath], ...]:
+        """Each node's plan and where it is written: made once per definition, not per copy."""
+        known = cls.__dict__.get("_plans")
+        if known is None:
+            known = tuple((plan, (*cls.origin_prefix, "nodes", index))
+                          for index, plan in enumerate(node_plans(cls.definition)))
+            cls._plans = known  # type: ignore[attr-defined]
+        return known
+
+    @classmethod
+    def name_problems(cls, slots: tuple[tuple[str, int], ...]) -> list[tuple[SpecPath, str, str | None]]:
+        """The problems of these module names ((name, node index) of each module a use made), once per
+        distinct set: the copies of a block mostly make the same names."""
+        known: dict[tuple[tuple[str, int], ...], list[tuple[SpecPath, str, str | None]]] = \
+            cls.__dict__.get("_name_problems") or {}
+        if not known:
+            cls._name_problems = known  # type: ignore[attr-defined]
+        problems = known.get(slots)
+        if problems is None:
+            if len(known) > 1024:
+                known.clear()
+            problems = known[slots] = _name_problems(cls, slots)
+        return problems
 
     def alike_key(self, index: int) -> object | None:
         if self.reads_index:
@@ -236,7 +262,20 @@ class _Lowering:
         self.environment: dict[str, object] = {"width": use.width if use.width is not None else x[0],
                                                "stride": use.stride, "in": x[0], "index": use.index}
         for name, value in stage.field_values().items():
-            self.environment[name] = self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
+            self.environment[name] = (self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
+                                      if is_expression(value) else value)
+        if self.definition.requires and not self.failed:
+            self.require()
+
+    def require(self) -> None:
+        """The definition's `requires:`, each unmet one an error at the use, before any node is made."""
+        settable = {*self.definition.fields, "width", "stride"}  # what a use writes, where it does
+        written = {name for name in self.stage.model_fields_set if name in settable}
+        for where, message, hint in use_problems(self.stage.kind_name, self.definition.fields,
+                                                 self.definition.requires, self.environment, written,
+                                                 self.use.origin):
+            # A nested use's trace ends with its module name already (`... > layer2.0.se`).
+            self.problem(where, self.use.trace if self.use.depth > 0 else self.qualname, message, hint)
 
     def problem(self, where: SpecPath, what: str, message: str, hint: str | None = None) -> None:
         self.failed = True
@@ -254,16 +293,13 @@ class _Lowering:
             return None
 
     def graph(self) -> BlockGraph | None:
-        names = node_names(self.definition)
         actual: dict[str, str | None] = {INPUT: INPUT}  # a definition's node name -> the value it stands for
         nodes: list[Node] = []
-        previous = INPUT
-        for index, (spec_node, name) in enumerate(zip(self.definition.nodes, names)):
-            where = (*self.base, "nodes", index)
-            what = f"{self.qualname}.{spec_node.name or name}"
-            reads = spec_node.reads or (previous,)
-            inputs = [actual.get(read) for read in reads]
-            previous = name
+        plans = self.stage.plans()
+        for plan, where in plans:
+            spec_node, name = plan.node, plan.name
+            what = f"{self.qualname}.{plan.shown}"
+            inputs = [actual.get(read) for read in plan.reads]
             if spec_node.when is not None:
                 keep = self.value(spec_node.when, (*where, "when"), what)
                 if keep is None:
@@ -272,21 +308,22 @@ class _Lowering:
                 if not keep:
                     actual[name] = actual.get(spec_node.otherwise) if spec_node.otherwise else inputs[0]
                     continue
-            module_name = self.value(spec_node.name or name, (*where, "name"), what)
+            module_name = self.value(plan.shown, (*where, "name"), what) if is_expression(plan.shown) else plan.shown
             if isinstance(module_name, int) and not isinstance(module_name, bool) and module_name >= 0:
                 module_name = str(module_name)  # `name: "${shift + 1}"`: a position, as in nn.Sequential
             if not isinstance(module_name, str) or not module_name:
                 self.problem((*where, "name"), what, f"expected a name, found {module_name!r}")
                 actual[name] = None
                 continue
-            made = self.node(spec_node, module_name, [i for i in inputs if i is not None] if
+            what = f"{self.qualname}.{module_name}"  # the evaluated name (`block.1`), not `${...}`
+            made = self.node(plan, module_name, [i for i in inputs if i is not None] if
                              spec_node.op == "add" else inputs, where, what, nodes)
             if made is None or isinstance(made, str):
                 actual[name] = made
                 continue
             nodes.append(made)
             actual[name] = module_name
-        output = actual.get(self.definition.output or names[-1])
+        output = actual.get(self.definition.output or plans[-1][0].name)
         if self.failed or output is None or not nodes:
             if not self.failed and not nodes:
                 self.problem(self.base, self.use.trace, "every node of the block is left out here",
@@ -307,35 +344,24 @@ class _Lowering:
     def names_hold(self, nodes: list[Node]) -> bool:
         """The module names (after `${...}` in names) keep the rules every module name keeps, and
         none is an attribute of the GraphBlock that holds them."""
-        modules = [node for node in nodes if OPS[node.op].makes_module]
-        where = len(self.base) + 1  # a node's origin: (*base, "nodes", index, ...)
-        slots = [(node.name, node.origin[:where + 1],
-                  self.definition.nodes[int(node.origin[where])].name is not None) for node in modules]
-        problems = sibling_problems(slots)
-        for node, (_, origin, written) in zip(modules, slots):
-            if not all(_COMPONENT.fullmatch(part) for part in node.name.split(".")):
-                problems.append(((*origin, "name") if written else origin,
-                                 (f"expected a module name of letters, digits and `_` (dotted parts may be "
-                                 f"numbers: conv.0.1), found `{node.name}`"), "rename the node"))
-        for node, (_, origin, written) in zip(modules, slots):
-            if node.name.split(".")[0] in GRAPH_BLOCK_ATTRIBUTES:
-                problems.append(((*origin, "name") if written else origin,
-                                 (f"module name `{node.name}` is reserved: archspec's GraphBlock, which holds "
-                                 "this block's modules, has an attribute of that name"),
-                                 f"use another name, e.g. `name: {node.name}_`"))
+        index = len(self.base) + 1  # a node's origin: (*base, "nodes", index, ...)
+        problems = self.stage.name_problems(tuple((node.name, int(node.origin[index])) for node in nodes
+                                                  if OPS[node.op].makes_module))
         for origin, message, hint in problems:
             self.problem(origin, self.qualname, message, hint)
         return not problems
 
-    def node(self, spec_node: Any, name: str, inputs: list[str | None], where: SpecPath, what: str,
+    def node(self, plan: NodePlan, name: str, inputs: list[str | None], where: SpecPath, what: str,
              nodes: list[Node]) -> Node | str | None:
         """The concrete node; or the name of the value it stands for (an identity shortcut, an
         addition left with one input); or None where it failed or was removed."""
-        settings = {key: self.value(value, (*where, key), what) for key, value in spec_node.settings.items()}
+        spec_node = plan.node
+        settings = {key: self.value(value, (*where, key), what) if variable else value
+                    for key, value, variable in plan.settings}
         if None in settings.values():
             return None
         if spec_node.layer is not None:
-            kind = self.layer_kind(spec_node.layer, where, what)
+            kind = plan.layer or self.layer_kind(spec_node.layer, where, what)
             if kind is None:
                 return None
             try:
@@ -423,8 +449,30 @@ class _Lowering:
         return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
 
 
+def _name_problems(model: type[DefinedStage], slots: tuple[tuple[str, int], ...]
+                   ) -> list[tuple[SpecPath, str, str | None]]:
+    """Repeated and reserved module names among a use's modules ((name, node index) each), at the
+    written `name:` where there is one, else at the node."""
+    nodes = model.definition.nodes
+    places = [((*model.origin_prefix, "nodes", index), nodes[index].name is not None) for _, index in slots]
+    problems = sibling_problems([(name, origin, written) for (name, _), (origin, written) in zip(slots, places)])
+    for (name, _), (origin, written) in zip(slots, places):
+        if not all(_COMPONENT.fullmatch(part) for part in name.split(".")):
+            problems.append(((*origin, "name") if written else origin,
+                             (f"expected a module name of letters, digits and `_` (dotted parts may be "
+                             f"numbers: conv.0.1), found `{name}`"), "rename the node"))
+    for (name, _), (origin, written) in zip(slots, places):
+        if name.split(".")[0] in GRAPH_BLOCK_ATTRIBUTES:
+            problems.append(((*origin, "name") if written else origin,
+                             (f"module name `{name}` is reserved: archspec's GraphBlock, which holds "
+                             "this block's modules, has an attribute of that name"),
+                             f"use another name, e.g. `name: {name}_`"))
+    return problems
+
+
 def _lower(evaluator: Evaluator, use: Use, x: Shape, qualname: str) -> BlockGraph | None:
-    return _Lowering(evaluator, use, x, qualname).graph()
+    lowering = _Lowering(evaluator, use, x, qualname)
+    return None if lowering.failed else lowering.graph()  # a field or requirement failed: nothing to make
 
 
 def _shape_of(name: str, nodes: list[Node], x: Shape) -> Shape | None:

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from archspec._resolving import SCALE_OVERRIDE
 from archspec.budget import DEFAULT_MAX_MEMORY, parse_bytes
 from archspec.errors import Diagnostic
-from archspec.scale import SCALE_OVERRIDE
 from archspec.shapes import Shape
 
 EXIT_OK, EXIT_INVALID, EXIT_INTERNAL = 0, 2, 3

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def kinds(spec_path: str | Path | None = None) -> list[dict[str, Any]]:
-    """[{kind, source, description, fields: {name: default}}] for every kind available."""
+    """[{kind, source, description, fields: {name: default}, requires: [...]}] for every kind available."""
     from archspec import load
     from archspec.blocks import BLOCKS
     from archspec.blocks.defined import describe
@@ -41,7 +41,9 @@ def kinds(spec_path: str | Path | None = None) -> list[dict[str, Any]]:
         for kind, model in table.items():
             fields = {name: (_REQUIRED if info.is_required() else info.default)
                       for name, info in model.model_fields.items() if name not in _STAGE_FIELDS}
-            listed.append({"kind": kind, "source": source, "description": describe(model), "fields": fields})
+            definition = getattr(model, "definition", None)
+            listed.append({"kind": kind, "source": source, "description": describe(model), "fields": fields,
+                           "requires": list(definition.requires) if definition is not None else []})
     return listed
 
 
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {entry['kind']:<{width}}  {entry['description']}")
         if fields:
             print(f"  {'':<{width}}  fields: {fields}")
+        if entry["requires"]:
+            print(f"  {'':<{width}}  requires: {', '.join(entry['requires'])}")
     print("\nevery kind also takes: width, repeats, stride (of the first copy), shortcut, name, copy_names")
     return EXIT_OK
 

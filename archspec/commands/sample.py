@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-macs", type=_count, metavar="M", help="reject samples with more MACs")
     parser.add_argument("--max-memory", type=parse_memory, metavar="SIZE",
                         help="reject samples whose estimated memory for one image exceeds SIZE (e.g. 512MiB)")
+    parser.add_argument("--jobs", type=whole_number(1), metavar="J",
+                        help="processes that draw and check samples (default: one per usable core, "
+                        "one for fewer than 1,000 samples); the outputs do not depend on it")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the outputs of an earlier `archspec sample` in DIR")
 
@@ -86,15 +89,17 @@ def _prepare(out: Path, overwrite: bool) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archspec.sample import PLOT, Budget, Sampler, outputs, summary
+    from archspec.sample import PLOT, Budget, outputs, summary
+    from archspec.sample_parallel import default_jobs, run_samples
 
     if args.n > MAX_SAMPLES:
         raise UsageError(f"expected at most {MAX_SAMPLES:,} samples, found -n {args.n:,}")
     stale = _prepare(args.out, args.overwrite)
-    sampler = Sampler(args.spec, args.seed, args.input, Budget(args.max_params, args.max_macs, args.max_memory))
+    budget = Budget(args.max_params, args.max_macs, args.max_memory)
+    jobs = args.jobs if args.jobs is not None else default_jobs(args.n)
     progress = _Progress(args.n)
     try:
-        samples = sampler.run(args.n, progress)
+        samples = run_samples(args.spec, args.seed, args.input, budget, args.n, jobs, progress)
     finally:
         progress.close()
     # Written only once every sample is drawn: a bad space leaves the folder as it was.
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         path.unlink()
     args.out.mkdir(parents=True, exist_ok=True)
     write_texts(args.out, outputs(samples, str(args.spec), args.seed))
-    plot_note = plot(samples, sampler.budget, args.out / PLOT, str(args.spec))
+    plot_note = plot(samples, budget, args.out / PLOT, str(args.spec))
     print(summary(samples))
     print(f"wrote {args.out}/: the accepted specs, samples.jsonl" + ("" if plot_note else ", samples.png"))
     if plot_note:

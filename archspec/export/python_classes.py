@@ -20,6 +20,7 @@ from torch import nn
 from archspec import modules
 from archspec.export import ExportError
 from archspec.graph import Resolved
+from archspec.nesting import CONTAINER_KIND
 from archspec.shapes import Shape
 
 # archspec's own leaf modules; the generated file carries a copy of each one used (python_source.py).
@@ -236,7 +237,7 @@ def base_name(group: Group, camel: str) -> str:
     """A stage's block or any residual or concatenation: BasicBlock, VggBlock, InceptionBlock. Else
     the kind (Branch, for a part of a block) or, for a stage of named layers, its name (Layer3)."""
     node = group.first.resolved.node
-    if node.kind == "stage" or not (group.in_stage or not node.payload.sequential):
+    if node.kind in ("stage", CONTAINER_KIND) or not (group.in_stage or not node.payload.sequential):
         return camel
     return camel + ("" if camel.lower().endswith("block") else "Block")
 

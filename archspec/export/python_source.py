@@ -30,6 +30,7 @@ from archspec.export.python_classes import (
     base_name,
 )
 from archspec.graph import INPUT, OPS, BlockGraph, Node, Resolved, block_node, consumers
+from archspec.nesting import CONTAINER_KIND
 
 INDENT = "    "
 WIDTH = 100  # the longest line written
@@ -93,6 +94,17 @@ def _checked(text: str) -> str:
     return text
 
 
+def _kind_or_name(group: Group) -> str:
+    """What a class is named after: a stage's name; a container that dotted names make (`denseblock1`
+    of `denseblock1.denselayer1`) by its module name where every use has that name (`downsample` in
+    each block), else its kind; any other block by its kind."""
+    node = group.first.resolved.node
+    attrs = {block.attr for block in group.blocks}
+    if node.kind == "stage" or (node.kind == CONTAINER_KIND and len(attrs) == 1 and not attrs.pop().isdigit()):
+        return node.name.rsplit(".", 1)[-1]
+    return node.kind
+
+
 def _name_groups(groups: list[Group], top_name: str) -> None:
     """The network's class gets the spec's name; a block class its kind, then its shortcut, then a number.
     No two classes share a name: the network's class gives way to a copied module (a spec named
@@ -104,8 +116,7 @@ def _name_groups(groups: list[Group], top_name: str) -> None:
     names = []
     for group in blocks:
         node = group.first.resolved.node
-        name = base_name(group, camel_case(node.name if node.kind == "stage" else node.kind))
-        names.append(name)
+        names.append(base_name(group, camel_case(_kind_or_name(group))))
     for number, group in enumerate(blocks):
         node = group.first.resolved.node
         if names.count(names[number]) > 1 and shortcut_kind(node) is not None:

@@ -1,0 +1,92 @@
+"""`archspec sample --jobs`: several processes give the samples one process gives, in the same order,
+raise the same first error, and the figures remembered across samples equal a fresh check's."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import archspec
+from archspec.errors import SpecError
+from archspec.loader import dump
+from archspec.sample import Budget, Sampler
+from archspec.sample_parallel import MIN_SAMPLES_PER_JOB, default_jobs, run_samples
+from archspec.train.threads import usable_cores
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACES = ROOT / "spaces"
+
+# Half the samples draw a linear width of -1: the spec is invalid, the space's error, raised for the
+# first such sample in index order.
+SOMETIMES_INVALID = """name: t
+input: {channels: 3, size: 16}
+stem: [{layer: conv, width: 8, kernel: 3, padding: 1}]
+head: [{layer: global_avgpool}, {layer: flatten}, {layer: linear, width: {choice: [10, 10, 10, 10, -1]}}]
+"""
+
+
+@pytest.mark.parametrize("space", ["regnet_x.yaml", "anynet_x.yaml"])
+def test_two_jobs_give_one_jobs_samples_in_order(space):
+    alone = run_samples(SPACES / space, 7, None, Budget(macs=800_000_000), 120, jobs=1)
+    together = run_samples(SPACES / space, 7, None, Budget(macs=800_000_000), 120, jobs=2)
+    assert [sample.index for sample in together] == list(range(120))
+    assert together == alone
+    assert {sample.status for sample in alone} == {"accepted", "rejected"}  # both kinds compared
+
+
+@pytest.mark.parametrize("space", ["regnet_x.yaml", "anynet_x.yaml"])
+def test_figures_remembered_across_samples_equal_a_fresh_check(space):
+    samples = Sampler(SPACES / space, 3).run(150)  # remembers block figures from sample to sample
+    accepted = [sample for sample in samples if sample.data is not None]
+    assert len(accepted) > 100
+    for sample in accepted:
+        report = archspec.check(archspec.load(dump(sample.data)))
+        assert (report.params, report.macs, report.memory.total) == (sample.params, sample.macs, sample.memory)
+
+
+def test_a_workers_error_is_the_first_in_index_order_as_in_one_process(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(SOMETIMES_INVALID)
+    errors = []
+    for jobs in (1, 2):
+        with pytest.raises(SpecError) as caught:
+            run_samples(space, 0, None, Budget(), 200, jobs=jobs)
+        errors.append(caught.value.errors)
+    assert errors[0] == errors[1]
+    assert errors[0][0].file == str(space) and errors[0][0].line == 4
+    assert "(in sample " in errors[0][0].message
+
+
+def test_a_spec_error_survives_pickling_with_its_diagnostics(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(SOMETIMES_INVALID.replace("{choice: [10, 10, 10, 10, -1]}", "-1").replace(
+        "kernel: 3", "kernel: 0"))
+    with pytest.raises(SpecError) as caught:
+        archspec.load(path)
+    copied = pickle.loads(pickle.dumps(caught.value))
+    assert len(caught.value.errors) == 2
+    assert copied.errors == caught.value.errors and str(copied) == str(caught.value)
+
+
+def test_the_default_is_one_job_for_few_samples():
+    assert default_jobs(MIN_SAMPLES_PER_JOB - 1) == 1
+    assert default_jobs(10**6) == usable_cores()
+
+
+def test_the_command_writes_the_same_bytes_with_one_or_two_jobs(tmp_path):
+    folders = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        result = subprocess.run([sys.executable, "-m", "archspec", "sample", str(SPACES / "regnet_x.yaml"), "-n",
+                                 "30", "--seed", "5", "--jobs", jobs, "-o", str(out)],
+                                capture_output=True, text=True, cwd=ROOT, check=False)
+        assert result.returncode == 0, result.stderr
+        folders.append(out)
+    names = sorted(p.name for p in folders[0].iterdir())
+    assert names == sorted(p.name for p in folders[1].iterdir()) and len(names) > 2
+    for name in names:
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
