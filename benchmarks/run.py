@@ -42,7 +42,8 @@ from references import REFERENCES  # noqa: E402
 STATIC_NETWORKS = ["resnet18", "resnet50", "resnet152", "resnet50d", "se-resnet50", "mobilenet_v2", "densenet121",
                    "efficientnet_b0", "convnext_tiny"]
 RUNTIME_CONFIGS = [("resnet18", 8), ("resnet18", 32), ("resnet50", 8), ("resnet50", 32),
-                   ("resnet50d", 8), ("se-resnet50", 8)]
+                   ("resnet50d", 8), ("se-resnet50", 8), ("mobilenet_v2", 8), ("densenet121", 8),
+                   ("efficientnet_b0", 8), ("convnext_tiny", 8)]
 
 
 def machine() -> dict[str, Any]:
@@ -90,6 +91,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--no-control", action="store_true",
                         help="skip section 3's controls (in eager mode, every pair runs beside a second copy\n"
                              "of the reference, whose ratio to the reference is the noise of those rounds)")
+    parser.add_argument("--compile-control", action="store_true",
+                        help="also run a compiled control (a second compiled copy of the reference) in\n"
+                             "section 3's torch.compile rounds (one more compilation per network)")
+    parser.add_argument("--image-size", type=int, default=224, metavar="PIXELS",
+                        help="height and width of section 3's images (default 224; smaller keeps the deeper\n"
+                             "networks' rounds and compilations short on a small machine)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch's intra-op threads (default: one per core; 1 is far steadier on a busy machine)")
     parser.add_argument("--output", type=Path, default=None,
@@ -120,8 +127,10 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
         record("2 whole process", static_check.whole_process("resnet152", 5 if quick else 11)
                + startup.startup_rows(5 if quick else 11, {"this tree": HERE.parent}))
     if "3" in sections:
-        record("3 runtime, CPU eager", runtime.eager(configs, budget_s, controls=not args.no_control))
-        record("3 runtime, CPU torch.compile", runtime.compiled(compile_configs, budget_s))
+        size = args.image_size
+        record("3 runtime, CPU eager", runtime.eager(configs, budget_s, controls=not args.no_control, size=size))
+        record("3 runtime, CPU torch.compile", runtime.compiled(compile_configs, budget_s,
+                                                                controls=args.compile_control, size=size))
     if "4" in sections:
         record("4 build vs constructor", static_check.build_vs_constructor(STATIC_NETWORKS, rounds))
     if "5" in sections:

@@ -86,9 +86,9 @@ def equal_time_result(ours: Samples, theirs: Samples, rounds: int) -> dict[str, 
             "torch_all_ms": [round(t * 1e3, 2) for t in theirs.seconds]}
 
 
-def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _inputs(batch: int, size: int = 224) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(batch)
-    return (torch.randn(batch, 3, 224, 224, generator=generator),
+    return (torch.randn(batch, 3, size, size, generator=generator),
             torch.randint(0, 1000, (batch,), generator=generator))
 
 
@@ -97,23 +97,31 @@ LEAST_ROUNDS = 21  # a ResNet-50 training step at batch 32 (4 s here, gigabytes 
 # the 3% band now and then, in a different pair each run, eager and compiled alike.
 
 
-def eager(configs: list[tuple[str, int]], budget_s: float, controls: bool = True) -> list[dict[str, Any]]:
+def config_name(network: str, batch: int, size: int) -> str:
+    """A row's name: the network and batch, and the image size where it is not ImageNet's 224."""
+    return f"{network} batch {batch}" + ("" if size == 224 else f" at {size}x{size}")
+
+
+def eager(configs: list[tuple[str, int]], budget_s: float, controls: bool = True, size: int = 224
+          ) -> list[dict[str, Any]]:
     """Eager mode; with `controls`, every pair runs beside a second copy of the reference (the
-    control), so that each ratio comes with the noise of its own rounds."""
+    control), so that each ratio comes with the noise of its own rounds. `size`: the images' height
+    and width (smaller than 224 keeps the deeper networks' rounds short on a small machine)."""
     rows = []
     for network, batch in configs:
+        name = config_name(network, batch, size)
         if REFERENCES[network].missing():
-            rows.append(unavailable_row(f"{network} batch {batch} (eager)", network))
+            rows.append(unavailable_row(f"{name} (eager)", network))
             continue
         ours, theirs = same_models(network)
-        images, labels = _inputs(batch)
+        images, labels = _inputs(batch, size)
         ours.eval()
         theirs.eval()
         with torch.no_grad():  # the same weights must give the same outputs, or the timing is moot
             difference = (ours(images) - theirs(images)).abs().max().item()
         control = copy.deepcopy(theirs) if controls else None
         for mode, result in _compare(ours, theirs, images, labels, budget_s, LEAST_ROUNDS, control).items():
-            rows.append({"name": f"{network} batch {batch} {mode} (eager)", **result,
+            rows.append({"name": f"{name} {mode} (eager)", **result,
                          "reference": REFERENCES[network].label,
                          "max_output_difference": difference})
     return rows
@@ -145,25 +153,29 @@ def same_traced_operations(ours: nn.Module, theirs: nn.Module, images: torch.Ten
     return facts
 
 
-def compiled(configs: list[tuple[str, int]], budget_s: float) -> list[dict[str, Any]]:
+def compiled(configs: list[tuple[str, int]], budget_s: float, controls: bool = False, size: int = 224
+               ) -> list[dict[str, Any]]:
     """Both models under torch.compile(fullgraph=True): fullgraph=True raises on any graph break, so
-    a row here is itself the proof that the compiled module traces as one graph."""
+    a row here is itself the proof that the compiled module traces as one graph. With `controls`, a
+    second copy of the reference, compiled apart, runs in the same rounds (as in eager mode)."""
     rows = []
     for network, batch in configs:
+        name = config_name(network, batch, size)
         if REFERENCES[network].missing():
-            rows.append(unavailable_row(f"{network} batch {batch} (torch.compile fullgraph)", network))
+            rows.append(unavailable_row(f"{name} (torch.compile fullgraph)", network))
             continue
         ours, theirs = same_models(network)
-        images, labels = _inputs(batch)
+        images, labels = _inputs(batch, size)
         explained = same_traced_operations(ours, theirs, images)
         torch._dynamo.reset()
         start = time.perf_counter()
         fast_ours = torch.compile(ours, fullgraph=True, dynamic=False)
         fast_theirs = torch.compile(theirs, fullgraph=True, dynamic=False)
-        results = _compare(fast_ours, fast_theirs, images, labels, budget_s, LEAST_ROUNDS)
+        control = torch.compile(copy.deepcopy(theirs), fullgraph=True, dynamic=False) if controls else None
+        results = _compare(fast_ours, fast_theirs, images, labels, budget_s, LEAST_ROUNDS, control)
         seconds = time.perf_counter() - start
         for mode, result in results.items():
-            rows.append({"name": f"{network} batch {batch} {mode} (torch.compile fullgraph)", **result,
+            rows.append({"name": f"{name} {mode} (torch.compile fullgraph)", **result,
                          "reference": REFERENCES[network].label,
                          **explained, "section_seconds_including_compilation": seconds})
     torch._dynamo.reset()

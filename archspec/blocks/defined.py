@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, create_model
+from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, create_model, model_serializer
 
 from archspec.blocks.base import BlockStage, Shortcut
 from archspec.blocks.defined_lowering import NestedUse, Use, lower_use
@@ -46,6 +46,17 @@ class DefinedStage(BlockStage):
 
     def field_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.definition.fields}
+
+    @model_serializer(mode="wrap")
+    def _without_block_expressions(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A field left at a default written as an expression over the block's names (`${in // 4}`) is
+        not written: in a stage, `${...}` is a spec-level expression, so the dump would not load."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, default in self.definition.fields.items():
+                if is_expression(default) and data.get(name) == default:
+                    del data[name]
+        return data
 
     @classmethod
     def nodes_per_copy(cls) -> int:

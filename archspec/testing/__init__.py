@@ -49,6 +49,7 @@ from archspec.testing.kinds import (
     draw_image_layer,
     register_block_strategy,
 )
+from archspec.testing.library import draw_library_stage, library_block_kinds
 from archspec.testing.reference import Refused, Trace, trace
 
 __all__ = ["BLOCK_STRATEGIES", "DEFINITION_FAULTS", "FAULTS", "FIELD_VALUES", "HEADS", "SHORTCUTS", "BlockStrategy",
@@ -71,7 +72,7 @@ class _Options:
     max_stages: int
     max_repeats: int
     max_width: int
-    block_kinds: tuple[str, ...]
+    block_kinds: tuple[str, ...]  # kinds with a strategy in BLOCK_STRATEGIES (built in, or registered)
     shortcuts: tuple[str, ...]
     input_sizes: st.SearchStrategy[int]
     channels: st.SearchStrategy[int]
@@ -82,6 +83,7 @@ class _Options:
     spec_names: st.SearchStrategy[str]
     descriptions: st.SearchStrategy[str]
     user_blocks: st.SearchStrategy[dict] | None = None  # a `blocks:` section to draw (defined_blocks)
+    library_kinds: tuple[str, ...] = ()  # kinds of the standard library (archspec/library) to draw
 
 
 _IDENTIFIER = re.compile(MODULE_NAME_PATTERN)  # what a `name:` may be: a name, dotted to nest (`conv1.0`)
@@ -101,14 +103,17 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
              spec_names: st.SearchStrategy[str] | None = None,
              descriptions: st.SearchStrategy[str] | None = None,
              user_blocks: bool | st.SearchStrategy[dict] = False) -> _Options:
-    kinds = tuple(BLOCKS.names() if block_kinds is None else block_kinds)
+    library = library_block_kinds()
+    chosen = tuple([*BLOCKS.names(), *library] if block_kinds is None else block_kinds)
+    kinds = tuple(kind for kind in chosen if kind not in library or kind in BLOCKS)
     missing = [kind for kind in kinds if kind not in BLOCK_STRATEGIES]
     if missing:
         raise InvalidArgument(f"no strategy for block kind(s) {missing}: add one with "
                               "archspec.testing.register_block_strategy")
     unknown = [kind for kind in kinds if kind not in BLOCKS]
-    if unknown or not kinds:
-        raise InvalidArgument(f"block_kinds must name registered kinds ({BLOCKS.names()}); found {unknown}")
+    if unknown or not chosen:
+        raise InvalidArgument(f"block_kinds must name registered or library kinds ({BLOCKS.names()}, "
+                              f"{list(library)}); found {unknown}")
     if not shortcuts or not set(shortcuts) <= set(SHORTCUTS):
         raise InvalidArgument(f"shortcuts must be a non-empty subset of {SHORTCUTS}; found {shortcuts}")
     if not heads or not set(heads) <= set(HEADS):
@@ -126,7 +131,7 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
                     input_sizes if input_sizes is not None else st.integers(4, 32),
                     channels if channels is not None else st.integers(1, 3), tuple(heads), square,
                     list_stages, _names(names), spec_names, descriptions,
-                    _user_blocks(user_blocks))
+                    _user_blocks(user_blocks), tuple(kind for kind in chosen if kind not in kinds))
 
 
 def _user_blocks(user_blocks: bool | st.SearchStrategy[dict]) -> st.SearchStrategy[dict] | None:
@@ -164,7 +169,9 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
     - max_repeats: largest `repeats` of a stage (for `vgg`: convolutions per block).
     - max_width: largest width drawn for a convolution, block or linear layer (a bottleneck's
       output is width x expansion; an inception block's is the sum of four widths up to max_width/2).
-    - block_kinds: kinds to draw from; None means every kind registered in `archspec.blocks.BLOCKS`.
+    - block_kinds: kinds to draw from; None means every kind registered in `archspec.blocks.BLOCKS`
+      and every kind of the standard library (`archspec blocks` lists both; a library kind is drawn
+      in one stage of three, with random values of its fields).
     - shortcuts: the shortcut options residual stages may use; each is only used where it is valid
       (A where the width does not shrink, identity where the stage keeps the shape at stride 1).
     - input_sizes: height and width of the input (default integers 4..32); channels: default 1..3.
@@ -244,6 +251,10 @@ def _named(draw: Draw, options: _Options, entry: dict) -> dict:
 def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> dict | None:
     if knobs.blocks and draw(st.booleans()):  # a kind written in YAML as often as a Python one
         return draw_defined_stage(draw, x, knobs, draw(st.sampled_from(sorted(knobs.blocks))))
+    if options.library_kinds and (not options.block_kinds or draw(st.integers(0, 2)) == 0):
+        return draw_library_stage(draw, x, knobs, draw(st.sampled_from(options.library_kinds)))
+    if not options.block_kinds:  # invalid_specs asked for library kinds only: it draws none of them
+        return None
     kind = draw(st.sampled_from(options.block_kinds))
     return BLOCK_STRATEGIES[kind].draw(draw, x, knobs)
 
@@ -304,7 +315,8 @@ def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, m
     """Near-miss documents: a drawn valid spec with one value changed so that archspec must refuse
     it and plain PyTorch fails on it as well (see FAULTS for the kinds of fault and what each
     changes). `faults`: which kinds (default: every one the block kinds allow). The other knobs are
-    those of `valid_specs`, for the valid spec each near miss starts from.
+    those of `valid_specs`, for the valid spec each near miss starts from (which uses built-in and
+    registered block kinds, not the library's: the faults are changes to those).
     """
     options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes, channels,
                        HEADS, square, True, None, spec_names, descriptions)
@@ -321,6 +333,9 @@ def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, m
 @st.composite
 def _near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
     fault = FAULTS[name]
+    # The base network uses built-in kinds only: the faults change built-in layers and blocks, and a
+    # library stage beside them would make the plain-PyTorch confirmation read YAML definitions.
+    options = _Options(**{**options.__dict__, "library_kinds": ()})
     if fault.kinds:
         kinds = tuple(k for k in options.block_kinds if k in fault.kinds(BLOCK_STRATEGIES))
         options = _Options(**{**options.__dict__, "block_kinds": kinds})
@@ -355,7 +370,9 @@ def invalid_definitions(*, faults: Sequence[str] | None = None, user_blocks: st.
     if unknown or not chosen:
         raise InvalidArgument(f"faults must be a non-empty subset of {list(DEFINITION_FAULTS)}; "
                               f"found {unknown or chosen}")
-    options = _options(max_stages, 2, max_width, None, SHORTCUTS, input_sizes, None, HEADS, False, True,
+    # Built-in kinds beside the defined ones, not the library's: a near miss is confirmed in plain
+    # PyTorch, which reads the spec's own definitions only.
+    options = _options(max_stages, 2, max_width, BLOCKS.names(), SHORTCUTS, input_sizes, None, HEADS, False, True,
                        user_blocks=user_blocks if user_blocks is not None else defined_blocks())
     return st.sampled_from(chosen).flatmap(lambda name: _definition_near_miss(options, name))
 

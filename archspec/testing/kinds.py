@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -253,16 +254,35 @@ def draw_pool(draw: Draw, x: Shape, knobs: Knobs) -> dict:
     return layer
 
 
+@cache
+def shape_keeping_layers() -> tuple[str, ...]:
+    """The layer kinds of the registry written with no field of their own that keep their input's
+    shape (activations, norms, dropout, identity): a new one is drawn the day it is registered."""
+    from archspec.layers import LAYERS
+
+    kept = []
+    for kind in LAYERS.names():
+        try:
+            LAYERS[kind].model_validate({"layer": kind})
+            if layer_shape({"layer": kind}, (4, 4, 4), ()) == (4, 4, 4):
+                kept.append(kind)
+        except (ValueError, Refused):  # a required field (conv's width), or the shape changes
+            continue
+    return tuple(kept)
+
+
+# Settings of shape-keeping layers drawn now and then instead of their defaults; a kind with a
+# required field (stochastic_depth's `p`) is drawn only with one of these.
+POINTWISE_SETTINGS: dict[str, tuple[dict, ...]] = {
+    "relu": ({"inplace": False},), "relu6": ({"inplace": False},), "leaky_relu": ({"negative_slope": 0.2},),
+    "dropout": ({"p": 0.25},), "local_response_norm": ({"size": 3},), "layernorm": ({"eps": 1e-6},),
+    "stochastic_depth": ({"p": 0.2}, {"p": 0.1, "mode": "batch"}), "layer_scale": ({"scale": 0.5},)}
+
+
 def draw_pointwise(draw: Draw, x: Shape, knobs: Knobs) -> dict:
-    return draw(st.sampled_from([
-        {"layer": "batchnorm"}, {"layer": "relu"}, {"layer": "relu", "inplace": False}, {"layer": "gelu"},
-        {"layer": "silu"}, {"layer": "tanh"}, {"layer": "sigmoid"},
-        {"layer": "leaky_relu", "negative_slope": 0.2}, {"layer": "dropout", "p": 0.25},
-        {"layer": "local_response_norm", "size": 3}, {"layer": "relu6"}, {"layer": "relu6", "inplace": False},
-        {"layer": "hardswish"}, {"layer": "hardsigmoid"}, {"layer": "identity"},
-        {"layer": "stochastic_depth", "p": 0.2}, {"layer": "stochastic_depth", "p": 0.1, "mode": "batch"},
-        {"layer": "layernorm"}, {"layer": "layernorm", "eps": 1e-6}, {"layer": "layer_scale"},
-        {"layer": "layer_scale", "scale": 0.5}]))
+    kind = draw(st.sampled_from(sorted({*shape_keeping_layers(), *POINTWISE_SETTINGS})))
+    settings = ([{}] if kind in shape_keeping_layers() else []) + list(POINTWISE_SETTINGS.get(kind, ()))
+    return {"layer": kind, **draw(st.sampled_from(settings))}
 
 
 def draw_shuffle(draw: Draw, x: Shape, knobs: Knobs) -> dict:

@@ -95,6 +95,10 @@ def layer_shape(layer: dict, x: Shape, path: SpecPath) -> Shape:
         c, _, _ = _image(x, path, "conv")
         groups = layer.get("groups", 1)
         groups = c if groups == "depthwise" else groups  # nn.Conv2d(groups=in_channels)
+        if groups < 1:  # nn.Conv2d refuses it
+            raise Refused(path, f"conv in {groups} groups")
+        if layer["width"] < 1:  # nn.Conv2d makes an empty one; archspec refuses it
+            raise Refused(path, f"conv to {layer['width']} channels", torch_fails=False)
         if c % groups or layer["width"] % groups:
             raise Refused(path, f"groups {groups} do not divide {c} -> {layer['width']} channels")
         return _window(x, path, layer, layer["width"], pool=False)

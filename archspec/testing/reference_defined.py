@@ -111,9 +111,10 @@ def node_reads(definition: dict) -> Iterator[tuple[int, dict, str, list[str]]]:
         previous = name
 
 
-def environment(definition: dict, values: Mapping[str, Any], x: Shape, width: int, stride: int
+def environment(definition: dict, values: Mapping[str, Any], x: Shape, width: int, stride: int, index: int = 0
                 ) -> dict[str, Any]:
-    env: dict[str, Any] = {"width": width, "stride": stride, "in": x[0]}
+    """The names a definition's expressions read; `index`: the copy's index in its stage (0 nested)."""
+    env: dict[str, Any] = {"width": width, "stride": stride, "in": x[0], "index": index}
     for field, default in definition.get("fields", {}).items():
         env[field] = evaluate(values.get(field, default), env)
     return env
@@ -152,7 +153,7 @@ def _join(op: str, shapes: list[Shape], path: SpecPath, node: dict) -> Shape:
 
 
 def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, blocks: Mapping[str, dict],
-                  stride: int, width: int | None = None, depth: int = 0) -> Shape:
+                  stride: int, width: int | None = None, depth: int = 0, index: int = 0) -> Shape:
     """One copy of a defined kind on input `x` (`stage` holds its written fields); raises Refused at
     the node of the definition (`("blocks", kind, "nodes", index, ...)`) where it breaks."""
     from archspec.testing.reference import BLOCK_SHAPES
@@ -161,7 +162,7 @@ def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, 
     prefix: SpecPath = ("blocks", kind) if kind in blocks else ("library", kind)
     if definition is None or depth > MAX_NESTING:
         raise Refused(prefix, f"no definition of `{kind}` or nested too deep", torch_fails=False)
-    env = environment(definition, stage, x, stage.get("width", x[0]) if width is None else width, stride)
+    env = environment(definition, stage, x, stage.get("width", x[0]) if width is None else width, stride, index)
     shapes: dict[str, Shape | None] = {"input": x}
     name, made = "input", 0  # how many nodes are kept as something (not left out, not an identity)
     for index, node, name, reads in node_reads(definition):
@@ -211,7 +212,7 @@ def stage_shape(kind: str, stage: Mapping[str, Any], x: Shape, default: str, blo
     """Every copy of a stage of a defined kind."""
     for copy in range(stage.get("repeats", 1)):
         x = defined_shape(kind, stage, x, stage.get("shortcut") or default, blocks,
-                          stage.get("stride", 1) if copy == 0 else 1)
+                          stage.get("stride", 1) if copy == 0 else 1, index=copy)
     return x
 
 
