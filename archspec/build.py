@@ -6,6 +6,7 @@ Every module is made from the node's statically resolved input shape, so the cha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -76,8 +77,62 @@ def _googlenet_init(network: nn.Module) -> None:
             nn.init.constant_(module.bias, 0)
 
 
+def _norms_one_zero(module: nn.Module) -> bool:
+    """BatchNorm (and GroupNorm) weight 1 and bias 0, as every torchvision family below sets them."""
+    if isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+        return True
+    return False
+
+
+def _densenet_init(network: nn.Module) -> None:
+    """torchvision's DenseNet: conv kaiming_normal_ (fan_in), linear bias 0 (its weight as drawn)."""
+    for module in network.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight)
+        elif not _norms_one_zero(module) and isinstance(module, nn.Linear):
+            nn.init.constant_(module.bias, 0)
+
+
+def _efficientnet_init(network: nn.Module) -> None:
+    """torchvision's EfficientNet: conv kaiming_normal_ fan_out with bias 0, linear uniform(+-1/sqrt(out))."""
+    for module in network.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif not _norms_one_zero(module) and isinstance(module, nn.Linear):
+            bound = 1.0 / math.sqrt(module.out_features)
+            nn.init.uniform_(module.weight, -bound, bound)
+            nn.init.zeros_(module.bias)
+
+
+def _convnext_init(network: nn.Module) -> None:
+    """torchvision's ConvNeXt: conv and linear (pointwise ones included) trunc_normal_(std 0.02), bias 0."""
+    for module in network.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def _regnet_init(network: nn.Module) -> None:
+    """torchvision's RegNet: conv normal(0, sqrt(2 / fan_out)) (its bias as drawn), linear normal(0, 0.01)."""
+    for module in network.modules():
+        if isinstance(module, nn.Conv2d):
+            fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+            nn.init.normal_(module.weight, mean=0.0, std=math.sqrt(2.0 / fan_out))
+        elif not _norms_one_zero(module) and isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.01)
+            nn.init.zeros_(module.bias)
+
+
+# The names `init:` takes (archspec/spec.py's `Init`); MobileNet v2 and v3 initialise as VGG does.
 _INITS: dict[str, Callable[[nn.Module], None] | None] = {
-    "pytorch": None, "kaiming": _kaiming_init, "vgg": _vgg_init, "googlenet": _googlenet_init}
+    "pytorch": None, "kaiming": _kaiming_init, "vgg": _vgg_init, "googlenet": _googlenet_init,
+    "mobilenet": _vgg_init, "densenet": _densenet_init, "efficientnet": _efficientnet_init,
+    "convnext": _convnext_init, "regnet": _regnet_init}
 
 
 def load_torchvision_weights(network: nn.Module,

@@ -1,10 +1,7 @@
-"""The zoo's initialisation: which `init:` gives a zoo spec torchvision's own initial weights.
-
-torchvision's MobileNet v2 and v3 initialise as its VGG does (conv kaiming_normal_ fan_out with zero
-bias, BatchNorm weight 1 and bias 0, linear normal(0, 0.01) with zero bias), module for module, so
-`init: vgg` gives the compiled spec the very weights torchvision's constructor draws under the same
-seed: not only the same distributions, the same values.
-"""
+"""The zoo's initialisation: each zoo spec names the `init:` of its torchvision family and so gets,
+under the same seed, the very weights torchvision's constructor draws: not only the same
+distributions, the same values (the modules are made in torchvision's order, and each family's init
+visits them as torchvision's does)."""
 
 from __future__ import annotations
 
@@ -15,24 +12,44 @@ import torchvision
 import archspec
 from conftest import SPECS
 
+# spec -> the init it names, and the statistic that shows the init ran (not the modules' defaults).
+FAMILIES = {
+    "mobilenet_v2": "mobilenet", "mobilenet_v3_small": "mobilenet", "mobilenet_v3_large": "mobilenet",
+    "densenet121": "densenet", "efficientnet_b0": "efficientnet", "convnext_tiny": "convnext",
+    "regnet_x_400mf": "regnet", "regnet_y_400mf": "regnet",
+}
 
-def _with_init(spec: str, init: str) -> str:
-    text = (SPECS / f"{spec}.yaml").read_text(encoding="utf-8")
-    marker = f"\nname: {spec}\n"
-    assert marker in text and "\ninit:" not in text
-    return text.replace(marker, f"{marker}init: {init}\n", 1)
 
-
-@pytest.mark.parametrize("spec", ["mobilenet_v2", "mobilenet_v3_small"])
-def test_init_vgg_gives_a_mobilenet_spec_torchvisions_initial_weights(spec: str):
+@pytest.mark.parametrize(("spec", "init"), FAMILIES.items())
+def test_a_zoo_spec_gets_torchvisions_initial_weights_under_the_same_seed(spec: str, init: str):
+    loaded = archspec.load(SPECS / f"{spec}.yaml")
+    assert loaded.init == init
     torch.manual_seed(0)
-    ours = archspec.compile(archspec.load(_with_init(spec, "vgg")))
+    ours = archspec.compile(loaded)
     torch.manual_seed(0)
     theirs = getattr(torchvision.models, spec)()
     mine, reference = ours.state_dict(), theirs.state_dict()
     assert list(mine) == list(reference)
-    different = [key for key in mine if not torch.equal(mine[key], reference[key])]
-    assert different == []
-    # and not by chance of an init that draws nothing: the linear layers are normal(0, 0.01)
-    linear = [module.weight for module in ours.modules() if isinstance(module, torch.nn.Linear)]
-    assert linear and all(abs(weight.std().item() - 0.01) < 0.002 for weight in linear)
+    assert [key for key in mine if not torch.equal(mine[key], reference[key])] == []
+
+
+def _default_init_differs(spec: str) -> bool:
+    torch.manual_seed(0)
+    plain = archspec.compile(archspec.load(SPECS / f"{spec}.yaml", overrides=["init=pytorch"]))
+    torch.manual_seed(0)
+    reference = getattr(torchvision.models, spec)()
+    return any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), reference.state_dict().values()))
+
+
+@pytest.mark.parametrize("spec", ["mobilenet_v2", "densenet121", "efficientnet_b0", "convnext_tiny", "regnet_x_400mf"])
+def test_the_modules_defaults_would_not_give_them(spec: str):
+    """The equality above is the init's doing: with `init: pytorch` the weights differ."""
+    assert _default_init_differs(spec)
+
+
+def test_convnext_init_reaches_the_pointwise_linears():
+    torch.manual_seed(0)
+    network = archspec.compile(archspec.load(SPECS / "convnext_tiny.yaml", overrides=["input.size=32"]))
+    linears = [m for m in network.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) > 10
+    assert all(abs(m.weight.std().item() - 0.02) < 0.004 and not m.bias.any() for m in linears)
