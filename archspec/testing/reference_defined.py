@@ -167,16 +167,16 @@ def defined_shape(kind: str, stage: Mapping[str, Any], x: Shape, shortcut: str, 
     name, made = "input", 0  # how many nodes are kept as something (not left out, not an identity)
     for index, node, name, reads in node_reads(definition):
         path = (*prefix, "nodes", index)
+        inputs = [shapes[read] for read in reads]
         try:
+            keep = evaluate(node.get("when", True), env)
+            if not keep:  # a node left out is not made: its settings are never computed
+                shapes[name] = shapes[node["else"]] if "else" in node else inputs[0]
+                continue
             settings = {key: evaluate(value, env) for key, value in node.items()
                         if key not in ("name", "from", "when", "else")}
-            keep = evaluate(node.get("when", True), env)
         except ExpressionFails as error:
             raise Refused(path, str(error)) from None  # by hand the value cannot be computed either
-        inputs = [shapes[read] for read in reads]
-        if not keep:
-            shapes[name] = shapes[node["else"]] if "else" in node else inputs[0]
-            continue
         made += not ("shortcut" in node or (node.get("op") == "add" and None in inputs))
         if "op" in node and node["op"] == "add" and None in inputs:
             kept = [shape for shape in inputs if shape is not None]
