@@ -30,6 +30,15 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def checked_report(name: str):
+    """The check of a shipped spec (`specs/NAME.yaml`), which must pass."""
+    import archspec
+
+    report = archspec.check(SPECS / f"{name}.yaml")
+    assert report.ok, report.errors
+    return report
+
+
 def spec_errors(text: str) -> list:
     """Every error of a spec given as YAML text: the load's (validation) or else the check's."""
     import archspec

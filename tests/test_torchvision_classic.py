@@ -22,7 +22,7 @@ from torch_checks import assert_same_outputs, compiled_with_weights, counted_mac
 
 import archspec
 from archspec.build import build_module
-from conftest import SPECS
+from conftest import SPECS, checked_report
 
 tv = torchvision.models
 # spec -> (torchvision builder, the weights enum publishing num_params/_ops/min_size, the issue's count).
@@ -41,12 +41,6 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], type, int]] = {
 MIN_SIZES = {"alexnet": 63, "vgg11": 32, "vgg11-bn": 32, "vgg16": 32, "googlenet": 15}
 
 
-def _report(name: str) -> archspec.Report:
-    report = archspec.check(SPECS / f"{name}.yaml")
-    assert report.ok, report.errors
-    return report
-
-
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[str, nn.Module, nn.Module]]:
     """(name, compiled network carrying the torchvision model's weights, torchvision model with random
@@ -54,7 +48,7 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[str, nn.Module, nn.Mo
     name = request.param
     torch.manual_seed(0)
     theirs = randomise_batchnorm(MODELS[name][0](), seed=1).eval()
-    yield name, compiled_with_weights(_report(name), theirs), theirs
+    yield name, compiled_with_weights(checked_report(name), theirs), theirs
 
 
 def test_parameter_count_equals_torchvision(pair: tuple[str, nn.Module, nn.Module]) -> None:
@@ -63,7 +57,7 @@ def test_parameter_count_equals_torchvision(pair: tuple[str, nn.Module, nn.Modul
     assert sum(p.numel() for p in theirs.parameters()) == expected
     assert all(entry.meta["num_params"] == expected for entry in weights)
     assert sum(p.numel() for p in ours.parameters()) == expected
-    assert _report(name).params == expected
+    assert checked_report(name).params == expected
 
 
 def test_parameter_order_equals_torchvision(pair: tuple[str, nn.Module, nn.Module]) -> None:
@@ -80,14 +74,14 @@ def test_torchvision_weights_give_the_same_outputs(pair: tuple[str, nn.Module, n
 def test_alexnet_features_have_torchvision_names() -> None:
     """The `features` list stage is torchvision's `features`, module for module: same state_dict keys."""
     with torch.device("meta"):
-        ours, theirs = build_module(_report("alexnet")), tv.alexnet()
+        ours, theirs = build_module(checked_report("alexnet")), tv.alexnet()
     assert [k for k in ours.state_dict() if k.startswith("features.")] == \
         [k for k in theirs.state_dict() if k.startswith("features.")]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_macs_equal_flop_counter_and_torchvision_ops(name: str) -> None:
-    report = _report(name)
+    report = checked_report(name)
     builder, weights, _ = MODELS[name]
     assert report.input_shape == (3, 224, 224)
     assert report.macs == counted_macs(lambda: builder().eval(), (3, 224, 224))
@@ -98,7 +92,7 @@ def test_macs_equal_flop_counter_and_torchvision_ops(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_smallest_input_equals_torchvision_min_size(name: str) -> None:
-    accepted = _report(name).input_range
+    accepted = checked_report(name).input_range
     assert accepted is not None
     assert accepted.min_size == (MIN_SIZES[name], MIN_SIZES[name])
     assert accepted.max_size == (None, None)  # adaptive pooling before the classifier: no upper bound

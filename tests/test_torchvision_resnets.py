@@ -18,7 +18,7 @@ from torch_checks import assert_same_outputs, counted_macs, randomise_batchnorm
 
 import archspec
 from archspec.build import build_module
-from conftest import SPECS
+from conftest import checked_report
 
 # spec/torchvision builder name -> the weights enum whose meta publishes num_params and _ops
 WEIGHTS = {
@@ -37,12 +37,6 @@ ISSUE_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_5
 SMALL_INPUT = (2, 3, 64, 64)  # outputs are compared on a small input to keep the suite fast
 
 
-def _report(name: str) -> archspec.Report:
-    report = archspec.check(SPECS / f"{name}.yaml")
-    assert report.ok, report.errors
-    return report
-
-
 @pytest.fixture(scope="module", params=sorted(WEIGHTS))
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[str, nn.Module, nn.Module]]:
     """(name, compiled archspec network, torchvision model with non-trivial random weights), eval mode.
@@ -54,7 +48,7 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[str, nn.Module, nn.Mo
     torch.manual_seed(0)
     theirs = getattr(torchvision.models, name)()
     randomise_batchnorm(theirs, seed=1)
-    ours = build_module(_report(name))
+    ours = build_module(checked_report(name))
     yield name, ours.eval(), theirs.eval()
 
 
@@ -64,7 +58,7 @@ def test_parameter_count_equals_torchvision(pair: tuple[str, nn.Module, nn.Modul
     assert sum(p.numel() for p in theirs.parameters()) == expected
     assert all(weights.meta["num_params"] == expected for weights in WEIGHTS[name])
     assert sum(p.numel() for p in ours.parameters()) == expected
-    assert _report(name).params == expected
+    assert checked_report(name).params == expected
 
 
 def test_state_dict_keys_and_order_equal_torchvision(pair: tuple[str, nn.Module, nn.Module]) -> None:
@@ -92,7 +86,7 @@ def test_torchvision_weights_load_with_archspec(pair: tuple[str, nn.Module, nn.M
 
 @pytest.mark.parametrize("name", sorted(WEIGHTS))
 def test_macs_equal_flop_counter_and_torchvision_ops(name: str) -> None:
-    report = _report(name)
+    report = checked_report(name)
     assert report.input_shape == (3, 224, 224)
     assert report.macs == counted_macs(getattr(torchvision.models, name), (3, 224, 224))
     assert report.macs == counted_macs(lambda: build_module(report), (3, 224, 224))
@@ -101,11 +95,11 @@ def test_macs_equal_flop_counter_and_torchvision_ops(name: str) -> None:
 
 
 def test_load_torchvision_weights_refuses_another_architecture() -> None:
-    ours = build_module(_report("resnet18"))
+    ours = build_module(checked_report("resnet18"))
     with pytest.raises(ValueError, match="not the same architecture"):
         archspec.load_torchvision_weights(ours, torchvision.models.resnet34().state_dict())
     with torch.device("meta"):
         wide = torchvision.models.wide_resnet50_2()
-        narrow = build_module(_report("resnet50"))
+        narrow = build_module(checked_report("resnet50"))
     with pytest.raises(ValueError, match="has shape"):  # same tensor count, different widths
         archspec.load_torchvision_weights(narrow, wide)

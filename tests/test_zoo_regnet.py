@@ -28,7 +28,7 @@ from torchvision.ops import StochasticDepth
 import archspec
 from archspec.build import build_module
 from archspec.regnet import adjust_compatibility, generate_regnet
-from conftest import SPECS
+from conftest import checked_report
 
 tv = torchvision.models
 
@@ -53,18 +53,12 @@ MODELS: dict[str, Reference] = {
 }
 
 
-def _report(name: str) -> archspec.Report:
-    report = archspec.check(SPECS / f"{name}.yaml")
-    assert report.ok, report.errors
-    return report
-
-
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def case(request: pytest.FixtureRequest) -> Iterator[tuple[str, archspec.Report, nn.Module]]:
     """(name, its report, the reference with random weights and BatchNorm statistics, eval mode)."""
     name = request.param
     torch.manual_seed(0)
-    yield name, _report(name), randomise_batchnorm(MODELS[name].build(), seed=1).eval()
+    yield name, checked_report(name), randomise_batchnorm(MODELS[name].build(), seed=1).eval()
 
 
 def _reference_macs(name: str) -> int:
@@ -108,7 +102,7 @@ def test_regnet_x_400mf_stages_are_the_generators() -> None:
     BlockParams.from_init_params: w0 24, wa 24.48, wm 2.54, depth 22, group width 16)."""
     widths, depths = generate_regnet(24, 24.48, 2.54, 22)
     widths = [adjust_compatibility(width, 1, 16)[0] for width in widths]
-    stages = _report("regnet_x_400mf").spec.stages
+    stages = checked_report("regnet_x_400mf").spec.stages
     assert [(stage.width, stage.repeats) for stage in stages] == list(zip(widths, depths))
 
 
@@ -117,7 +111,7 @@ def test_convnext_tiny_trains_as_torchvisions() -> None:
     float), so train mode draws the same: equal outputs under one seed, with weights loaded."""
     torch.manual_seed(0)
     theirs = tv.convnext_tiny().train()
-    ours = build_module(_report("convnext_tiny")).train()
+    ours = build_module(checked_report("convnext_tiny")).train()
     ours.load_state_dict(theirs.state_dict(), strict=True)
     def depths(network: nn.Module) -> list[tuple[str, float, str]]:
         return [(name, m.p, m.mode) for name, m in network.named_modules() if isinstance(m, StochasticDepth)]
