@@ -4,8 +4,11 @@ the progress line of long work outside training (archspec/progress.py)."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,15 +36,85 @@ def test_every_subcommand_and_option_is_in_the_script(shell, capsys):
     assert "adam sgd" in script and "bash zsh fish" in script  # choices: train --optimizer, the shell
 
 
+def needs(shell: str) -> None:
+    """bash is always here; zsh and fish where installed. .ci/run installs them and sets
+    ARCHSPEC_REQUIRE_SHELLS=1, so that CI runs every shell's tests instead of skipping them."""
+    if shutil.which(shell) is None:
+        assert shell != "bash" and not os.environ.get("ARCHSPEC_REQUIRE_SHELLS"), f"{shell} is not installed"
+        pytest.skip(f"{shell} is not installed here (CI installs it)")
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_the_script_parses_in_its_shell(shell, capsys, tmp_path):
+    needs(shell)
     script = tmp_path / f"archspec.{shell}"
     script.write_text(completion(shell, capsys))
-    if shutil.which(shell) is None:  # only bash is sure to be here; the others are checked where present
-        assert shell != "bash"
-        return
     result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+# What a user types and the completions the shell offers (bash's, zsh's and fish's own engines).
+CASES = [(("tr",), ["train"]),
+         (("train", "spec.yaml", "--val"), ["--val-fraction"]),
+         (("train", "spec.yaml", "--optimizer", ""), ["adam", "sgd"]),
+         (("completion", ""), ["bash", "fish", "zsh"]),
+         (("check", "--js"), ["--json"])]
+
+
+def fish_completions(script: Path, words: tuple[str, ...]) -> list[str]:
+    line = " ".join(["archspec", *words])
+    program = f"source {shlex.quote(str(script))}; complete -C {shlex.quote(line)}"
+    result = subprocess.run(["fish", "--no-config", "-c", program], capture_output=True, text=True,
+                            check=True, timeout=60)
+    return sorted(row.split("\t")[0] for row in result.stdout.splitlines())
+
+
+def zsh_completions(script_folder: Path, cases: list[tuple[str, ...]], out: Path) -> list[list[str]]:
+    """Types each line into an interactive zsh (on a pseudo-terminal, zsh/zpty) with `menu_complete`,
+    presses Tab again and again and records the command line after each press: the completions in
+    the order zsh cycles through them, until the first comes again (or, where there was one, the
+    next word's). Each step waits for zsh's prompt: keys typed before it may be dropped."""
+    typed = []
+    for number, words in enumerate(cases):
+        line = " ".join(["archspec", *words])
+        presses = "\\t\\C-Y" * 5  # Tab, then record the line (^Y), five times
+        typed.append(f"print -r -- CASE >> {out}; zpty -w -n z $'{line}{presses}\\C-U'; "
+                     f"zpty -w z 'print DONE$(( {number} * 7 + 1000 ))'; "
+                     f"zpty -r -m z junk '*DONE{number * 7 + 1000}*'; zpty -r -m z junk '*<ZP>*'")
+    setup = (f"fpath=({script_folder} $fpath); autoload -Uz compinit; compinit -u -D; setopt menu_complete; "
+             f"record() {{ print -r -- \"$BUFFER\" >> {out} }}; zle -N record; bindkey '^Y' record; "
+             "PS1='<Z''P>'; print READY$(( 6 * 7 ))")
+    driver = "\n".join(["zmodload zsh/zpty", "zpty z 'zsh -f -i'", f"zpty -w z {shlex.quote(setup)}",
+                         "zpty -r -m z junk '*READY42*'", "zpty -r -m z junk '*<ZP>*'", *typed])
+    subprocess.run(["zsh", "-f", "-c", driver], check=True, timeout=60)
+    results = [block.splitlines() for block in out.read_text().split("CASE\n")[1:]]
+    offered = []
+    for (words, lines) in zip(cases, results):
+        typed_line = " ".join(["archspec", *words[:-1]])
+        seen = []
+        for line in lines:
+            word = line[len(typed_line):].strip()
+            if word in seen or " " in word:  # all offered, or the one offered taken and the next word begun
+                break
+            seen.append(word)
+        offered.append(sorted(seen))
+    return offered
+
+
+def test_fish_completes_subcommands_options_and_choices(capsys, tmp_path):
+    needs("fish")
+    script = tmp_path / "archspec.fish"
+    script.write_text(completion("fish", capsys))
+    for words, expected in CASES:
+        assert fish_completions(script, words) == expected, words
+
+
+def test_zsh_completes_subcommands_options_and_choices(capsys, tmp_path):
+    needs("zsh")
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "_archspec").write_text(completion("zsh", capsys))
+    offered = zsh_completions(tmp_path / "functions", [words for words, _ in CASES], tmp_path / "lines")
+    assert offered == [expected for _, expected in CASES]
 
 
 def test_bash_completes_subcommands_options_and_choices(capsys, tmp_path):

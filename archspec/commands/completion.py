@@ -75,10 +75,20 @@ def describe(parser: argparse.ArgumentParser) -> tuple[Command, ...]:
     return tuple(commands)
 
 
+DESCRIPTION_LENGTH = 80  # a description longer than this is cut at a word, with "..."
+
+
 def _plain(text: str) -> str:
-    """Help text safe inside any of the three scripts' quotes and brackets."""
-    text = text.replace("%%", "%")
-    return re.sub(r"[^A-Za-z0-9 ,.;/()+=_-]", " ", text).split(";")[0].strip()[:80]
+    """Help text safe inside any of the three scripts' quotes and brackets: its first clause, cut
+    at a word where it is long, without a parenthesis that the cut left open."""
+    text = re.sub(r"[^A-Za-z0-9 ,.;/()+=_-]", " ", text.replace("%%", "%")).split(";")[0]
+    text = re.sub(" +", " ", text).strip()
+    cut = len(text) > DESCRIPTION_LENGTH
+    if cut:
+        text = text[:DESCRIPTION_LENGTH - 3].rsplit(" ", 1)[0].rstrip(" ,.")
+    if text.count("(") > text.count(")"):
+        text, cut = text[:text.rfind("(")].rstrip(" ,."), True
+    return f"{text}..." if cut else text
 
 
 def script(shell: str, commands: tuple[Command, ...]) -> str:
