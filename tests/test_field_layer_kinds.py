@@ -40,13 +40,34 @@ def test_a_field_chooses_the_layer_kind_per_stage():
     assert network(torch.randn(1, 3, 8, 8)).shape == (1, 4)
 
 
-def test_a_field_that_names_no_layer_kind_is_located_with_a_suggestion():
+def test_a_field_that_names_no_layer_kind_is_refused_at_the_stage_field_with_a_suggestion():
     errors = _errors(_spec(BLOCK, "  - {block: cna, width: 8, activation: relu7}\n"))
     assert len(errors) == 1
     error = errors[0]
-    assert error.path == ("blocks", "cna", "nodes", 1, "layer")
-    assert "stages[0] (cna, copy 0)" in error.message and "relu7" in error.message
+    assert error.path == ("stages", 0, "activation")  # where the user wrote it, not the definition's node
+    assert "stages[0] (cna, copy 0)" in error.message and "'relu7', which is not a layer kind" in error.message
     assert "`relu`" in (error.hint or "")
+
+
+def test_a_kind_that_needs_settings_is_refused_at_the_stage_field_through_nested_library_blocks():
+    # mobilenet_v3_block > mobilenet_v3_layers > conv_norm_act, whose node `2` is `layer: ${activation}`
+    errors = _errors(_spec("", "  - {block: mobilenet_v3_block, width: 8, activation: conv}\n"))
+    assert [error.path for error in errors] == [("stages", 0, "activation")]
+    assert errors[0].line == 4 and errors[0].file is None  # the user's spec, not the library's file
+    assert "gives `conv`, a layer kind that needs `width`, which this node does not give" in errors[0].message
+    assert "relu" in errors[0].hint and "hardswish" in errors[0].hint and "conv," not in errors[0].hint
+    errors = _errors(_spec("", "  - {block: conv_norm_act, width: 8, activation: hardswsh}\n"))
+    assert [(error.path, error.hint) for error in errors] == [(("stages", 0, "activation"),
+                                                              "did you mean `hardswish`?")]
+
+
+def test_a_kind_that_the_stage_did_not_write_is_refused_in_the_definition():
+    blocks = BLOCK.replace("{activation: relu}", "{activation: relu, inner: conv}") + (
+        "      - {name: more, layer: \"${inner}\", when: \"${width > 8}\"}\n")
+    assert archspec.check(archspec.load(_spec(blocks, "  - {block: cna, width: 8}\n"))).ok  # `more` left out
+    errors = _errors(_spec(blocks, "  - {block: cna, width: 16}\n"))
+    assert [error.path for error in errors] == [("blocks", "cna", "nodes", 2, "layer")]
+    assert "gives `conv`, a layer kind that needs `width`" in errors[0].message
 
 
 def test_the_chosen_kinds_keys_are_checked_when_the_block_is_used():

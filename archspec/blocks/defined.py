@@ -105,7 +105,9 @@ class DefinedStage(BlockStage):
 
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         trace = f"{format_path(origin)} ({self.kind_name}, copy {index})"
-        use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin, index)
+        written = tuple((name, getattr(self, name)) for name in self.model_fields_set
+                        if name in self.definition.fields)  # type: ignore[attr-defined]
+        use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin, index, (origin, written))
         return Node(str(index), "defined", ("input",), use, origin)
 
 
@@ -182,7 +184,7 @@ def _made(evaluator: Evaluator, use: NestedUse, x: Shape) -> Use | None:
             evaluator.problem((*use.origin, field) if isinstance(field, str) else use.origin, use.trace,
                               f"{field}: {item['msg']}", None)
         return None
-    return Use(stage, stage.width, use.stride, use.shortcut, use.trace, use.depth, use.origin)
+    return Use(stage, stage.width, use.stride, use.shortcut, use.trace, use.depth, use.origin, 0, use.root)
 
 
 def _name_the_use(evaluator: Evaluator, before: int, use: Use) -> None:

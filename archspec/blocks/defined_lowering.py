@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from archspec.blocks.defined import DefinedStage
 
 
+# The spec's stage that a use is part of (however deeply nested): its path and the fields it wrote
+# (name, value). A layer kind named through fields (`activation: conv`) that cannot be made is reported
+# at the user's field where the stage wrote that kind, not inside the library file that uses it.
+Root = tuple[SpecPath, tuple[tuple[str, Any], ...]]
+
+
 class Use(NamedTuple):
     """A block used at one place: a validated stage (or nested block) with this copy's settings."""
 
@@ -39,6 +45,7 @@ class Use(NamedTuple):
     depth: int
     origin: SpecPath  # where the use is written (a stage, or a node of an enclosing definition)
     index: int = 0  # the copy's index in its stage (0 for a nested block)
+    root: Root = ((), ())  # the stage that holds this use, nested or not, and the fields it wrote
 
 
 class NestedUse(NamedTuple):
@@ -52,6 +59,7 @@ class NestedUse(NamedTuple):
     trace: str
     depth: int
     origin: SpecPath
+    root: Root
 
 
 class _Lowering:
@@ -166,7 +174,7 @@ class _Lowering:
         if None in settings.values():
             return None
         if spec_node.layer is not None:
-            kind = plan.layer or self.layer_kind(spec_node.layer, where, what)
+            kind = plan.layer or self.layer_kind(spec_node.layer, where, what, settings)
             if kind is None:
                 return None
             try:
@@ -207,18 +215,40 @@ class _Lowering:
             return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
         return self.nested(spec_node, name, inputs, settings, where, what)
 
-    def layer_kind(self, written: str, where: SpecPath, what: str) -> str | None:
+    def layer_kind(self, written: str, where: SpecPath, what: str, given: dict[str, Any]) -> str | None:
         """The layer kind of a node: as written, or the value of its `${...}` (a field naming an
-        activation, as torchvision's `activation_layer`), which must name a layer kind."""
+        activation, as torchvision's `activation_layer`), which must name a layer kind that this node
+        can make with the settings it gives."""
         kind = self.value(written, (*where, "layer"), what)
         if kind is None:
             return None
         if not isinstance(kind, str) or kind not in LAYERS:
-            self.problem((*where, "layer"), what, (f"`{written}` gives {kind!r}, which is not a layer kind; "
-                         f"expected one of: {', '.join(LAYERS.names())}"),
+            self.problem(self.user_field(kind, (*where, "layer")), what,
+                         (f"`{written}` gives {kind!r}, which is not a layer kind; "
+                          f"expected one of: {', '.join(LAYERS.names())}"),
                          did_you_mean(str(kind), LAYERS.names()) or "give the field a layer kind, e.g. `relu`")
             return None
+        missing = [name for name, field in LAYERS[kind].model_fields.items()
+                   if field.is_required() and name != "layer" and name not in given]
+        if missing and is_expression(written):
+            settled = [name for name in LAYERS.names() if not any(
+                field.is_required() and key != "layer" and key not in given
+                for key, field in LAYERS[name].model_fields.items())]
+            self.problem(self.user_field(kind, (*where, "layer")), what,
+                         (f"`{written}` gives `{kind}`, a layer kind that needs "
+                          f"{', '.join(f'`{name}`' for name in missing)}, which this node does not give"),
+                         f"name a layer kind that needs nothing more here: {', '.join(settled)}")
+            return None
         return kind
+
+    def user_field(self, value: object, fallback: SpecPath) -> SpecPath:
+        """Where the spec's stage wrote `value` into a field, if it did (the user's mistake is there);
+        else `fallback`, the node inside the definition."""
+        origin, written = self.use.root
+        for name, found in written:
+            if isinstance(found, str) and found == value:
+                return (*origin, name)
+        return fallback
 
     def shortcut(self, spec_node: Any, name: str, source: str, settings: dict[str, Any], where: SpecPath,
                  what: str, nodes: list[Node]) -> Node | str | None:
@@ -250,7 +280,7 @@ class _Lowering:
         model = self.stage.visible.get(kind) or BLOCKS[kind]
         stride = settings.pop("stride", 1)
         use = NestedUse(kind, model, tuple(settings.items()), stride, self.use.shortcut,
-                        f"{self.use.trace} > {what}", self.use.depth + 1, where)
+                        f"{self.use.trace} > {what}", self.use.depth + 1, where, self.use.root)
         return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
 
 
