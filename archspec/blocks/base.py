@@ -136,6 +136,12 @@ class BlockStage(ValidatedCopies):
 _GRAPH_FACTS: dict[object, BlockFacts | None] = {}
 
 
+def forget_block_figures() -> None:
+    """Empties the process's cache of evaluated block figures, so that the next check evaluates every
+    distinct block again, as the first check of a process does (benchmarks/static_check.py)."""
+    _GRAPH_FACTS.clear()
+
+
 def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
     """A copy's figures from its lowered graph (None where the graph reports a problem, so that the
     check lowers it again to say what), cached by everything the graph depends on."""
