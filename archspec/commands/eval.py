@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_set_argument(parser)
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt of a run")
     add_data_arguments(parser, required=False)
-    parser.add_argument("--batch-size", type=int, default=256, metavar="B", help="default 256")
+    parser.add_argument("--batch-size", type=int, default=256, metavar="B",
+                        help="images per evaluation batch (default 256)")
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="test (default) or the run's validation split (rebuilt from the checkpoint)")
     parser.add_argument("--amp", action="store_true", help="evaluate in mixed precision")

@@ -42,14 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_path(parser, "path to a YAML spec, e.g. specs/digits-resnet.yaml")
     add_set_argument(parser)
     add_data_arguments(parser, required=True)
-    parser.add_argument("--epochs", type=int, default=10, metavar="N", help="default 10")
+    parser.add_argument("--epochs", type=int, default=10, metavar="N",
+                        help="passes over the training set (default 10)")
     parser.add_argument("--batch-size", type=int, default=128, metavar="B",
                         help="global batch size, split over torchrun's processes (default 128)")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: 0.001 for adam, 0.1 for sgd)")
-    parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="default adam")
+    parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="the optimizer (default adam)")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="default 0")
+    parser.add_argument("--weight-decay", type=float, default=0.0,
+                        help="L2 penalty on the weights, the optimizer's weight_decay (default 0)")
     parser.add_argument("--schedule", choices=["none", "step", "cosine"], default="none",
                         help="learning-rate schedule, stepped per epoch: step = x0.1 at 50%% and 75%% "
                         "of the epochs; cosine = cosine decay to 0 (default none)")
