@@ -144,17 +144,28 @@ def conv_working(x: Shape, out: Shape, kernel: Pair, stride: Pair, groups: int =
     """A convolution's temporaries on CPU, on whichever path PyTorch takes (shared with the twins):
     - its own kernel (slow_conv2d; for a small input, or with oneDNN off): one group's unfolded
       input (im2col) at a time, and for a grouped convolution every group's output, concatenated;
+      on a channels-last input (after `pointwise_linear`, which permutes) also the weights, copied;
     - oneDNN: the input, output and weights copied into channel-blocked layouts; a strided 1x1
-      convolution also gives each thread a strided copy of the input (ONEDNN_THREADS threads)."""
+      convolution also gives each thread a strided copy of the input (ONEDNN_THREADS threads);
+    - oneDNN's gemm kernel, which it takes for groups whose channels do not fill its blocks (e.g.
+      3 per group): each thread unfolds one group's input on its own, and the weights are copied.
+      Measured here with 6 channels in 2 groups at 8x27: 2 threads held two unfolded groups, more
+      than the blocked layouts; 8 threads on 2 groups held four (oneDNN splits more than groups)."""
     channels, height, width = x
     out_channels, out_height, out_width = out
     kernel_area, out_area = kernel[0] * kernel[1], out_height * out_width
-    own = channels // groups * kernel_area * out_area + (out_channels * out_area if groups > 1 else 0)
+    in_per_group, out_per_group = channels // groups, out_channels // groups
+    unfolded = in_per_group * kernel_area * out_area  # one group's input, unfolded (im2col)
+    weights = out_channels * in_per_group * kernel_area  # copied where the input is channels-last
+    own = unfolded + weights + (out_channels * out_area if groups > 1 else 0)
     onednn = (blocked(channels) * height * width + blocked(out_channels) * out_area
-              + groups * blocked(out_channels // groups) * blocked(channels // groups) * kernel_area)
+              + groups * blocked(out_per_group) * blocked(in_per_group) * kernel_area)
     if kernel_area == 1 and stride != (1, 1):
         onednn += ONEDNN_THREADS * blocked(channels) * out_area
-    return max(own, onednn)
+    gemm = 0
+    if groups > 1 and (in_per_group % CHANNEL_BLOCK or out_per_group % CHANNEL_BLOCK):
+        gemm = ONEDNN_THREADS * unfolded + weights
+    return max(own, onednn, gemm)
 
 
 def norm_working(x: Shape) -> int:

@@ -200,6 +200,26 @@ def test_strided_1x1_convolutions_within_their_estimate_at_the_threads_counted()
     assert_within_estimate(document, (16, 40, 40), settings=((True, ONEDNN_THREADS),))
 
 
+@pytest.mark.parametrize(("shape", "fields"), [((6, 8, 27), {"width": 6, "groups": 2}),
+                                               ((6, 32, 32), {"width": 6, "groups": 2}),
+                                               ((15, 10, 10), {"width": 15, "groups": 5}),
+                                               ((30, 9, 9), {"width": 60, "groups": 2})])
+def test_grouped_convolutions_of_few_channels_within_their_estimate_at_any_thread_count(shape, fields):
+    """oneDNN convolves groups of a few channels with its gemm kernel, one unfolded group per
+    thread (found by the explore profile: se_bottleneck of width 3 with groups 2, at oneDNN's 2 threads)."""
+    document = network(shape, [{"layer": "conv", **fields}])
+    assert_within_estimate(document, shape, settings=tuple((True, threads) for threads in (1, 2, 4, 8, 16)))
+
+
+@pytest.mark.parametrize(("channels", "width"), [(10, 1), (10, 8), (16, 16)])
+def test_a_convolution_after_a_pointwise_linear_within_its_estimate(channels: int, width: int):
+    """`pointwise_linear` permutes: the convolution after it reads a channels-last input, and copies its
+    weights for it (found by the explore profile: a vgg block after a pointwise_linear)."""
+    shape = (channels, 8, 8)
+    stem = [{"layer": "pointwise_linear", "width": channels}, {"layer": "conv", "width": width, "padding": 1}]
+    assert_within_estimate(network(shape, stem), shape)
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_specs(max_width=12))
 def test_drawn_networks_stay_within_their_estimate(document: dict):
