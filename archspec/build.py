@@ -128,11 +128,25 @@ def _regnet_init(network: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def _squeezenet_init(network: nn.Module) -> None:
+    """torchvision's SqueezeNet: conv kaiming_uniform_, but the classifier's conv normal(0, 0.01); conv bias 0.
+    torchvision names its classifier conv (`final_conv`); a spec has no such name, so the classifier conv is
+    the network's last Conv2d in module order (the order modules are made in, stem to head)."""
+    convolutions = [module for module in network.modules() if isinstance(module, nn.Conv2d)]
+    for convolution in convolutions:
+        if convolution is convolutions[-1]:
+            nn.init.normal_(convolution.weight, mean=0.0, std=0.01)
+        else:
+            nn.init.kaiming_uniform_(convolution.weight)
+        if convolution.bias is not None:
+            nn.init.constant_(convolution.bias, 0)
+
+
 # The names `init:` takes (archspec/spec.py's `Init`); MobileNet v2 and v3 initialise as VGG does.
 _INITS: dict[str, Callable[[nn.Module], None] | None] = {
     "pytorch": None, "kaiming": _kaiming_init, "vgg": _vgg_init, "googlenet": _googlenet_init,
     "mobilenet": _vgg_init, "densenet": _densenet_init, "efficientnet": _efficientnet_init,
-    "convnext": _convnext_init, "regnet": _regnet_init}
+    "convnext": _convnext_init, "regnet": _regnet_init, "squeezenet": _squeezenet_init}
 
 
 def load_torchvision_weights(network: nn.Module,

@@ -156,7 +156,7 @@ class Spec(BaseModel):
     input: InputSpec
     shortcut: Shortcut = Field("B", description="default shortcut option of every stage")
     init: Literal["pytorch", "kaiming", "vgg", "googlenet", "mobilenet", "densenet", "efficientnet", "convnext",
-                  "regnet"] = Field(
+                  "regnet", "squeezenet"] = Field(
         "pytorch", description="pytorch: each module's default; otherwise torchvision's initialisation of "
         "that family, module for module (the same seed gives the weights torchvision's constructor "
         "draws): kaiming (ResNet: conv kaiming_normal_ fan_out, BatchNorm 1 and 0); vgg (as kaiming, plus "
@@ -164,7 +164,7 @@ class Spec(BaseModel):
         "0.01); mobilenet (MobileNet v2/v3: as vgg); densenet (conv kaiming_normal_ fan_in, linear bias "
         "0); efficientnet (conv kaiming_normal_ fan_out, linear uniform +-1/sqrt(out)); convnext (conv "
         "and linear trunc_normal_ std 0.02, bias 0); regnet (conv normal(0, sqrt(2/fan_out)), linear "
-        "normal(0, 0.01))")
+        "normal(0, 0.01)); squeezenet (conv kaiming_uniform_, the last conv normal(0, 0.01), conv bias 0)")
     blocks: dict[KindName, BlockDefinition] = Field(
         default_factory=dict, max_length=256,
         description="block kinds this spec defines, usable in its stages like built-in ones")
