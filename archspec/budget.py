@@ -28,6 +28,7 @@ budget guards against specs that cannot even be built or run, such as a typo tha
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -208,11 +209,14 @@ def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:
     expanded: list[tuple[SpecPath, int]] = []  # (where, nodes) of each entry of a kind defined in YAML
     for i, stage in enumerate(spec.stages):
         entries = ([(("stages", i, "blocks", j), entry) for j, entry in enumerate(stage.blocks)]
-                   if isinstance(stage, ListStage) else [(("stages", i), stage)])
-        block_counts.append((("stages", i), sum(1 if isinstance(entry, LayerBase) else entry.copies()
-                                                for _, entry in entries)))
-        expanded += [(where, entry.copies() * entry.nodes_per_copy()) for where, entry in entries
-                     if hasattr(entry, "nodes_per_copy")]
+                   if isinstance(stage, ListStage) else ((("stages", i), stage),))
+        count = 0
+        for where, entry in entries:
+            copies = 1 if isinstance(entry, LayerBase) else entry.copies()
+            count += copies
+            if _expands(type(entry)):
+                expanded.append((where, copies * entry.nodes_per_copy()))
+        block_counts.append((("stages", i), count))
     nodes = sum(count for _, count in expanded)
     if nodes > MAX_DEFINED_NODES:
         where, _ = max(expanded, key=lambda item: item[1])
@@ -225,6 +229,13 @@ def block_count_problem(spec: Spec) -> tuple[SpecPath, str, str] | None:
     where, _ = max(block_counts, key=lambda item: item[1])  # the stage that contributes most
     return (where, f"expected at most {MAX_BLOCKS:,} blocks in a network, found {total:,}",
             "lower `repeats`, or split the network into several specs")
+
+
+@functools.cache
+def _expands(kind: type) -> bool:
+    """Whether a kind's blocks expand to nested nodes (a kind defined in YAML). Asked of the class,
+    once: `hasattr` on a model asks Pydantic's slow `__getattr__` each time it is not there."""
+    return hasattr(kind, "nodes_per_copy")
 
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from archspec.blocks.base import BlockFacts, BlockStage
+from archspec.blocks.base import BlockFacts, BlockStage, Shortcut
 from archspec.budget import (
     BYTES_PER_VALUE,
     DEFAULT_MAX_MEMORY,
@@ -31,7 +31,7 @@ from archspec.budget import (
     sequence_peak,
 )
 from archspec.errors import Diagnostic, SpecPath, sort_diagnostics
-from archspec.figures_memo import copy_facts
+from archspec.figures_memo import GroupFacts, copy_facts, group_facts
 from archspec.graph import INPUT, BlockGraph, Evaluator, Node, Resolved, block_node, layer_node, walk
 from archspec.layers import LayerBase
 from archspec.names import ModuleNames, layer_places, module_names
@@ -204,57 +204,23 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
     shape, params, macs = x, 0, 0
     top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
     inputs: list[int] = []  # their input values
+    stages = [(stage.blocks, True) if isinstance(stage, ListStage) else ((stage,), False) for stage in spec.stages]
     try:
-        stages = [(stage.blocks, True) if isinstance(stage, ListStage) else ((stage,), False)
-                  for stage in spec.stages]
         for entries, in_list in (*(((layer,), False) for layer in spec.stem), *stages,
                                  *(((layer,), False) for layer in spec.head)):
-            group_input, group = prod(shape), []  # a stage's entries, or one stem or head layer
             # A stage's children's names and inputs matter only where a name is dotted
-            # (`denseblock1.denselayer1`: nested in the stage); else alike copies are added at once.
-            dotted = any(_may_name_dotted(entry, in_list) for entry in entries)
-            children: list[str] = []  # a stage's children's names
-            child_inputs: list[int] = []  # and their input values
-            for entry in entries:
-                if isinstance(entry, LayerBase):
-                    out, layer_params, layer_macs = entry.infer(shape)
-                    if dotted:
-                        children.append(child_name(entry, 0, len(children), in_list))
-                        child_inputs.append(prod(shape))
-                    group.append(layer_moment(entry, shape, out))
-                    shape, params, macs = out, params + layer_params, macs + layer_macs
-                    continue
-                shortcut = entry.shortcut or spec.shortcut
-                alike: dict[object, tuple[Shape, BlockFacts]] = {}  # as in _lower_stage
-                copies, copy = entry.copies(), 0
-                while copy < copies:
-                    key = entry.alike_key(copy)
-                    known = alike.get(key) if key is not None else None
-                    facts = (known[1] if known is not None and known[0] == shape
-                             else copy_facts(entry, copy, shape, shortcut))
-                    if facts is None:
-                        return None
-                    if key is not None:
-                        alike[key] = (shape, facts)
-                    out, block_params, block_macs, block_peak = facts
-                    # This copy and the later ones alike to it, with the shape it keeps: equal figures.
-                    same = 1
-                    if not dotted and key is not None and out == shape:
-                        while copy + same < copies and entry.alike_key(copy + same) == key:
-                            same += 1
-                    for _ in range(same if dotted else 0):
-                        children.append(child_name(entry, copy, len(children), in_list))
-                        child_inputs.append(prod(shape))
-                    shape, params, macs = out, params + same * block_params, macs + same * block_macs
-                    group += [Moment(block_peak)] * same
-                    copy += same
-            if dotted and any("." in child for child in children):
-                stage_tree = chain_tree(children)
-                if stage_tree is None:
-                    return None
-                group = _folded(stage_tree, group, child_inputs)
-            top.append(sequence_peak(group_input, group))  # a stage is a Sequential of its entries
-            inputs.append(group_input)
+            # (`denseblock1.denselayer1`: nested in the stage); else its figures are a function of
+            # its entries, input and shortcut default, remembered across samples (figures_memo).
+            if any(_may_name_dotted(entry, in_list) for entry in entries):
+                found = _group_figures(entries, shape, spec.shortcut, in_list, dotted=True)
+            else:
+                found = group_facts(entries, shape, spec.shortcut, _group_figures)
+            if found is None:
+                return None
+            inputs.append(prod(shape))
+            shape, group_params, group_macs, group_peak = found
+            params, macs = params + group_params, macs + group_macs
+            top.append(Moment(group_peak))
     except ShapeProblem:
         return None
     peak = sequence_peak(prod(x), top if tree is None else _folded(tree, top, inputs)).values
@@ -262,6 +228,55 @@ def _twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, 
     if max_memory is not None and memory > max_memory:
         return None
     return (shape, params, macs), memory
+
+
+def _group_figures(entries: tuple[LayerBase | BlockStage, ...], x: Shape, default_shortcut: Shortcut,
+                   in_list: bool = False, dotted: bool = False) -> GroupFacts | None:
+    """One stem or head layer's, or one stage's entries' (output shape, parameters, MACs, peak as a
+    Sequential of them) from the layers' rules and the blocks' twins; None where a twin declines.
+    `dotted`: some child's name is dotted (`in_list`: in a list stage), and the peak folds along the
+    tree of the names; else the figures read only the entries, the input and the shortcut default."""
+    shape, params, macs = x, 0, 0
+    group: list[Moment] = []  # the entries' peaks, in order
+    children: list[str] = []  # where dotted: the children's names
+    child_inputs: list[int] = []  # and their input values
+    for entry in entries:
+        if isinstance(entry, LayerBase):
+            out, layer_params, layer_macs = entry.infer(shape)
+            if dotted:
+                children.append(child_name(entry, 0, len(children), in_list))
+                child_inputs.append(prod(shape))
+            group.append(layer_moment(entry, shape, out))
+            shape, params, macs = out, params + layer_params, macs + layer_macs
+            continue
+        shortcut = entry.shortcut or default_shortcut
+        alike: dict[object, tuple[Shape, BlockFacts]] = {}  # as in _lower_stage
+        copies, copy = entry.copies(), 0
+        while copy < copies:
+            key = entry.alike_key(copy)
+            known = alike.get(key) if key is not None else None
+            facts = (known[1] if known is not None and known[0] == shape
+                     else copy_facts(entry, copy, shape, shortcut))
+            if facts is None:
+                return None
+            if key is not None:
+                alike[key] = (shape, facts)
+            out, block_params, block_macs, block_peak = facts
+            # This copy and the later ones alike to it, with the shape it keeps: equal figures.
+            same = entry.alike_run(copy, key) if not dotted and key is not None and out == shape else 1
+            if dotted:
+                children.append(child_name(entry, copy, len(children), in_list))
+                child_inputs.append(prod(shape))
+            shape, params, macs = out, params + same * block_params, macs + same * block_macs
+            # Equal moments in a row: after the second, none can raise the sequence's peak.
+            group += [Moment(block_peak)] * min(same, 2)
+            copy += same
+    if dotted and any("." in child for child in children):
+        stage_tree = chain_tree(children)
+        if stage_tree is None:
+            return None
+        group = _folded(stage_tree, group, child_inputs)
+    return shape, params, macs, sequence_peak(prod(x), group).values  # a stage is a Sequential of its entries
 
 
 def _folded(tree: Tree, peaks: list[Moment], inputs: list[int]) -> list[Moment]:

@@ -3,26 +3,34 @@
 A design space's samples share most of their blocks: the first stage's blocks read the same stem's
 output, and widths come from a short list, so in 10,000 RegNetX samples two block copies in three
 are ones an earlier sample already had (same kind, fields, copy position, input shape, shortcut).
-Within `remembering_figures()`, the check's static twins are asked once per such copy. Outside it
-nothing is remembered between checks, so that a check's cost (and `benchmarks/`) is its own.
+Within `remembering_figures()`, the check's static twins are asked once per such copy, and a stem
+or head layer's or a stage's figures once per (its entries as written, input shape, the spec's
+shortcut default). Outside it nothing is remembered between checks, so that a check's cost (and
+`benchmarks/`) is its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from archspec.blocks.base import BlockFacts, BlockStage, Shortcut
 from archspec.shapes import Shape
 
-MAX_REMEMBERED = 16_384  # copies: a few MB, far more than a space's distinct blocks at one input size
+# Copies and groups: some 30 MB at most. 10,000 RegNetX samples have some 25,000 distinct block copies.
+MAX_REMEMBERED = 65_536
 
-_MEMO: ContextVar[dict[object, BlockFacts | None] | None] = ContextVar("figures_memo", default=None)
+# A stem or head layer's or a stage's figures: output shape, parameters, MACs, and its peak as a
+# Sequential of its entries (activation values).
+GroupFacts = tuple[Shape, int, int, int]
+
+_MEMO: ContextVar[dict[object, BlockFacts | GroupFacts | None] | None] = ContextVar("figures_memo", default=None)
 
 
 @contextmanager
-def remembering_figures(memo: dict[object, BlockFacts | None] | None = None) -> Iterator[None]:
+def remembering_figures(memo: dict[object, BlockFacts | GroupFacts | None] | None = None) -> Iterator[None]:
     """Checks inside remember block figures in `memo` (a new one by default: pass the same dict to
     share what was learnt between several such blocks)."""
     token = _MEMO.set({} if memo is None else memo)
@@ -50,3 +58,24 @@ def copy_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> B
     if len(memo) > MAX_REMEMBERED:
         memo.clear()
     return facts
+
+
+def group_facts(entries: tuple[Any, ...], x: Shape, shortcut: Shortcut,
+                figures: Callable[[tuple[Any, ...], Shape, Shortcut], GroupFacts | None]) -> GroupFacts | None:
+    """`figures(entries, x, shortcut)` of a group of entries (a stem or head layer, a stage's entries whose names are
+    not dotted), remembered by the entries themselves (frozen models, equal when their fields are),
+    the input shape and the spec's shortcut default: all that the figures read."""
+    memo = _MEMO.get()
+    if memo is None:
+        return figures(entries, x, shortcut)
+    key = ("group", entries, x, shortcut)
+    try:
+        return memo[key]  # type: ignore[return-value]
+    except KeyError:
+        pass
+    except TypeError:  # a field that cannot be hashed (a mapping): not remembered
+        return figures(entries, x, shortcut)
+    found = memo[key] = figures(entries, x, shortcut)
+    if len(memo) > MAX_REMEMBERED:
+        memo.clear()
+    return found

@@ -172,6 +172,8 @@ def _problems(slots: list[_Slot], top_level: bool, depth: int = 0) -> list[Probl
     (`conv1.0`) is module `0` of a container `conv1`: the slots are checked at every level of that
     tree, from their name's component `depth` on, the containers below the top level being
     nn.Sequentials."""
+    if depth == 0 and _plainly_distinct(slots, top_level):
+        return []  # the common case, without the walk below (which would find nothing)
     taken = {slot.name.split(".")[depth] for slot in slots}
     problems: list[Problem] = []
     first: dict[str, _Slot] = {}
@@ -200,6 +202,13 @@ def _problems(slots: list[_Slot], top_level: bool, depth: int = 0) -> list[Probl
     for container in members.values():
         problems += _problems(container, top_level=False, depth=depth + 1)
     return problems
+
+
+def _plainly_distinct(slots: list[_Slot], top_level: bool) -> bool:
+    """No name dotted, none reserved, none repeated: `_problems` has nothing to say."""
+    names = {slot.name for slot in slots}
+    return (len(names) == len(slots) and not any("." in name for name in names)
+            and not any(reserved_because(name, top_level) for name in names))
 
 
 def _renamed(parts: list[str], depth: int, component: str) -> str:

@@ -31,6 +31,7 @@ from archspec.sample_resolve import SampleResolver
 from archspec.shapes import Shape
 from archspec.space import CONSTRAINTS, MAX_TRIES, Space, parse_space, sample_rng
 from archspec.validate import validate
+from archspec.validation_memo import remembering_validations
 
 SAMPLES, PLOT = "samples.jsonl", "samples.png"
 REASONS = ("inexpressible", "check", "params", "macs", "memory")
@@ -167,7 +168,8 @@ class Sampler:
 
     def run(self, count: int, progress: Callable[[int], None] | None = None) -> list[Sample]:
         samples = []
-        with remembering_figures():  # samples share most blocks (archspec.figures_memo)
+        # samples share most blocks and parts (archspec.figures_memo, archspec.validation_memo)
+        with remembering_figures(), remembering_validations():
             for index in range(count):
                 samples.append(self.sample(index))
                 if progress is not None:

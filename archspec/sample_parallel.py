@@ -12,11 +12,14 @@ import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from archspec.blocks.base import BlockFacts
-from archspec.figures_memo import remembering_figures
+from archspec.figures_memo import GroupFacts, remembering_figures
 from archspec.sample import Budget, Sample, Sampler
 from archspec.shapes import Shape
 from archspec.train.threads import usable_cores
+from archspec.validation_memo import remembering_validations
 
 # Below this many samples a second process costs more to start than it saves (a fork and the
 # space's load, against ~0.3 ms per sample).
@@ -24,7 +27,8 @@ MIN_SAMPLES_PER_JOB = 1_000
 MAX_CHUNK = 500  # samples per task: small enough for a live progress bar and balanced workers
 
 _WORKER: dict[str, Sampler] = {}  # a worker process's sampler, made once by the pool's initializer
-_WORKER_FIGURES: dict[object, BlockFacts | None] = {}
+_WORKER_FIGURES: dict[object, BlockFacts | GroupFacts | None] = {}
+_WORKER_VALIDATIONS: dict[tuple[type[BaseModel], str], BaseModel] = {}
 
 
 def default_jobs(count: int) -> int:
@@ -58,5 +62,6 @@ def _start_worker(source: str | Path, seed: int, input_shape: Shape | None, budg
 
 def _draw_chunk(bounds: tuple[int, int]) -> list[Sample]:
     sampler = _WORKER["sampler"]
-    with remembering_figures(_WORKER_FIGURES):  # kept from chunk to chunk
+    # kept from chunk to chunk
+    with remembering_figures(_WORKER_FIGURES), remembering_validations(_WORKER_VALIDATIONS):
         return [sampler.sample(index) for index in range(*bounds)]

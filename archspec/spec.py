@@ -34,6 +34,7 @@ from archspec.layers import LAYERS, Count, ModuleName, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
 from archspec.validated import ValidatedCopies
+from archspec.validation_memo import validated_json
 
 # The layer and block kinds a spec may name with a model of their own: those registered when this
 # module is imported (a block kind registered later is found through `find_kind`, as are YAML kinds).
@@ -51,14 +52,18 @@ def _union(tag: str) -> TypeAdapter[Any]:
     return TypeAdapter(Annotated[Union[models], Field(discriminator=tag)])  # noqa: UP007
 
 
-def _validated(target: type[BaseModel] | TypeAdapter[Any], value: object, info: ValidationInfo) -> object:
+def _validated(target: type[BaseModel] | TypeAdapter[Any], value: object, info: ValidationInfo,
+               built_in: bool = False) -> object:
     """`value` validated by `target` as the spec it is part of is: in JSON mode, strictly, as JSON
-    (Pydantic's validation in strict Python mode would refuse a list where a tuple goes)."""
+    (Pydantic's validation in strict Python mode would refuse a list where a tuple goes). A built-in
+    kind's part may be one remembered from an earlier spec (archspec.validation_memo)."""
     if isinstance(target, TypeAdapter):
         if info.mode == "json":
             return target.validate_json(json.dumps(value), strict=True)
         return target.validate_python(value)
     if info.mode == "json":
+        if built_in:
+            return validated_json(target, value)
         return target.model_validate_json(json.dumps(value), strict=True)
     return target.model_validate(value)
 
@@ -78,7 +83,7 @@ def _layer_of_its_kind(value: object, handler: ValidatorFunctionWrapHandler, inf
     the kind (building every kind's model when archspec is imported took most of its start-up)."""
     kind = value.get("layer") if isinstance(value, dict) else None
     model = _LAYER_KINDS.get(kind) if isinstance(kind, str) else None
-    return _validated(model or _union("layer"), value, info)
+    return _validated(model, value, info, built_in=True) if model else _validated(_union("layer"), value, info)
 
 
 LayerSpec = Annotated[Any, WrapValidator(_layer_of_its_kind), _SchemaOfUnion("layer")]
@@ -91,7 +96,10 @@ def _any_block_kind(value: object, handler: ValidatorFunctionWrapHandler, info: 
     kind = value.get("block") if isinstance(value, dict) else None
     if not isinstance(kind, str):
         return _validated(_union("block"), value, info)
-    model = _BUILT_IN.get(kind) or find_kind(kind)
+    built_in = _BUILT_IN.get(kind)
+    if built_in is not None:
+        return _validated(built_in, value, info, built_in=True)
+    model = find_kind(kind)
     if model is None:
         raise PydanticCustomError("union_tag_invalid", "unknown block kind {tag}",
                                   {"discriminator": "'block'", "tag": str(kind),

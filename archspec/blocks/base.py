@@ -98,6 +98,14 @@ class BlockStage(ValidatedCopies):
         such copies). None, the default, claims nothing: every copy is lowered."""
         return None
 
+    def alike_run(self, index: int, key: object) -> int:
+        """How many copies from `index` on have `key` (copy `index`'s `alike_key`, not None): the
+        checker adds their figures at once. A kind may say it without asking every copy's key."""
+        run, copies = 1, self.copies()
+        while index + run < copies and self.alike_key(index + run) == key:
+            run += 1
+        return run
+
     def figures_key(self, index: int) -> object | None:
         """A key equal for copies with equal figures at equal input shapes and shortcuts, in any stage
         of any spec: the kind, its fields but those that only name modules or count copies, and the

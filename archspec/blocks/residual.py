@@ -48,6 +48,10 @@ class ResidualStage(BlockStage):
     def alike_key(self, index: int) -> object | None:
         return self.block_stride(index)  # `lower` uses the index only through the stride (and names)
 
+    def alike_run(self, index: int, key: object) -> int:
+        # Every copy but the first has stride 1; the first too where the stage's stride is 1.
+        return 1 if index == 0 and self.stride != 1 else self.copies() - index
+
     def out_width(self) -> int:
         return self.width
 
