@@ -96,3 +96,21 @@ def test_a_negative_position_is_refused_at_the_name():
     errors = _errors(_spec(blocks, "  - {block: ir, width: 8}\n"))
     assert [error.path for error in errors] == [("blocks", "ir", "nodes", 2, "name")]
     assert "-1" in errors[0].message
+
+
+def test_a_value_the_stage_wrote_that_fails_inside_a_library_block_is_refused_at_the_stage():
+    # conv_norm_act's conv reads `groups: "${groups}"` and `width: "${width}"`: the stage wrote both.
+    errors = _errors(_spec("", "  - {block: conv_norm_act, width: 8, groups: 5}\n"))
+    assert [(error.path, error.file) for error in errors] == [(("stages", 0, "groups"), None)]
+    assert "groups 5 must divide" in errors[0].message and "stages[0] (conv_norm_act, copy 0)" in errors[0].message
+    errors = _errors(_spec("", "  - {block: conv_norm_act, width: 10, groups: depthwise}\n"))
+    assert [(error.path, error.file) for error in errors] == [(("stages", 0, "width"), None)]
+    assert errors[0].hint.startswith("write `width: 3`")
+
+
+def test_a_value_that_only_equals_the_stages_by_chance_stays_in_the_definition():
+    # `inner` is the definition's own default (4), not the stage's `groups: 4` passed on.
+    blocks = ("blocks:\n  g:\n    fields: {groups: 4, inner: 4}\n    nodes:\n"
+              "      - {name: conv, layer: conv, width: \"${width}\", kernel: 1, groups: \"${inner}\"}\n")
+    errors = _errors(_spec(blocks, "  - {block: g, width: 8, groups: 4}\n"))
+    assert [error.path for error in errors] == [("blocks", "g", "nodes", 0, "groups")]

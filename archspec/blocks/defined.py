@@ -106,7 +106,7 @@ class DefinedStage(BlockStage):
     def lower(self, index: int, x: Shape, shortcut: Shortcut, origin: SpecPath) -> Node:
         trace = f"{format_path(origin)} ({self.kind_name}, copy {index})"
         written = tuple((name, getattr(self, name)) for name in self.model_fields_set
-                        if name in self.definition.fields)  # type: ignore[attr-defined]
+                        if name in self.definition.fields or name == "width")  # type: ignore[attr-defined]
         use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin, index, (origin, written))
         return Node(str(index), "defined", ("input",), use, origin)
 
@@ -200,8 +200,27 @@ def _name_the_use(evaluator: Evaluator, before: int, use: Use) -> None:
         if isinstance(index, int):
             spec_node = use.stage.definition.nodes[index]  # type: ignore[attr-defined]
             node_text = f" > nodes[{index}] ({getattr(spec_node, spec_node.kind_key)})"
+            origin = _user_field(use, spec_node, origin[len(prefix) + 1:]) or origin
         evaluator.problems[number] = Problem(origin, f"{use.trace}{node_text}: {problem.message}",
                                              problem.hint, problem.detail)
+
+
+def _user_field(use: Use, spec_node: Any, within: SpecPath) -> SpecPath | None:
+    """Where the spec's stage wrote the value of a node's setting that failed (`groups: "${groups}"`,
+    the stage's `groups: 5`): the user's mistake is there, not in the definition (a library file)."""
+    if len(within) != 1 or not isinstance(within[0], str):
+        return None
+    written = spec_node.settings.get(within[0])
+    field = written[2:-1].strip() if isinstance(written, str) and written.startswith("${") and \
+        written.endswith("}") else None
+    if field is None or not field.isidentifier():
+        return None
+    root_origin, root_written = use.root
+    value = getattr(use.stage, field, None)
+    for name, found in root_written:
+        if name == field and found == value and type(found) is type(value):
+            return (*root_origin, name)
+    return None
 
 
 def _concrete(block: Node, resolved: Resolved) -> Node:
