@@ -132,3 +132,15 @@ def test_the_names_knob_takes_only_names_a_spec_can_write(names: Any):
     refuses it): the knob refuses it too, rather than draw specs refused for something else."""
     with pytest.raises(InvalidArgument, match="names must be"):
         valid_specs(names=names).example()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_specs(names=NAMES, max_width=8, input_sizes=None))
+def test_remembered_top_level_names_equal_the_names_worked_out_anew(document: dict):
+    """A spec without list stages has its names remembered by the layers' kinds and names and the
+    stages' names (archspec.names): the same names and problems as working them out from the spec."""
+    from archspec.names import _module_names, module_names
+
+    spec = to_spec(document)
+    assert module_names(spec) == _module_names(spec)
+    assert module_names(spec) == _module_names(spec)  # remembered the second time
