@@ -8,6 +8,7 @@ in its worker and is raised here, the first in index order, as one process would
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
@@ -43,17 +44,23 @@ def run_samples(source: str | Path, seed: int, input_shape: Shape | None, budget
         return Sampler(source, seed, input_shape, budget).run(count, progress)
     Sampler(source, seed, input_shape, budget)  # the space's own errors, raised here before any worker starts
     chunk = max(1, min(MAX_CHUNK, count // (jobs * 4)))
-    starts = range(0, count, chunk)
+    chunks = [(start, min(start + chunk, count)) for start in range(0, count, chunk)]
     # fork where the platform has it: a worker starts in milliseconds with archspec already imported.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    samples: list[Sample] = []
-    with multiprocessing.get_context(method).Pool(
-            jobs, initializer=_start_worker, initargs=(source, seed, input_shape, budget)) as pool:
-        for drawn in pool.imap(_draw_chunk, [(start, min(start + chunk, count)) for start in starts]):
-            samples.extend(drawn)
-            if progress is not None:
-                progress(len(samples))
-    return samples
+    # Objects made before the fork stay out of the workers' collections: collecting would write to
+    # every page that holds one (reference counts), copying memory the workers otherwise share.
+    gc.freeze()
+    try:
+        samples: list[Sample] = []
+        with multiprocessing.get_context(method).Pool(
+                jobs, initializer=_start_worker, initargs=(source, seed, input_shape, budget)) as pool:
+            for drawn in pool.imap(_draw_chunk, chunks):
+                samples.extend(drawn)
+                if progress is not None:
+                    progress(len(samples))
+        return samples
+    finally:
+        gc.unfreeze()
 
 
 def _start_worker(source: str | Path, seed: int, input_shape: Shape | None, budget: Budget) -> None:
