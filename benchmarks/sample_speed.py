@@ -3,7 +3,8 @@
     python benchmarks/sample_speed.py                 # spaces/regnet_x.yaml, 10,000 samples, 3 rounds
     python benchmarks/sample_speed.py --n 2000 --rounds 5 --space spaces/anynet_x.yaml
 
-Sampling: a fresh `Sampler` (the space loaded from its file) draws and checks N samples at 224x224,
+Sampling: in a process that imports archspec alone (as the command), a fresh `Sampler` (the space
+loaded from its file) draws and checks N samples at 224x224,
 as the command does without writing its outputs. Building: each valid sample of the same space,
 compiled on the meta device (no memory for weights) and its parameters counted, which is what one
 would do to get the figures without archspec's static check. The rounds alternate the two, so that
@@ -35,15 +36,28 @@ from timing import Samples, interleaved, ratio_summary, time_processes  # noqa: 
 
 import archspec  # noqa: E402
 from archspec.loader import dump  # noqa: E402
-from archspec.sample import Budget, Sampler  # noqa: E402
-from archspec.sample_parallel import default_jobs, run_samples  # noqa: E402
+from archspec.sample import Sampler  # noqa: E402
+from archspec.sample_parallel import default_jobs  # noqa: E402
+
+# Sampling runs in a process of its own that imports archspec alone, as `archspec sample` does: this
+# one has torch loaded (for the building rows), whose objects would make every garbage collection
+# longer and every forked worker's memory larger than the command's.
+SAMPLING_SCRIPT = """
+import sys, time
+sys.path[:0] = [sys.argv[1]]
+from archspec.sample import Budget
+from archspec.sample_parallel import run_samples
+start = time.perf_counter()
+run_samples(sys.argv[2], 0, None, Budget(), int(sys.argv[3]), int(sys.argv[4]))
+print(int(sys.argv[3]) / (time.perf_counter() - start))
+"""
 
 
 def sampling_rate(space: Path, count: int, jobs: int = 1) -> float:
     """Specs per second on `jobs` processes, loading the space (and starting the processes) included."""
-    start = time.perf_counter()
-    run_samples(space, 0, None, Budget(), count, jobs)
-    return count / (time.perf_counter() - start)
+    result = subprocess.run([sys.executable, "-c", SAMPLING_SCRIPT, str(HERE.parent), str(space), str(count),
+                             str(jobs)], capture_output=True, text=True, check=True)
+    return float(result.stdout)
 
 
 def check_share(space: Path, count: int) -> float:
