@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -104,19 +105,18 @@ class _Parser:
         return node
 
     def either(self) -> Node:
-        node = self.both()
-        while self.peek()[:2] == ("name", "or"):
-            self.position += 1
-            right = self.both()
-            node = Node("logic", node.start, right.end, "or", (node, right))
-        return node
+        return self.joined("or", self.both)
 
     def both(self) -> Node:
-        node = self.compare()
-        while self.peek()[:2] == ("name", "and"):
+        return self.joined("and", self.compare)
+
+    def joined(self, word: str, operand: Callable[[], Node]) -> Node:
+        """Operands joined by `word` (`and`, `or`), left to right."""
+        node = operand()
+        while self.peek()[:2] == ("name", word):
             self.position += 1
-            right = self.compare()
-            node = Node("logic", node.start, right.end, "and", (node, right))
+            right = operand()
+            node = Node("logic", node.start, right.end, word, (node, right))
         return node
 
     def compare(self) -> Node:

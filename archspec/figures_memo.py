@@ -47,17 +47,7 @@ def copy_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> B
     key = block.figures_key(index) if memo is not None else None
     if memo is None or key is None:
         return block.facts(index, x, shortcut)
-    key = (key, x, shortcut)
-    try:
-        return memo[key]
-    except KeyError:
-        pass
-    except TypeError:  # a field that cannot be hashed (a mapping): not remembered
-        return block.facts(index, x, shortcut)
-    facts = memo[key] = block.facts(index, x, shortcut)
-    if len(memo) > MAX_REMEMBERED:
-        memo.clear()
-    return facts
+    return _remembered(memo, (key, x, shortcut), lambda: block.facts(index, x, shortcut))
 
 
 def group_facts(entries: tuple[Any, ...], x: Shape, shortcut: Shortcut,
@@ -68,14 +58,18 @@ def group_facts(entries: tuple[Any, ...], x: Shape, shortcut: Shortcut,
     memo = _MEMO.get()
     if memo is None:
         return figures(entries, x, shortcut)
-    key = ("group", entries, x, shortcut)
+    return _remembered(memo, ("group", entries, x, shortcut), lambda: figures(entries, x, shortcut))
+
+
+def _remembered(memo: dict[object, Any], key: object, compute: Callable[[], Any]) -> Any:
+    """`compute()`, remembered in `memo` under `key` (not where the key cannot be hashed: a mapping)."""
     try:
-        return memo[key]  # type: ignore[return-value]
+        return memo[key]
     except KeyError:
         pass
-    except TypeError:  # a field that cannot be hashed (a mapping): not remembered
-        return figures(entries, x, shortcut)
-    found = memo[key] = figures(entries, x, shortcut)
+    except TypeError:
+        return compute()
+    found = memo[key] = compute()
     if len(memo) > MAX_REMEMBERED:
         memo.clear()
     return found

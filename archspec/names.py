@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from archspec.blocks.base import BlockStage
 from archspec.errors import SpecPath, format_path
@@ -95,51 +94,24 @@ class ModuleNames:
 def module_names(spec: Spec) -> ModuleNames:
     """The top-level module names (explicit or torchvision's defaults) and every problem with the
     names of the network's modules and of every list stage's."""
-    if not any(isinstance(stage, ListStage) for stage in spec.stages):
-        # Then the names are a function of the layers' kinds and names and the stages' names alone,
-        # remembered: a design space's samples repeat them (`archspec sample` checks thousands).
-        return _top_level_names(tuple((type(layer), layer.name) for layer in spec.stem),
-                                tuple((type(layer), layer.name) for layer in spec.head),
-                                tuple(stage.name for stage in spec.stages))
-    return _module_names(spec)
+    if any(isinstance(stage, ListStage) for stage in spec.stages):
+        return _module_names(spec)
+    # Without list stages the names read only the layers' kinds and names and the stages' names:
+    # remembered by those, as a design space's samples repeat them (`archspec sample`).
+    key = (tuple((type(layer), layer.name) for layer in spec.stem),
+           tuple((type(layer), layer.name) for layer in spec.head), tuple(stage.name for stage in spec.stages))
+    found = _TOP_LEVEL_NAMES.get(key)
+    if found is None:
+        if len(_TOP_LEVEL_NAMES) >= 1024:
+            _TOP_LEVEL_NAMES.clear()
+        found = _TOP_LEVEL_NAMES[key] = _module_names(spec)
+    return found
 
 
-@lru_cache(maxsize=1024)
-def _top_level_names(stem: tuple[tuple[type[LayerBase], str | None], ...],
-                     head: tuple[tuple[type[LayerBase], str | None], ...],
-                     stages: tuple[str | None, ...]) -> ModuleNames:
-    """`_module_names` of a spec of these layers and stages, none of them a list stage."""
-    return _module_names(_NamesOnly(tuple(_NamedLayer(kind, name) for kind, name in stem),
-                                    tuple(_NamedLayer(kind, name) for kind, name in head),
-                                    tuple(_NamedStage(name) for name in stages)))
+_TOP_LEVEL_NAMES: dict[object, ModuleNames] = {}
 
 
-class _NamedLayer(NamedTuple):
-    kind: type[LayerBase]
-    name: str | None
-
-    @property
-    def default_name(self) -> str:
-        return self.kind.default_name
-
-    @property
-    def always_numbered(self) -> bool:
-        return self.kind.always_numbered
-
-
-class _NamedStage(NamedTuple):
-    name: str | None
-
-
-class _NamesOnly(NamedTuple):
-    """What `_module_names` reads of a spec without list stages."""
-
-    stem: tuple[_NamedLayer, ...]
-    head: tuple[_NamedLayer, ...]
-    stages: tuple[_NamedStage, ...]
-
-
-def _module_names(spec: Any) -> ModuleNames:
+def _module_names(spec: Spec) -> ModuleNames:
     places = layer_places(spec)
     layers = (*spec.stem, *spec.head)
     layer_names = _default_layer_names(layers)

@@ -206,11 +206,12 @@ def _name_the_use(evaluator: Evaluator, before: int, use: Use) -> None:
 
 
 def _user_field(use: Use, spec_node: Any, within: SpecPath) -> SpecPath | None:
-    """Where the spec's stage wrote the value of a node's setting that failed (`groups: "${groups}"`,
-    the stage's `groups: 5`): the user's mistake is there, not in the definition (a library file)."""
+    """Where the spec's stage wrote the value of a node's setting or layer kind that failed (`groups:
+    "${groups}"` and the stage's `groups: 5`; `layer: "${activation}"` and `activation: conv`): the
+    user's mistake is there, not in the definition (a library file)."""
     if len(within) != 1 or not isinstance(within[0], str):
         return None
-    written = spec_node.settings.get(within[0])
+    written = spec_node.layer if within[0] == "layer" else spec_node.settings.get(within[0])
     field = written[2:-1].strip() if isinstance(written, str) and written.startswith("${") and \
         written.endswith("}") else None
     if field is None or not field.isidentifier():

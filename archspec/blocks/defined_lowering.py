@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 
 # The spec's stage that a use is part of (however deeply nested): its path and the fields it wrote
-# (name, value). A layer kind named through fields (`activation: conv`) that cannot be made is reported
-# at the user's field where the stage wrote that kind, not inside the library file that uses it.
+# (name, value). A value the stage wrote that fails inside the definition (`activation: conv`,
+# `groups: 5`) is reported at the user's field, not inside the library file (defined._user_field).
 Root = tuple[SpecPath, tuple[tuple[str, Any], ...]]
 
 
@@ -223,7 +223,7 @@ class _Lowering:
         if kind is None:
             return None
         if not isinstance(kind, str) or kind not in LAYERS:
-            self.problem(self.user_field(kind, (*where, "layer")), what,
+            self.problem((*where, "layer"), what,
                          (f"`{written}` gives {kind!r}, which is not a layer kind; "
                           f"expected one of: {', '.join(LAYERS.names())}"),
                          did_you_mean(str(kind), LAYERS.names()) or "give the field a layer kind, e.g. `relu`")
@@ -234,21 +234,12 @@ class _Lowering:
             settled = [name for name in LAYERS.names() if not any(
                 field.is_required() and key != "layer" and key not in given
                 for key, field in LAYERS[name].model_fields.items())]
-            self.problem(self.user_field(kind, (*where, "layer")), what,
+            self.problem((*where, "layer"), what,
                          (f"`{written}` gives `{kind}`, a layer kind that needs "
                           f"{', '.join(f'`{name}`' for name in missing)}, which this node does not give"),
                          f"name a layer kind that needs nothing more here: {', '.join(settled)}")
             return None
         return kind
-
-    def user_field(self, value: object, fallback: SpecPath) -> SpecPath:
-        """Where the spec's stage wrote `value` into a field, if it did (the user's mistake is there);
-        else `fallback`, the node inside the definition."""
-        origin, written = self.use.root
-        for name, found in written:
-            if isinstance(found, str) and found == value:
-                return (*origin, name)
-        return fallback
 
     def shortcut(self, spec_node: Any, name: str, source: str, settings: dict[str, Any], where: SpecPath,
                  what: str, nodes: list[Node]) -> Node | str | None:
