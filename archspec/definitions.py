@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -226,33 +226,6 @@ def node_names(definition: BlockDefinition) -> list[str]:
         numbered[base] = number
         names.append(f"{base}{number}")
     return names
-
-
-class NodePlan(NamedTuple):
-    """What lowering needs of one node that no use changes: made once per definition, not per copy."""
-
-    node: NodeDefinition
-    name: str  # the name readers use (node_names)
-    shown: str  # how errors and traces name it: its written name, else `name`
-    reads: tuple[str, ...]  # what it reads: `from`, else the node before it
-    settings: tuple[tuple[str, Any, bool], ...]  # (key, value, holds `${...}`); a plain list as a tuple
-    layer: str | None  # the layer kind, where written as a known kind (not `${...}`)
-
-
-def node_plans(definition: BlockDefinition) -> tuple[NodePlan, ...]:
-    """Every node's plan, in order (archspec/blocks/defined.py keeps them per definition)."""
-    names = node_names(definition)
-    plans = []
-    for index, (node, name) in enumerate(zip(definition.nodes, names)):
-        settings = []
-        for key, value in node.settings.items():
-            variable = (any(is_expression(item) for item in value) if isinstance(value, list)
-                        else is_expression(value))
-            settings.append((key, tuple(value) if isinstance(value, list) and not variable else value, variable))
-        plain_layer = node.layer is not None and not is_expression(node.layer) and node.layer in LAYERS
-        plans.append(NodePlan(node, name, node.name or name, node.reads or ((names[index - 1] if index else INPUT),),
-                              tuple(settings), node.layer if plain_layer else None))
-    return tuple(plans)
 
 
 def _base_name(node: NodeDefinition) -> str:

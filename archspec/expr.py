@@ -24,9 +24,10 @@ characters could otherwise ask for a number of billions of digits).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from archspec.errors import did_you_mean
 from archspec.expr_syntax import (
@@ -46,9 +47,9 @@ from archspec.expr_syntax import (
     parse,
 )
 
-__all__ = ["FAILED", "MAX_DEPTH", "MAX_LENGTH", "MAX_MAGNITUDE", "ExprError", "Node", "Number", "Piece",
+__all__ = ["FAILED", "MAX_DEPTH", "MAX_LENGTH", "MAX_MAGNITUDE", "Compiled", "ExprError", "Node", "Number", "Piece",
            "UsesFailedName", "Value", "compiled", "evaluate", "has_expression", "interpolate",
-           "make_divisible", "names", "parse", "references", "split"]
+           "interpolation", "make_divisible", "names", "parse", "references", "split"]
 
 
 def evaluate(node: Node, text: str, environment: Mapping[str, object]) -> Value:
@@ -89,36 +90,89 @@ def compiled(text: str) -> Compiled:
 
 
 def _compile(node: Node, text: str) -> Compiled:
+    """Each closure first tries the common case (numbers within bounds, true/false where `and`/`or`
+    want them) with the operation alone, and otherwise calls the general helpers on the values it
+    has: those check, compute and raise exactly as `evaluate` does."""
     kind, value = node.kind, node.value
     if kind == "number":
         return lambda environment: value  # type: ignore[return-value]
     if kind == "name":
-        return lambda environment: _lookup(str(value), node, environment)
+        name = str(value)
+
+        def lookup(environment: Mapping[str, object]) -> Value:
+            found = environment.get(name, FAILED)
+            if (type(found) is int or type(found) is float) and -MAX_MAGNITUDE <= found <= MAX_MAGNITUDE:  # type: ignore[operator]
+                return found  # type: ignore[return-value]
+            return _lookup(name, node, environment)
+        return lookup
     children = [_compile(child, text) for child in node.children]
     operation = f"`{value}`"
     if kind in ("negate", "plus"):
         (operand,), (child,) = children, node.children
-        if kind == "negate":
-            return lambda environment: -_number_of(operand(environment), child, text, operation)
-        return lambda environment: _number_of(operand(environment), child, text, operation)
+        sign = -1 if kind == "negate" else 1
+
+        def signed(environment: Mapping[str, object]) -> Value:
+            found = operand(environment)
+            if type(found) is int or type(found) is float:
+                return -found if sign < 0 else found  # type: ignore[operator]
+            number = _number_of(found, child, text, operation)
+            return -number if sign < 0 else number
+        return signed
     if kind == "logic":
+        both = value == "and"
+
         def logic(environment: Mapping[str, object]) -> Value:
-            left, right = (_truth_of(argument, child, text, operation) for argument, child in
-                           zip([function(environment) for function in children], node.children, strict=True))
-            return (left and right) if value == "and" else (left or right)
+            arguments = [function(environment) for function in children]  # both sides, always
+            if type(arguments[0]) is not bool or type(arguments[1]) is not bool:
+                arguments = [_truth_of(argument, child, text, operation)
+                             for argument, child in zip(arguments, node.children, strict=True)]
+            left, right = arguments
+            return (left and right) if both else (left or right)
         return logic
     if kind == "compare":
-        return lambda environment: _compare(str(value), [function(environment) for function in children], node, text)
+        symbol = str(value)
+        compare = COMPARISONS[symbol]
+        left_function, right_function = children
+
+        def comparison(environment: Mapping[str, object]) -> Value:
+            left, right = left_function(environment), right_function(environment)
+            if (type(left) is int or type(left) is float) and (type(right) is int or type(right) is float):
+                return compare(left, right)
+            return _compare(symbol, [left, right], node, text)
+        return comparison
     if kind == "call":
-        return lambda environment: _call(str(value), [function(environment) for function in children], node, text)
+        return _compile_call(str(value), children, node, text)
     (left_function, right_function), (left_node, right_node) = children, node.children
-    shown = text[node.start:node.end]
+    symbol, shown = str(value), text[node.start:node.end]
+    quick, divides = QUICK_ARITHMETIC[symbol], symbol in ("/", "//", "%")
 
     def binary(environment: Mapping[str, object]) -> Value:
         left, right = left_function(environment), right_function(environment)
-        return _bounded(_arithmetic(str(value), _number_of(left, left_node, text, operation),
+        if (type(left) is int or type(left) is float) and (type(right) is int or type(right) is float) \
+                and (right or not divides):
+            result = quick(left, right)
+            if -MAX_MAGNITUDE <= result <= MAX_MAGNITUDE:
+                return result
+        return _bounded(_arithmetic(symbol, _number_of(left, left_node, text, operation),
                                     _number_of(right, right_node, text, operation), node, text), node.start, shown)
     return binary
+
+
+def _compile_call(name: str, children: list[Compiled], node: Node, text: str) -> Compiled:
+    least, most, function = FUNCTIONS[name]
+    if not least <= len(children) <= most:  # `_call` says so at each evaluation
+        return lambda environment: _call(name, [child(environment) for child in children], node, text)
+    divisible = name == "divisible"
+
+    def call(environment: Mapping[str, object]) -> Value:
+        arguments = [child(environment) for child in children]
+        if all(type(argument) is int or type(argument) is float for argument in arguments) \
+                and (not divisible or (type(arguments[1]) is int and arguments[1] >= 1)):  # type: ignore[operator]
+            result = function(*arguments)
+            if -MAX_MAGNITUDE <= result <= MAX_MAGNITUDE:
+                return result
+        return _call(name, arguments, node, text)
+    return call
 
 
 def _lookup(name: str, node: Node, environment: Mapping[str, object]) -> Value:
@@ -143,8 +197,8 @@ def _number_of(value: Value, node: Node, text: str, operation: str) -> Number:
     return value
 
 
-COMPARISONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
-               "!=": lambda a, b: a != b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b}
+COMPARISONS: dict[str, Callable[[Number, Number], bool]] = {
+    "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">=": operator.ge, ">": operator.gt}
 
 
 def _truth_of(value: Value, node: Node, text: str, operation: str) -> bool:
@@ -175,11 +229,21 @@ def _arithmetic(symbol: str, left: Number, right: Number, node: Node, text: str)
     if symbol == "*":
         return left * right
     if symbol == "/":
-        exact = isinstance(left, int) and isinstance(right, int) and left % right == 0
-        return left // right if exact else left / right
+        return _divide(left, right)
     if symbol == "//":
         return left // right
     return left % right
+
+
+def _divide(left: Number, right: Number) -> Number:
+    """`/`: an integer where two integers divide exactly."""
+    return left // right if isinstance(left, int) and isinstance(right, int) and left % right == 0 else left / right
+
+
+# `_arithmetic` without its checks, for numbers (not true/false) and a divisor that is not 0.
+QUICK_ARITHMETIC: dict[str, Callable[[Number, Number], Number]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": _divide, "//": operator.floordiv,
+    "%": operator.mod}
 
 
 def make_divisible(v: Number, divisor: Number, min_value: Number | None = None) -> Number:
@@ -267,6 +331,35 @@ def interpolate(text: str, environment: Mapping[str, object]) -> Value:
     """A string's value: a whole-string `"${expr}"` is the expression's value (a number keeps its type);
     expressions inside a longer string are replaced by their text, as OmegaConf does
     (`"net${depth}"` -> `"net18"`). ExprError.offset is then an index into `text`."""
+    return interpolation(text)(environment)
+
+
+@lru_cache(maxsize=4096)
+def interpolation(text: str) -> Compiled:
+    """`interpolate(text, ...)` as a function of the environment: a block's strings are evaluated once
+    per copy, and a whole-string expression then skips cutting the string and finding its function."""
+    try:
+        pieces = _split(text)
+    except ExprError:
+        return partial(_joined, text)  # raises the same error at each evaluation
+    if len(pieces) == 2 and not pieces[0].literal and not pieces[1].literal and pieces[0].expression:
+        piece = pieces[0]
+        try:
+            function = compiled(piece.expression or "")
+        except ExprError:
+            return partial(_value_of, piece)  # a syntax error: raised, located, at each evaluation
+
+        def whole(environment: Mapping[str, object]) -> Value:
+            try:
+                return function(environment)
+            except ExprError as error:
+                _locate(error, piece)
+                raise
+        return whole
+    return partial(_joined, text)
+
+
+def _joined(text: str, environment: Mapping[str, object]) -> Value:
     pieces = _split(text)
     if len(pieces) == 2 and not pieces[0].literal and not pieces[1].literal and pieces[0].expression:
         return _value_of(pieces[0], environment)
@@ -275,13 +368,17 @@ def interpolate(text: str, environment: Mapping[str, object]) -> Value:
 
 
 def _value_of(piece: Piece, environment: Mapping[str, object]) -> Value:
-    expression = piece.expression or ""
     try:
-        return compiled(expression)(environment)
+        return compiled(piece.expression or "")(environment)
     except ExprError as error:
-        error.offset += piece.start
-        error.message = f"`${{{expression}}}`: {error.message}"
+        _locate(error, piece)
         raise
+
+
+def _locate(error: ExprError, piece: Piece) -> None:
+    """An expression's error as an error of the string that holds it."""
+    error.offset += piece.start
+    error.message = f"`${{{piece.expression or ''}}}`: {error.message}"
 
 
 def _text_of(value: Value) -> str:

@@ -21,8 +21,10 @@ from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, Validatio
 
 from archspec.blocks.base import BlockStage, Shortcut
 from archspec.blocks.defined_lowering import NestedUse, Use, lower_use
-from archspec.definitions import MAX_NESTING, BlockDefinition, NodePlan, is_expression, node_plans, reads_index
+from archspec.blocks.defined_plans import NodePlan, node_plans, requirement_functions
+from archspec.definitions import MAX_NESTING, BlockDefinition, is_expression, reads_index
 from archspec.errors import SpecPath, format_path
+from archspec.expr import Compiled
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, register_op
 from archspec.names import GRAPH_BLOCK_ATTRIBUTES, sibling_problems
 from archspec.shapes import Shape, show
@@ -82,6 +84,13 @@ class DefinedStage(BlockStage):
                           for index, plan in enumerate(node_plans(cls.definition)))
             cls._plans = known  # type: ignore[attr-defined]
         return known
+
+    @classmethod
+    def requirements(cls) -> tuple[Compiled, ...] | None:
+        """The functions of the definition's `requires:`: made once per definition, not per copy."""
+        if "_requirements" not in cls.__dict__:
+            cls._requirements = requirement_functions(cls.definition.requires)  # type: ignore[attr-defined]
+        return cls.__dict__["_requirements"]  # type: ignore[no-any-return]
 
     @classmethod
     def name_problems(cls, slots: tuple[tuple[str, int], ...]) -> list[tuple[SpecPath, str, str | None]]:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic import ValidationError
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
-from archspec.definitions import INPUT, NodePlan, is_expression
+from archspec.blocks.defined_plans import NodePlan
+from archspec.definitions import INPUT, is_expression
 from archspec.errors import SpecPath, did_you_mean
-from archspec.expr import ExprError, interpolate
+from archspec.expr import Compiled, ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
 from archspec.layers import LAYERS, derived
 from archspec.nesting import DottedNameError, nest_dotted
@@ -72,13 +73,22 @@ class _Lowering:
         self.definition = stage.definition
         self.base = stage.origin_prefix
         self.failed = False
-        self.environment: dict[str, object] = {"width": use.width if use.width is not None else x[0],
-                                               "stride": use.stride, "in": x[0], "index": use.index}
-        for name, value in stage.field_values().items():
-            self.environment[name] = (self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
-                                      if is_expression(value) else value)
-        if self.definition.requires and not self.failed:
+        environment = self.environment = {"width": use.width if use.width is not None else x[0],
+                                           "stride": use.stride, "in": x[0], "index": use.index}
+        for name in self.definition.fields:
+            value = getattr(stage, name)
+            environment[name] = (self.value(value, (*self.base, "fields", name), f"{qualname} field `{name}`")
+                                 if isinstance(value, str) and "${" in value else value)
+        if self.definition.requires and not self.failed and not self.requirements_hold():
             self.require()
+
+    def requirements_hold(self) -> bool:
+        """Whether every `requires:` entry is true here: the common case, told without saying what fails."""
+        functions = self.stage.requirements()
+        try:
+            return functions is not None and all(function(self.environment) is True for function in functions)
+        except ExprError:
+            return False
 
     def require(self) -> None:
         """The definition's `requires:`, each unmet one an error at the use, before any node is made."""
@@ -105,27 +115,36 @@ class _Lowering:
             self.problem(where, what, error.message, error.hint)
             return None
 
+    def evaluated(self, function: Compiled, where: SpecPath, what: str) -> Any:
+        """`value` of a string that holds `${...}`, by its function (what is said where it fails is `value`'s)."""
+        try:
+            return function(self.environment)
+        except ExprError as error:
+            self.problem(where, f"{self.qualname}.{what}", error.message, error.hint)
+            return None
+
     def graph(self) -> BlockGraph | None:
         actual: dict[str, str | None] = {INPUT: INPUT}  # a definition's node name -> the value it stands for
         nodes: list[Node] = []
         plans = self.stage.plans()
         for plan, where in plans:
             spec_node, name = plan.node, plan.name
-            what = f"{self.qualname}.{plan.shown}"
             inputs = [actual.get(read) for read in plan.reads]
-            if spec_node.when is not None:
-                keep = self.value(spec_node.when, (*where, "when"), what)
+            if plan.when is not None:
+                keep = self.evaluated(plan.when, (*where, "when"), plan.shown)
                 if keep is None:
                     actual[name] = None
                     continue
                 if not keep:
                     actual[name] = actual.get(spec_node.otherwise) if spec_node.otherwise else inputs[0]
                     continue
-            module_name = self.value(plan.shown, (*where, "name"), what) if is_expression(plan.shown) else plan.shown
+            module_name = plan.shown if plan.naming is None else self.evaluated(plan.naming, (*where, "name"),
+                                                                                plan.shown)
             if isinstance(module_name, int) and not isinstance(module_name, bool) and module_name >= 0:
                 module_name = str(module_name)  # `name: "${shift + 1}"`: a position, as in nn.Sequential
             if not isinstance(module_name, str) or not module_name:
-                self.problem((*where, "name"), what, f"expected a name, found {module_name!r}")
+                self.problem((*where, "name"), f"{self.qualname}.{plan.shown}",
+                             f"expected a name, found {module_name!r}")
                 actual[name] = None
                 continue
             what = f"{self.qualname}.{module_name}"  # the evaluated name (`block.1`), not `${...}`
@@ -169,8 +188,13 @@ class _Lowering:
         """The concrete node; or the name of the value it stands for (an identity shortcut, an
         addition left with one input); or None where it failed or was removed."""
         spec_node = plan.node
-        settings = {key: self.value(value, (*where, key), what) if variable else value
-                    for key, value, variable in plan.settings}
+        environment = self.environment
+        try:
+            settings = {key: value if function is None else function(environment)
+                        for key, value, function in plan.settings}
+        except ExprError:  # said setting by setting, every failing one
+            settings = {key: value if function is None else self.value(value, (*where, key), what)
+                        for key, value, function in plan.settings}
         if None in settings.values():
             return None
         if spec_node.layer is not None:
@@ -178,7 +202,7 @@ class _Lowering:
             if kind is None:
                 return None
             try:
-                layer = derived(LAYERS[kind], layer=kind, **settings)
+                layer = derived(plan.layer_model or LAYERS[kind], layer=kind, **settings)
             except ValidationError as error:
                 for item in error.errors(include_url=False):
                     key = item["loc"][0] if item["loc"] else None
