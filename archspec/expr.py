@@ -24,16 +24,24 @@ characters could otherwise ask for a number of billions of digits).
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
 
-from archspec.errors import did_you_mean
+from archspec.expr_operations import (
+    COMPARISONS,
+    FUNCTIONS,
+    QUICK_ARITHMETIC,
+    arithmetic,
+    call_function,
+    compare,
+    looked_up,
+    make_divisible,
+    number_of,
+    truth_of,
+)
 from archspec.expr_syntax import (
-    COMPARISON_SYMBOLS,
     FAILED,
-    FUNCTION_NAMES,
     MAX_DEPTH,
     MAX_LENGTH,
     MAX_MAGNITUDE,
@@ -57,23 +65,23 @@ def evaluate(node: Node, text: str, environment: Mapping[str, object]) -> Value:
     if node.kind == "number":
         return node.value  # type: ignore[return-value]
     if node.kind == "name":
-        return _lookup(str(node.value), node, environment)
+        return looked_up(str(node.value), node, environment)
     if node.kind in ("negate", "plus"):
-        operand = _number_of(evaluate(node.children[0], text, environment), node.children[0], text,
+        operand = number_of(evaluate(node.children[0], text, environment), node.children[0], text,
                              f"`{node.value}`")
         return -operand if node.kind == "negate" else operand
     arguments = [evaluate(child, text, environment) for child in node.children]
     if node.kind == "logic":
-        left, right = (_truth_of(value, child, text, f"`{node.value}`")
+        left, right = (truth_of(value, child, text, f"`{node.value}`")
                        for value, child in zip(arguments, node.children, strict=True))
         return (left and right) if node.value == "and" else (left or right)
     if node.kind == "compare":
-        return _compare(str(node.value), arguments, node, text)
+        return compare(str(node.value), arguments, node, text)
     if node.kind == "call":
-        return _call(str(node.value), arguments, node, text)
-    left, right = (_number_of(value, child, text, f"`{node.value}`")
+        return call_function(str(node.value), arguments, node, text)
+    left, right = (number_of(value, child, text, f"`{node.value}`")
                    for value, child in zip(arguments, node.children, strict=True))
-    return _bounded(_arithmetic(str(node.value), left, right, node, text), node.start,
+    return _bounded(arithmetic(str(node.value), left, right, node, text), node.start,
                     text[node.start:node.end])
 
 
@@ -103,7 +111,7 @@ def _compile(node: Node, text: str) -> Compiled:
             found = environment.get(name, FAILED)
             if (type(found) is int or type(found) is float) and -MAX_MAGNITUDE <= found <= MAX_MAGNITUDE:  # type: ignore[operator]
                 return found  # type: ignore[return-value]
-            return _lookup(name, node, environment)
+            return looked_up(name, node, environment)
         return lookup
     children = [_compile(child, text) for child in node.children]
     operation = f"`{value}`"
@@ -115,7 +123,7 @@ def _compile(node: Node, text: str) -> Compiled:
             found = operand(environment)
             if type(found) is int or type(found) is float:
                 return -found if sign < 0 else found  # type: ignore[operator]
-            number = _number_of(found, child, text, operation)
+            number = number_of(found, child, text, operation)
             return -number if sign < 0 else number
         return signed
     if kind == "logic":
@@ -124,21 +132,21 @@ def _compile(node: Node, text: str) -> Compiled:
         def logic(environment: Mapping[str, object]) -> Value:
             arguments = [function(environment) for function in children]  # both sides, always
             if type(arguments[0]) is not bool or type(arguments[1]) is not bool:
-                arguments = [_truth_of(argument, child, text, operation)
+                arguments = [truth_of(argument, child, text, operation)
                              for argument, child in zip(arguments, node.children, strict=True)]
             left, right = arguments
             return (left and right) if both else (left or right)
         return logic
     if kind == "compare":
         symbol = str(value)
-        compare = COMPARISONS[symbol]
+        ordered = COMPARISONS[symbol]
         left_function, right_function = children
 
         def comparison(environment: Mapping[str, object]) -> Value:
             left, right = left_function(environment), right_function(environment)
             if (type(left) is int or type(left) is float) and (type(right) is int or type(right) is float):
-                return compare(left, right)
-            return _compare(symbol, [left, right], node, text)
+                return ordered(left, right)
+            return compare(symbol, [left, right], node, text)
         return comparison
     if kind == "call":
         return _compile_call(str(value), children, node, text)
@@ -153,15 +161,15 @@ def _compile(node: Node, text: str) -> Compiled:
             result = quick(left, right)
             if -MAX_MAGNITUDE <= result <= MAX_MAGNITUDE:
                 return result
-        return _bounded(_arithmetic(symbol, _number_of(left, left_node, text, operation),
-                                    _number_of(right, right_node, text, operation), node, text), node.start, shown)
+        return _bounded(arithmetic(symbol, number_of(left, left_node, text, operation),
+                                    number_of(right, right_node, text, operation), node, text), node.start, shown)
     return binary
 
 
 def _compile_call(name: str, children: list[Compiled], node: Node, text: str) -> Compiled:
     least, most, function = FUNCTIONS[name]
-    if not least <= len(children) <= most:  # `_call` says so at each evaluation
-        return lambda environment: _call(name, [child(environment) for child in children], node, text)
+    if not least <= len(children) <= most:  # `call_function` says so at each evaluation
+        return lambda environment: call_function(name, [child(environment) for child in children], node, text)
     divisible = name == "divisible"
 
     def call(environment: Mapping[str, object]) -> Value:
@@ -171,116 +179,8 @@ def _compile_call(name: str, children: list[Compiled], node: Node, text: str) ->
             result = function(*arguments)
             if -MAX_MAGNITUDE <= result <= MAX_MAGNITUDE:
                 return result
-        return _call(name, arguments, node, text)
+        return call_function(name, arguments, node, text)
     return call
-
-
-def _lookup(name: str, node: Node, environment: Mapping[str, object]) -> Value:
-    if name not in environment:
-        known = sorted(environment)
-        hint = did_you_mean(name, known) or (f"known names: {', '.join(known)}" if known
-                                            else "define it under `vars:`")
-        raise ExprError(f"unknown name `{name}`", node.start, hint)
-    value = environment[name]
-    if value is FAILED:
-        raise UsesFailedName(name)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _bounded(value, node.start, name)
-    return value  # type: ignore[return-value]
-
-
-def _number_of(value: Value, node: Node, text: str, operation: str) -> Number:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
-        raise ExprError(f"{operation} needs a number, but `{text[node.start:node.end]}` is {shown}",
-                        node.start)
-    return value
-
-
-COMPARISONS: dict[str, Callable[[Number, Number], bool]] = {
-    "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">=": operator.ge, ">": operator.gt}
-
-
-def _truth_of(value: Value, node: Node, text: str, operation: str) -> bool:
-    if not isinstance(value, bool):
-        raise ExprError(f"{operation} needs true or false, but `{text[node.start:node.end]}` is {value!r}",
-                        node.start, "compare values first: `a <= b and b % 8 == 0`")
-    return value
-
-
-def _compare(symbol: str, arguments: list[Value], node: Node, text: str) -> bool:
-    """Numbers compare with numbers; `==` and `!=` also compare strings (a sampled `choice`)."""
-    left, right = arguments
-    if symbol in ("==", "!=") and isinstance(left, str) and isinstance(right, str):
-        return COMPARISONS[symbol](left, right)
-    left, right = (_number_of(value, child, text, f"`{symbol}`")
-                   for value, child in zip(arguments, node.children, strict=True))
-    return COMPARISONS[symbol](left, right)
-
-
-def _arithmetic(symbol: str, left: Number, right: Number, node: Node, text: str) -> Number:
-    if symbol in ("/", "//", "%") and right == 0:
-        divisor = node.children[1]
-        raise ExprError(f"division by zero: `{text[divisor.start:divisor.end]}` is 0", divisor.start)
-    if symbol == "+":
-        return left + right
-    if symbol == "-":
-        return left - right
-    if symbol == "*":
-        return left * right
-    if symbol == "/":
-        return _divide(left, right)
-    if symbol == "//":
-        return left // right
-    return left % right
-
-
-def _divide(left: Number, right: Number) -> Number:
-    """`/`: an integer where two integers divide exactly."""
-    return left // right if isinstance(left, int) and isinstance(right, int) and left % right == 0 else left / right
-
-
-# `_arithmetic` without its checks, for numbers (not true/false) and a divisor that is not 0.
-QUICK_ARITHMETIC: dict[str, Callable[[Number, Number], Number]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": _divide, "//": operator.floordiv,
-    "%": operator.mod}
-
-
-def make_divisible(v: Number, divisor: Number, min_value: Number | None = None) -> Number:
-    """torchvision.models._utils._make_divisible, line for line."""
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:  # rounding down must not lose more than 10%
-        new_v += divisor
-    return new_v
-
-
-# name: (least and most arguments, function)
-FUNCTIONS: dict[str, tuple[int, int, Callable[..., Number]]] = {
-    "min": (2, 16, min),
-    "max": (2, 16, max),
-    "round": (1, 1, round),
-    "divisible": (2, 3, make_divisible),
-}
-
-
-assert tuple(COMPARISONS) == COMPARISON_SYMBOLS and tuple(FUNCTIONS) == FUNCTION_NAMES  # the parser's
-
-
-def _call(name: str, arguments: list[Value], node: Node, text: str) -> Number:
-    least, most, function = FUNCTIONS[name]
-    if not least <= len(arguments) <= most:
-        count = f"{least}" if least == most else f"{least} to {most}"
-        raise ExprError(f"`{name}` takes {count} argument{'s' if most > 1 else ''}, found {len(arguments)}",
-                        node.start)
-    numbers = [_number_of(value, child, text, f"`{name}`")
-               for value, child in zip(arguments, node.children, strict=True)]
-    if name == "divisible" and (not isinstance(numbers[1], int) or numbers[1] < 1):
-        divisor = node.children[1]
-        raise ExprError(f"`divisible` needs a whole divisor of at least 1, but "
-                        f"`{text[divisor.start:divisor.end]}` is {numbers[1]!r}", divisor.start)
-    return _bounded(function(*numbers), node.start, text[node.start:node.end])
 
 
 # ---- strings holding expressions --------------------------------------------------------------
@@ -343,26 +243,39 @@ def interpolation(text: str) -> Compiled:
     except ExprError:
         return partial(_joined, text)  # raises the same error at each evaluation
     if len(pieces) == 2 and not pieces[0].literal and not pieces[1].literal and pieces[0].expression:
-        piece = pieces[0]
-        try:
-            function = compiled(piece.expression or "")
-        except ExprError:
-            return partial(_value_of, piece)  # a syntax error: raised, located, at each evaluation
+        return _piece_function(pieces[0]) or partial(_value_of, pieces[0])
+    functions = [_piece_function(piece) if piece.expression is not None else None for piece in pieces]
+    if any(function is None for function, piece in zip(functions, pieces) if piece.expression is not None):
+        return partial(_joined, text)  # a syntax error: raised, located, at each evaluation
+    parts = tuple(zip([piece.literal for piece in pieces], functions))
 
-        def whole(environment: Mapping[str, object]) -> Value:
-            try:
-                return function(environment)
-            except ExprError as error:
-                _locate(error, piece)
-                raise
-        return whole
-    return partial(_joined, text)
+    def joined(environment: Mapping[str, object]) -> Value:
+        return "".join(literal + (_text_of(function(environment)) if function is not None else "")
+                       for literal, function in parts)
+    return joined
+
+
+def _piece_function(piece: Piece) -> Compiled | None:
+    """The value of one expression of a string, its errors located in the string (None where it does
+    not parse)."""
+    try:
+        function = compiled(piece.expression or "")
+    except ExprError:
+        return None
+
+    def located(environment: Mapping[str, object]) -> Value:
+        try:
+            return function(environment)
+        except ExprError as error:
+            _locate(error, piece)
+            raise
+    return located
 
 
 def _joined(text: str, environment: Mapping[str, object]) -> Value:
+    """A string with expressions inside, evaluated piece by piece (where one does not parse: the
+    pieces before it are evaluated first, and may fail first)."""
     pieces = _split(text)
-    if len(pieces) == 2 and not pieces[0].literal and not pieces[1].literal and pieces[0].expression:
-        return _value_of(pieces[0], environment)
     return "".join(piece.literal + (_text_of(_value_of(piece, environment)) if piece.expression is not None
                                     else "") for piece in pieces)
 

@@ -115,31 +115,32 @@ class _Lowering:
             self.problem(where, what, error.message, error.hint)
             return None
 
-    def evaluated(self, function: Compiled, where: SpecPath, what: str) -> Any:
-        """`value` of a string that holds `${...}`, by its function (what is said where it fails is `value`'s)."""
+    def evaluated(self, function: Compiled, where: SpecPath, key: str, shown: str) -> Any:
+        """`value` of node `shown`'s `key`, a string that holds `${...}`, by its function (what is said
+        where it fails is what `value` says)."""
         try:
             return function(self.environment)
         except ExprError as error:
-            self.problem(where, f"{self.qualname}.{what}", error.message, error.hint)
+            self.problem((*where, key), f"{self.qualname}.{shown}", error.message, error.hint)
             return None
 
     def graph(self) -> BlockGraph | None:
         actual: dict[str, str | None] = {INPUT: INPUT}  # a definition's node name -> the value it stands for
         nodes: list[Node] = []
         plans = self.stage.plans()
+        environment = self.environment
         for plan, where in plans:
             spec_node, name = plan.node, plan.name
             inputs = [actual.get(read) for read in plan.reads]
             if plan.when is not None:
-                keep = self.evaluated(plan.when, (*where, "when"), plan.shown)
+                keep = self.evaluated(plan.when, where, "when", plan.shown)
                 if keep is None:
                     actual[name] = None
                     continue
                 if not keep:
                     actual[name] = actual.get(spec_node.otherwise) if spec_node.otherwise else inputs[0]
                     continue
-            module_name = plan.shown if plan.naming is None else self.evaluated(plan.naming, (*where, "name"),
-                                                                                plan.shown)
+            module_name = plan.shown if plan.naming is None else self.evaluated(plan.naming, where, "name", plan.shown)
             if isinstance(module_name, int) and not isinstance(module_name, bool) and module_name >= 0:
                 module_name = str(module_name)  # `name: "${shift + 1}"`: a position, as in nn.Sequential
             if not isinstance(module_name, str) or not module_name:
@@ -147,6 +148,17 @@ class _Lowering:
                              f"expected a name, found {module_name!r}")
                 actual[name] = None
                 continue
+            if plan.layer_model is not None and None not in inputs:  # the common case, said by `node` if it fails
+                try:
+                    settings = {key: value if function is None else function(environment)
+                                for key, value, function in plan.settings}
+                    layer = derived(plan.layer_model, layer=plan.layer, **settings)
+                except (ExprError, ValidationError, TypeError):
+                    pass
+                else:
+                    nodes.append(Node(module_name, "layer", tuple(inputs), layer, where, True))
+                    actual[name] = module_name
+                    continue
             what = f"{self.qualname}.{module_name}"  # the evaluated name (`block.1`), not `${...}`
             made = self.node(plan, module_name, [i for i in inputs if i is not None] if
                              spec_node.op == "add" else inputs, where, what, nodes)
