@@ -120,31 +120,45 @@ def node_peak(resolved: Resolved) -> Moment:
 def graph_peak(resolved: Resolved) -> Moment:
     """A block as its module runs it: node by node, each value alive from the node that makes it to
     the last node that reads it (the block's output: to the end), the block's input throughout."""
+    # Plain ints in the loop, one Moment at the end: the first check of a network runs this once per
+    # block it evaluates, nested blocks included.
     graph = resolved.node.payload
+    nodes = graph.nodes
     x = math.prod(resolved.in_shape)
     children = {child.node.name: child for child in resolved.children}
-    last_read = {name: index for index, node in enumerate(graph.nodes) for name in node.inputs}
-    last_read[graph.output] = len(graph.nodes)
+    last_read = {}
+    for index, node in enumerate(nodes):
+        for name in node.inputs:
+            last_read[name] = index
+    last_read[graph.output] = len(nodes)
     shapes = {INPUT: resolved.in_shape}
     sizes = {INPUT: x}
     live: list[str] = []  # values made by earlier nodes and still to be read
-    peak: Moment | None = None
-    for index, node in enumerate(graph.nodes):
-        inputs = set(node.inputs)
-        others = (0 if INPUT in inputs else x) + sum(sizes[name] for name in live if name not in inputs)
+    most, during = -1, None
+    for index, node in enumerate(nodes):
+        inputs = node.inputs
+        others = 0 if INPUT in inputs else x
+        for name in live:
+            if name not in inputs:
+                others += sizes[name]
         child = children.get(node.name)
-        if child is not None:
-            own, out = node_peak(child), child.out_shape
-        else:  # a join: its inputs and its output
-            joined = OPS[node.op].evaluate(Evaluator(), node, [shapes[name] for name in node.inputs], "")
-            out = joined.out_shape if joined is not None else shapes[node.inputs[0]]
-            own = Moment(sum(sizes[name] for name in inputs) + math.prod(out), resolved)
-        moment = Moment(others + own.values, own.during)
-        if peak is None or moment.values > peak.values:  # strict: the first of equals
-            peak = moment
+        if child is None:  # a join: its inputs and its output
+            joined = OPS[node.op].evaluate(Evaluator(), node, [shapes[name] for name in inputs], "")
+            out = joined.out_shape if joined is not None else shapes[inputs[0]]
+            own, own_during = sum(sizes[name] for name in set(inputs)) + math.prod(out), resolved
+        else:
+            out, child_node, child_in = child.out_shape, child.node, child.in_shape
+            if child_node.op == "layer":  # `layer_moment`
+                own = math.prod(child_in) + math.prod(out) + child_node.payload.working_values(child_in, out)
+                own_during = child
+            else:
+                own, own_during = graph_peak(child)
+        if others + own > most:  # strict: the first of equals
+            most, during = others + own, own_during
         shapes[node.name], sizes[node.name] = out, math.prod(out)
-        live = [name for name in (*live, node.name) if last_read.get(name, -1) > index]
-    return peak if peak is not None else Moment(x)
+        live.append(node.name)
+        live = [name for name in live if last_read.get(name, -1) > index]
+    return Moment(most, during) if nodes else Moment(x)
 
 
 @dataclass(frozen=True)

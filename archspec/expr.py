@@ -109,9 +109,10 @@ def _compile(node: Node, text: str) -> Compiled:
 
         def lookup(environment: Mapping[str, object]) -> Value:
             found = environment.get(name, FAILED)
-            if (type(found) is int or type(found) is float) and -MAX_MAGNITUDE <= found <= MAX_MAGNITUDE:  # type: ignore[operator]
+            kind = type(found)
+            if (kind is int or kind is float) and -MAX_MAGNITUDE <= found <= MAX_MAGNITUDE:  # type: ignore[operator]
                 return found  # type: ignore[return-value]
-            return looked_up(name, node, environment)
+            return found if kind is str else looked_up(name, node, environment)  # type: ignore[return-value]
         return lookup
     children = [_compile(child, text) for child in node.children]
     operation = f"`{value}`"

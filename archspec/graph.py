@@ -241,7 +241,8 @@ class Evaluator:
         failed = False
         for node in graph.nodes:
             op = OPS[node.op]
-            inputs = [shapes[name] for name in node.inputs]
+            names = node.inputs
+            inputs = [shapes[names[0]]] if len(names) == 1 else [shapes[name] for name in names]
             result = None
             if None not in inputs:
                 result = op.evaluate(self, node, inputs, f"{qualname}.{node.name}")  # type: ignore[arg-type]

@@ -177,7 +177,8 @@ class DefinedOp(Op):
         _name_the_use(evaluator, before, use)
         if result is None:
             return None
-        return result._replace(node=_concrete(result.node, result))
+        concrete = _concrete(result.node, result)
+        return result if concrete is result.node else result._replace(node=concrete)
 
 
 def _made(evaluator: Evaluator, use: NestedUse, x: Shape) -> Use | None:
@@ -234,20 +235,26 @@ def _user_field(use: Use, spec_node: Any, within: SpecPath) -> SpecPath | None:
 
 
 def _concrete(block: Node, resolved: Resolved) -> Node:
-    """`block` with every lazy `defined` node inside replaced by the concrete node it evaluated to."""
+    """`block` with every lazy `defined` node inside replaced by the concrete node it evaluated to
+    (`block` itself where it holds none)."""
     graph: BlockGraph = block.payload
     children = iter(resolved.children)
     nodes = []
+    changed = False
     for lazy in graph.nodes:
         node = lazy
         if OPS[lazy.op].makes_module:
             child = next(children)
             if lazy.op == "defined":
-                node = child.node._replace(name=lazy.name, inputs=lazy.inputs, origin=lazy.origin)
+                node = child.node
+                if (node.name, node.inputs, node.origin) != (lazy.name, lazy.inputs, lazy.origin):
+                    node = node._replace(name=lazy.name, inputs=lazy.inputs, origin=lazy.origin)
+                changed = True
             elif lazy.op == "block":
                 node = _concrete(lazy, child)
+                changed = changed or node is not lazy
         nodes.append(node)
-    return block._replace(payload=graph._replace(nodes=tuple(nodes)))
+    return block._replace(payload=graph._replace(nodes=tuple(nodes))) if changed else block
 
 
 def _name_problems(model: type[DefinedStage], slots: tuple[tuple[str, int], ...]
