@@ -133,14 +133,12 @@ def graph_peak(resolved: Resolved) -> Moment:
     last_read[graph.output] = len(nodes)
     shapes = {INPUT: resolved.in_shape}
     sizes = {INPUT: x}
-    live: list[str] = []  # values made by earlier nodes and still to be read
+    live: dict[str, int] = {}  # values made by earlier nodes and still to be read: their sizes
+    alive = 0  # their sum
     most, during = -1, None
     for index, node in enumerate(nodes):
         inputs = node.inputs
-        others = 0 if INPUT in inputs else x
-        for name in live:
-            if name not in inputs:
-                others += sizes[name]
+        others = alive - sum(live[name] for name in set(inputs) if name in live) + (0 if INPUT in inputs else x)
         child = children.get(node.name)
         if child is None:  # a join: its inputs and its output
             joined = OPS[node.op].evaluate(Evaluator(), node, [shapes[name] for name in inputs], "")
@@ -155,9 +153,14 @@ def graph_peak(resolved: Resolved) -> Moment:
                 own, own_during = graph_peak(child)
         if others + own > most:  # strict: the first of equals
             most, during = others + own, own_during
-        shapes[node.name], sizes[node.name] = out, math.prod(out)
-        live.append(node.name)
-        live = [name for name in live if last_read.get(name, -1) > index]
+        shapes[node.name] = out
+        size = sizes[node.name] = math.prod(out)
+        for name in inputs:  # values this node reads for the last time
+            if name in live and last_read[name] == index:
+                alive -= live.pop(name)
+        if last_read.get(node.name, -1) > index:
+            live[node.name] = size
+            alive += size
     return Moment(most, during) if nodes else Moment(x)
 
 

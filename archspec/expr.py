@@ -172,14 +172,28 @@ def _compile_call(name: str, children: list[Compiled], node: Node, text: str) ->
     if not least <= len(children) <= most:  # `call_function` says so at each evaluation
         return lambda environment: call_function(name, [child(environment) for child in children], node, text)
     divisible = name == "divisible"
+    if len(children) == 2 and not divisible:  # min(a, b), max(a, b): no list to make and check
+        first, second = children
+
+        def pair(environment: Mapping[str, object]) -> Value:
+            left, right = first(environment), second(environment)
+            if (type(left) is int or type(left) is float) and (type(right) is int or type(right) is float):
+                result = function(left, right)
+                if -MAX_MAGNITUDE <= result <= MAX_MAGNITUDE:
+                    return result
+            return call_function(name, [left, right], node, text)
+        return pair
 
     def call(environment: Mapping[str, object]) -> Value:
         arguments = [child(environment) for child in children]
-        if all(type(argument) is int or type(argument) is float for argument in arguments) \
-                and (not divisible or (type(arguments[1]) is int and arguments[1] >= 1)):  # type: ignore[operator]
-            result = function(*arguments)
-            if -MAX_MAGNITUDE <= result <= MAX_MAGNITUDE:
-                return result
+        for argument in arguments:
+            if type(argument) is not int and type(argument) is not float:
+                break
+        else:
+            if not divisible or (type(arguments[1]) is int and arguments[1] >= 1):  # type: ignore[operator]
+                result = function(*arguments)
+                if -MAX_MAGNITUDE <= result <= MAX_MAGNITUDE:
+                    return result
         return call_function(name, arguments, node, text)
     return call
 
@@ -251,8 +265,10 @@ def interpolation(text: str) -> Compiled:
     parts = tuple(zip([piece.literal for piece in pieces], functions))
 
     def joined(environment: Mapping[str, object]) -> Value:
-        return "".join(literal + (_text_of(function(environment)) if function is not None else "")
-                       for literal, function in parts)
+        made = ""
+        for literal, function in parts:
+            made += literal if function is None else literal + _text_of(function(environment))
+        return made
     return joined
 
 

@@ -132,6 +132,8 @@ def _group_faults(group: tuple[Node, ...], readers: dict[str, list[str]], path: 
                   between: str | None, clashes: bool) -> list[NestingProblem]:
     """Why the nodes named `container.*` in `group` cannot be one nn.Sequential (none: they can);
     `between`: which node comes between an earlier group of them and this one."""
+    if between is None and not clashes and _chains(group, readers):
+        return []  # the common case, told before any message is written
     container = path + prefix
     hint = (f"write the nodes named `{container}.*` one after another, each reading the one before, "
             f"with only the last read by later nodes; or give the others names outside `{container}`")
@@ -161,6 +163,16 @@ def _group_faults(group: tuple[Node, ...], readers: dict[str, list[str]], path: 
             faults.append(NestingProblem(_at(member), f"{what}, but {', '.join(outside)} reads `{full}`, which "
                                          f"is not the last of them", hint))
     return faults
+
+
+def _chains(group: tuple[Node, ...], readers: dict[str, list[str]]) -> bool:
+    """Whether `group` is a chain of modules that only its last member leaves (`_group_faults` finds none)."""
+    for index, member in enumerate(group):
+        if not OPS[member.op].makes_module or (index and member.inputs != (group[index - 1].name,)):
+            return False
+        if index + 1 < len(group) and any(reader != group[index + 1].name for reader in readers.get(member.name, ())):
+            return False
+    return True
 
 
 def nest_resolved(nodes: Sequence[Node], flat: Sequence[Resolved]) -> tuple[Resolved, ...]:

@@ -19,8 +19,8 @@ from archspec.definitions import INPUT, is_expression
 from archspec.errors import SpecPath, did_you_mean
 from archspec.expr import Compiled, ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
-from archspec.layers import LAYERS, derived
-from archspec.nesting import DottedNameError, nest_dotted
+from archspec.layers import LAYERS, LayerBase, derived
+from archspec.nesting import DottedNameError, has_dotted, nest_dotted
 from archspec.ops import ChannelRange
 from archspec.requirements import use_problems
 from archspec.shapes import Shape
@@ -127,11 +127,12 @@ class _Lowering:
     def graph(self) -> BlockGraph | None:
         actual: dict[str, str | None] = {INPUT: INPUT}  # a definition's node name -> the value it stands for
         nodes: list[Node] = []
+        slots: list[tuple[str, int]] = []  # (name, node index) of each module made, for `names_hold`
         plans = self.stage.plans()
         environment = self.environment
         for plan, where in plans:
-            spec_node, name = plan.node, plan.name
-            inputs = [actual.get(read) for read in plan.reads]
+            spec_node, name, reads = plan.node, plan.name, plan.reads
+            inputs = [actual.get(reads[0])] if len(reads) == 1 else [actual.get(read) for read in reads]
             if plan.when is not None:
                 keep = self.evaluated(plan.when, where, "when", plan.shown)
                 if keep is None:
@@ -157,6 +158,7 @@ class _Lowering:
                     pass
                 else:
                     nodes.append(Node(module_name, "layer", tuple(inputs), layer, where, True))
+                    slots.append((module_name, where[-1]))
                     actual[name] = module_name
                     continue
             what = f"{self.qualname}.{module_name}"  # the evaluated name (`block.1`), not `${...}`
@@ -166,6 +168,8 @@ class _Lowering:
                 actual[name] = made
                 continue
             nodes.append(made)
+            if OPS[made.op].makes_module:
+                slots.append((made.name, where[-1]))
             actual[name] = module_name
         output = actual.get(self.definition.output or plans[-1][0].name)
         if self.failed or output is None or not nodes:
@@ -173,10 +177,10 @@ class _Lowering:
                 self.problem(self.base, self.use.trace, "every node of the block is left out here",
                              "keep at least one node for these fields (`when:`)")
             return None
-        if not self.names_hold(nodes):
+        if not self.names_hold(tuple(slots)):
             return None
         try:
-            nested, output = nest_dotted(nodes, output)
+            nested, output = nest_dotted(nodes, output) if has_dotted(nodes) else (tuple(nodes), output)
         except DottedNameError as error:
             for problem in error.problems:
                 self.problem(problem.origin, self.qualname, problem.message, problem.hint)
@@ -185,12 +189,10 @@ class _Lowering:
                     for i, node in enumerate(nested)) and output == nested[-1].name
         return BlockGraph(self.stage.kind_name, nested, output, sequential=chain)
 
-    def names_hold(self, nodes: list[Node]) -> bool:
+    def names_hold(self, slots: tuple[tuple[str, int], ...]) -> bool:
         """The module names (after `${...}` in names) keep the rules every module name keeps, and
-        none is an attribute of the GraphBlock that holds them."""
-        index = len(self.base) + 1  # a node's origin: (*base, "nodes", index, ...)
-        problems = self.stage.name_problems(tuple((node.name, int(node.origin[index])) for node in nodes
-                                                  if OPS[node.op].makes_module))
+        none is an attribute of the GraphBlock that holds them. `slots`: (name, node index) of each module."""
+        problems = self.stage.name_problems(slots)
         for origin, message, hint in problems:
             self.problem(origin, self.qualname, message, hint)
         return not problems
@@ -264,8 +266,7 @@ class _Lowering:
                           f"expected one of: {', '.join(LAYERS.names())}"),
                          did_you_mean(str(kind), LAYERS.names()) or "give the field a layer kind, e.g. `relu`")
             return None
-        missing = [name for name, field in LAYERS[kind].model_fields.items()
-                   if field.is_required() and name != "layer" and name not in given]
+        missing = [name for name in _required(LAYERS[kind]) if name not in given]
         if missing and is_expression(written):
             settled = [name for name in LAYERS.names() if not any(
                 field.is_required() and key != "layer" and key not in given
@@ -309,6 +310,18 @@ class _Lowering:
         use = NestedUse(kind, model, tuple(settings.items()), stride, self.use.shortcut,
                         f"{self.use.trace} > {what}", self.use.depth + 1, where, self.use.root)
         return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
+
+
+_REQUIRED: dict[type, tuple[str, ...]] = {}
+
+
+def _required(model: type[LayerBase]) -> tuple[str, ...]:
+    """The settings a layer kind cannot do without (besides `layer`), found once per kind."""
+    found = _REQUIRED.get(model)
+    if found is None:
+        found = _REQUIRED[model] = tuple(name for name, field in model.model_fields.items()
+                                         if field.is_required() and name != "layer")
+    return found
 
 
 def lower_use(evaluator: Evaluator, use: Use, x: Shape, qualname: str) -> BlockGraph | None:
