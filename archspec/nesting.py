@@ -69,7 +69,8 @@ def _nest(nodes: tuple[Node, ...], output: str, path: str, problems: list[Nestin
     for prefix, start, stop in runs([node.name for node in nodes]):
         if prefix is None:
             node = nodes[start]
-            result.append(node._replace(inputs=tuple(renamed.get(name, name) for name in node.inputs)))
+            inputs = tuple(renamed.get(name, name) for name in node.inputs) if renamed else node.inputs
+            result.append(node if inputs == node.inputs else node._replace(inputs=inputs))
             continue
         group = nodes[start:stop]
         between = (f"`{path}{nodes[ended[prefix]].name}` comes between `{path}{nodes[ended[prefix] - 1].name}`"
@@ -79,9 +80,10 @@ def _nest(nodes: tuple[Node, ...], output: str, path: str, problems: list[Nestin
         ended.setdefault(prefix, stop)
         if faults:
             continue
-        members = [member._replace(name=member.name.split(".", 1)[1],
-                                   inputs=(INPUT,) if index == 0 else (group[index - 1].name.split(".", 1)[1],))
-                   for index, member in enumerate(group)]
+        inner_names = [member.name.split(".", 1)[1] for member in group]
+        # `member._replace(name=..., inputs=...)` made from the fields in order (name, op, inputs, ...): faster
+        members = [member._make((inner_names[index], member.op, (inner_names[index - 1],) if index else (INPUT,),
+                                 *member[3:])) for index, member in enumerate(group)]
         inner, inner_output = _nest(tuple(members), members[-1].name, f"{path}{prefix}.", problems)
         graph = BlockGraph(CONTAINER_KIND, inner, inner_output, sequential=True)
         inputs = tuple(renamed.get(name, name) for name in group[0].inputs)
