@@ -138,7 +138,11 @@ def graph_peak(resolved: Resolved) -> Moment:
     most, during = -1, None
     for index, node in enumerate(nodes):
         inputs = node.inputs
-        others = alive - sum(live[name] for name in set(inputs) if name in live) + (0 if INPUT in inputs else x)
+        if len(inputs) == 1:  # most nodes: no set to make
+            only = inputs[0]
+            others = alive - live.get(only, 0) + (0 if only == INPUT else x)
+        else:
+            others = alive - sum(live[name] for name in set(inputs) if name in live) + (0 if INPUT in inputs else x)
         child = children.get(node.name)
         if child is None:  # a join: its inputs and its output
             joined = OPS[node.op].evaluate(Evaluator(), node, [shapes[name] for name in inputs], "")

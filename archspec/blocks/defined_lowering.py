@@ -85,10 +85,15 @@ class _Lowering:
     def requirements_hold(self) -> bool:
         """Whether every `requires:` entry is true here: the common case, told without saying what fails."""
         functions = self.stage.requirements()
+        if functions is None:
+            return False
         try:
-            return functions is not None and all(function(self.environment) is True for function in functions)
+            for function in functions:
+                if function(self.environment) is not True:
+                    return False
         except ExprError:
             return False
+        return True
 
     def require(self) -> None:
         """The definition's `requires:`, each unmet one an error at the use, before any node is made."""
@@ -185,8 +190,11 @@ class _Lowering:
             for problem in error.problems:
                 self.problem(problem.origin, self.qualname, problem.message, problem.hint)
             return None
-        chain = all(node.inputs == ((nested[i - 1].name if i else INPUT),) and OPS[node.op].makes_module
-                    for i, node in enumerate(nested)) and output == nested[-1].name
+        chain, previous = output == nested[-1].name, INPUT  # a chain of modules: built as an nn.Sequential
+        for node in nested:
+            if not chain:
+                break
+            chain, previous = node.inputs == (previous,) and OPS[node.op].makes_module, node.name
         return BlockGraph(self.stage.kind_name, nested, output, sequential=chain)
 
     def names_hold(self, slots: tuple[tuple[str, int], ...]) -> bool:
