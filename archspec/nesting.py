@@ -43,11 +43,52 @@ def has_dotted(nodes: Sequence[Node]) -> bool:
 def nest_dotted(nodes: Sequence[Node], output: str) -> tuple[tuple[Node, ...], str]:
     """`nodes` (in order; `output` the node the graph returns) with every group of dotted names made
     a container node, recursively. Raises `DottedNameError` naming every group that cannot nest."""
-    problems: list[NestingProblem] = []
-    nested, output = _nest(tuple(nodes), output, "", problems)
-    if problems:
-        raise DottedNameError(problems)
-    return nested, output
+    if not has_dotted(nodes):
+        return tuple(nodes), output
+    key = (output, tuple((node.name, node.inputs, OPS[node.op].makes_module) for node in nodes))
+    known = _SKELETONS.get(key)
+    if known is None:  # nested once per arrangement of names: each node stands in as its position
+        skeleton = tuple(Node(name, "layer" if module else "add", inputs, index)
+                         for index, (name, inputs, module) in enumerate(key[1]))
+        problems: list[NestingProblem] = []
+        known = _nest(skeleton, output, "", problems)
+        if problems:  # said of the nodes themselves, where they are written
+            problems = []
+            nested, output = _nest(tuple(nodes), output, "", problems)
+            if problems:
+                raise DottedNameError(problems)
+            return nested, output
+        if len(_SKELETONS) > 4096:
+            _SKELETONS.clear()
+        _SKELETONS[key] = known
+    return _filled(known[0], nodes), known[1]
+
+
+# How nodes of given names, inputs and module-or-not nest: a block's copies mostly share one arrangement
+# (`_nest` of nodes standing in for them; `_filled` puts the nodes in). Depends on nothing else.
+_SKELETONS: dict[object, tuple[tuple[Node, ...], str]] = {}
+
+
+def _filled(skeleton: tuple[Node, ...], nodes: Sequence[Node]) -> tuple[Node, ...]:
+    """The nested nodes: each stand-in (its payload the node's position) replaced by the node, renamed
+    and reading what the stand-in reads; each container holding its members so, where its first
+    member is written."""
+    filled = []
+    for stand_in in skeleton:
+        if type(stand_in.payload) is int:
+            node = nodes[stand_in.payload]
+            if (stand_in.name, stand_in.inputs) != (node.name, node.inputs):  # `_replace`, the faster way
+                node = node._make((stand_in.name, node.op, stand_in.inputs, *node[3:]))
+        else:
+            first = stand_in
+            while type(first.payload) is not int:
+                first = first.payload.nodes[0]
+            written = nodes[first.payload]
+            node = Node(stand_in.name, "block", stand_in.inputs,
+                        stand_in.payload._replace(nodes=_filled(stand_in.payload.nodes, nodes)),
+                        written.origin, written.written)
+        filled.append(node)
+    return tuple(filled)
 
 
 def _at(node: Node) -> SpecPath:
