@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field
 from archspec.budget import Moment, layer_moment, node_peak, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, Evaluator, Node, layer_node, sequence
+from archspec.layer_rules import conv_facts, conv_working, norm_working, zero_pad_facts
 from archspec.layers import (
     AvgPool,
     BatchNorm,
@@ -27,11 +28,7 @@ from archspec.layers import (
     ModuleName,
     ZeroPad,
     ZeroPadShortcut,
-    conv_facts,
-    conv_working,
     derived,
-    norm_working,
-    zero_pad_facts,
 )
 from archspec.layers_modern import Identity
 from archspec.registry import Registry
