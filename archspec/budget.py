@@ -19,7 +19,7 @@ tests/test_memory_bound.py measures, for every layer and block kind, the allocat
 such a forward and holds it at most this estimate. Not covered: training (gradients, optimizer
 state, every activation kept for the backward pass), batches (activations scale with the batch),
 GPUs (cuDNN picks its own workspace), BatchNorm's running statistics (buffers, not parameters: two
-values a channel), oneDNN's scratch past `layers.ONEDNN_THREADS` threads. A convolution counts the
+values a channel), oneDNN's scratch past `layer_rules.ONEDNN_THREADS` threads. A convolution counts the
 larger of its two CPU paths' temporaries, so large 3x3 convolutions, which oneDNN runs without
 unfolding the input, are over-estimated (VGG-16 at 224x224: 135 MiB estimated, 38 MiB measured). The
 budget guards against specs that cannot even be built or run, such as a typo that asks for a

@@ -6,6 +6,8 @@
 - `working_values(x, out)` is what the module's forward allocates beyond its output while it runs
   (PyTorch's CPU kernels, eval mode, no_grad), for the memory budget; tests/test_memory_bound.py
   measures every kind against it.
+The rules that blocks' static twins share with these kinds (`conv_facts`, `conv_working`, ...) live in
+archspec/layer_rules.py, as plain functions of shapes.
 Channel counts and `in_features` are never spec fields: they come from the input shape `x`.
 """
 
@@ -17,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
+from archspec.layer_rules import SCALAR_OPERAND, conv_facts, conv_working, norm_working, pool_working, zero_pad_facts
 from archspec.registry import Registry
 from archspec.shapes import Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair, show, windowed
 from archspec.validated import ValidatedCopies
@@ -35,6 +38,7 @@ MODULE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.([A-Za-z_][A-Za-z0-9_]{0,
 ModuleName = Annotated[str, Field(pattern=MODULE_NAME_PATTERN)]
 
 ZeroPad = Literal["end", "both"]  # where option A puts its zero channels: after the input's, or half each side
+
 
 class LayerBase(ValidatedCopies):
     # defer_build: a kind's validator is made the first time the kind is used, not when archspec is
@@ -78,20 +82,6 @@ class LayerBase(ValidatedCopies):
 
 
 LAYERS: Registry[type[LayerBase]] = Registry("layer")
-
-# A Python number used as an operand (`x.mul(alpha)`, `mean`'s division) becomes a one-element double
-# tensor and its float32 copy while the operation runs: 12 bytes, 3 values.
-SCALAR_OPERAND = 3
-# oneDNN, PyTorch's CPU convolution library, copies tensors into layouts that hold channels in blocks
-# of up to 16 (nChw16c), padding the last block.
-CHANNEL_BLOCK = 16
-# oneDNN gives each intra-op thread its own strided copy of a strided 1x1 convolution's input. The
-# estimate counts this many threads (torch.get_num_threads(); by default one per physical core).
-ONEDNN_THREADS = 16
-
-
-def blocked(channels: int) -> int:
-    return -(-channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -138,54 +128,6 @@ class Conv(LayerBase):
 
     def working_values(self, x: Shape, out: Shape) -> int:
         return conv_working(x, out, pair(self.kernel), pair(self.stride), self.group_count(x))
-
-
-def conv_working(x: Shape, out: Shape, kernel: Pair, stride: Pair, groups: int = 1) -> int:
-    """A convolution's temporaries on CPU, on whichever path PyTorch takes (shared with the twins):
-    - its own kernel (slow_conv2d; for a small input, or with oneDNN off): one group's unfolded
-      input (im2col) at a time, and for a grouped convolution every group's output, concatenated;
-      on a channels-last input (after `pointwise_linear`, which permutes) also the weights, copied;
-    - oneDNN: the input, output and weights copied into channel-blocked layouts; a strided 1x1
-      convolution also gives each thread a strided copy of the input (ONEDNN_THREADS threads);
-    - oneDNN's gemm kernel, which it takes for groups whose channels do not fill its blocks (e.g.
-      3 per group): each thread unfolds one group's input on its own, and the weights are copied.
-      Measured here with 6 channels in 2 groups at 8x27: 2 threads held two unfolded groups, more
-      than the blocked layouts; 8 threads on 2 groups held four (oneDNN splits more than groups)."""
-    channels, height, width = x
-    out_channels, out_height, out_width = out
-    kernel_area, out_area = kernel[0] * kernel[1], out_height * out_width
-    in_per_group, out_per_group = channels // groups, out_channels // groups
-    unfolded = in_per_group * kernel_area * out_area  # one group's input, unfolded (im2col)
-    weights = out_channels * in_per_group * kernel_area  # copied where the input is channels-last
-    own = unfolded + weights + (out_channels * out_area if groups > 1 else 0)
-    onednn = (blocked(channels) * height * width + blocked(out_channels) * out_area
-              + groups * blocked(out_per_group) * blocked(in_per_group) * kernel_area)
-    if kernel_area == 1 and stride != (1, 1):
-        onednn += ONEDNN_THREADS * blocked(channels) * out_area
-    gemm = 0
-    if groups > 1 and (in_per_group % CHANNEL_BLOCK or out_per_group % CHANNEL_BLOCK):
-        gemm = ONEDNN_THREADS * unfolded + weights
-    return max(own, onednn, gemm)
-
-
-def norm_working(x: Shape) -> int:
-    """BatchNorm in eval mode first folds its statistics into a scale and a shift per channel."""
-    return 2 * x[0]
-
-
-def conv_facts(x: Shape, width: int, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1),
-               groups: int = 1, bias: bool = True) -> Facts:
-    """The static rule of a convolution, shared by `Conv` and the blocks' static twins."""
-    if len(x) != 3:
-        expect_image(x, "conv")  # raises
-    channels = x[0]
-    if channels % groups or width % groups:
-        raise ShapeProblem(
-            f"groups {groups} must divide both the {channels} input channels and the "
-            f"{width} output channels", "choose groups that divide both", "groups")
-    out = windowed(x, "conv", width, kernel, stride, padding, dilation)
-    weights = width * (channels // groups) * kernel[0] * kernel[1]
-    return (out, weights + width if bias else weights, weights * out[1] * out[2])
 
 
 @LAYERS.register
@@ -348,11 +290,6 @@ class MaxPool(_Pool):
         return pool_working(out)
 
 
-def pool_working(out: Shape) -> int:
-    """MaxPool2d on CPU computes the indices of the maxima too (int64: two values per output value)."""
-    return 2 * math.prod(out)
-
-
 @LAYERS.register
 class AvgPool(_Pool):
     layer: Literal["avgpool"]
@@ -370,7 +307,6 @@ class AdaptiveAvgPool(LayerBase):
 
     def describe(self) -> str:
         return "adaptive avgpool to {}x{}".format(*pair(self.size))
-
 
     layer: Literal["adaptive_avgpool"]
     size: SizeOrPair = 1
@@ -436,16 +372,6 @@ class Linear(LayerBase):
         return nn.Linear(x[0], self.width, self.bias)
 
 
-def zero_pad_facts(x: Shape, width: int, stride: int) -> Facts:
-    """The static rule of option A's shortcut, shared by `ZeroPadShortcut` and the blocks' twins."""
-    channels, height, map_width = expect_image(x, "shortcut A")
-    if width < channels:
-        raise ShapeProblem(
-            f"shortcut A zero-pads channels, it cannot reduce {channels} channels to {width}",
-            "use shortcut B (1x1 projection) where the width shrinks", "shortcut")
-    return ((width, -(-height // stride), -(-map_width // stride)), 0, 0)
-
-
 class ZeroPadShortcut(LayerBase):
     """Option A shortcut: subsample by `stride`, add zero channels up to `width`. No parameters.
 
@@ -454,7 +380,6 @@ class ZeroPadShortcut(LayerBase):
 
     def describe(self) -> str:
         return f"subsample /{self.stride}, zero-pad to {self.width}"
-
 
     layer: Literal["zero_pad_shortcut"] = "zero_pad_shortcut"
     width: Count

@@ -13,7 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.layers import LAYERS, Count, LayerBase, Probability, SizeOrPair, _Elementwise, pool_working
+from archspec.layer_rules import pool_working
+from archspec.layers import LAYERS, Count, LayerBase, Probability, SizeOrPair, _Elementwise
 from archspec.shapes import Facts, Shape, ShapeProblem, expect_image, pair
 
 

@@ -1,10 +1,11 @@
 """Load pass: YAML text -> plain Python data plus the line and column of every node.
 
-This is the only module that touches YAML. It composes the node graph with PyYAML's safe loader and
-builds the data itself, so that it can (1) remember where every value came from, (2) refuse tags,
-duplicate keys and alias bombs instead of silently accepting them, and (3) bound the work it does.
-Nothing in a spec is ever executed: only the plain YAML types (map, list, str, int, float, bool, null)
-are constructed, whatever tag the text asks for.
+With archspec/loader_compose.py (text -> PyYAML's node graph, bounded), the only code that touches
+YAML. It composes the node graph with PyYAML's safe loader and builds the data itself, so that it can
+(1) remember where every value came from, (2) refuse tags, duplicate keys and alias bombs instead of
+silently accepting them, and (3) bound the work it does. Nothing in a spec is ever executed: only the
+plain YAML types (map, list, str, int, float, bool, null) are constructed, whatever tag the text asks
+for. `dump` writes spec data back as YAML text that loads as the same data.
 """
 
 from __future__ import annotations
@@ -13,186 +14,23 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import yaml
 
 from archspec.errors import Diagnostic, SpecError, SpecPath
+from archspec.loader_compose import (
+    EXPONENT_FLOAT,
+    MAP_TAG,
+    MAX_DEPTH,
+    MAX_NODES,
+    MERGE_TAG,
+    PLAIN_SCALAR_TAGS,
+    SEQ_TAG,
+    SpecTooLarge,
+    compose,
+)
 
 MAX_BYTES = 1_000_000  # a real spec is a few kB; a megabyte is already absurd
-MAX_NODES = 100_000  # after alias expansion: stops "billion laughs" long before memory is at risk
-MAX_DEPTH = 64
-
-_PLAIN_SCALAR_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-}
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _TooBig(Exception):
-    def __init__(self, mark: yaml.Mark, message: str):
-        super().__init__(message)
-        self.mark = mark
-
-
-class _TooDeep(_TooBig):
-    """The document nests deeper than MAX_DEPTH: raised by the guarded composer."""
-
-
-class _PlainResolver(yaml.resolver.Resolver):
-    """Resolves only the plain scalar types implicitly: an unquoted `2024-01-01` stays a string instead
-    of becoming a timestamp that a spec then has to refuse."""
-
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag in _PLAIN_SCALAR_TAGS | {_MERGE_TAG}]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-# YAML 1.1 (PyYAML) reads `1e-5` as a string because it wants a dot in a float; YAML 1.2 and every
-# other tool read it as a number, and users write BatchNorm epsilons that way.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
-_PlainResolver.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
-
-
-class _SpecDumper(yaml.SafeDumper):
-    """PyYAML's safe dumper with two fixes, so that what it writes loads back as the same data:
-    - it quotes a string that the loader would read as a number, such as a name `1e5` (PyYAML's
-      dumper knows only YAML 1.1's floats and would write it bare);
-    - it writes a string with a Unicode line break (U+0085, U+2028, U+2029) double-quoted, where the
-      break is escaped: PyYAML writes it into a single-quoted string, where it reads back as a space."""
-
-    def represent_str(self, data: str) -> yaml.ScalarNode:
-        if any(character in data for character in "\x85\u2028\u2029"):
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-        return super().represent_str(data)
-
-
-_SpecDumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
-_SpecDumper.add_representer(str, _SpecDumper.represent_str)
-
-
-class _GuardedComposer(yaml.composer.Composer):
-    """PyYAML's composer, which refuses to nest deeper than MAX_DEPTH while composing: it recurses
-    once per level, so `[[[[...` a few thousand deep would otherwise end in a RecursionError."""
-
-    depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
-        if self.depth >= MAX_DEPTH:
-            raise _TooDeep(self.peek_event().start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
-        self.depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-class _PythonSpecLoader(_GuardedComposer, _PlainResolver, yaml.SafeLoader):
-    """PyYAML's pure-Python scanner and parser, for a PyYAML built without libyaml."""
-
-
-_LibyamlSpecLoader: type | None = None
-if yaml.__with_libyaml__:
-    from yaml._yaml import CParser
-
-    class _LibyamlSpecLoader(_GuardedComposer, CParser, yaml.constructor.SafeConstructor,  # type: ignore[no-redef]
-                             _PlainResolver):
-        """libyaml's scanner and parser, written in C, give the events: loading ResNet-18 takes
-        0.4 ms instead of 1.8. Composing stays in the guarded Python composer, which comes first in
-        the method order: libyaml's own composer recurses in C without a limit and crashes the
-        process (1,000 nested brackets suffice in a thread with a 256 KiB stack)."""
-
-        def __init__(self, stream: str):
-            CParser.__init__(self, stream)
-            yaml.composer.Composer.__init__(self)
-            yaml.constructor.SafeConstructor.__init__(self)
-            _PlainResolver.__init__(self)
-
-
-def _compose_with(loader_class: type, text: str) -> yaml.Node | None:
-    loader = loader_class(text)
-    try:
-        return loader.get_single_node()
-    finally:
-        loader.dispose()
-
-
-def _compose(text: str) -> yaml.Node | None:
-    """The node graph of `text`: events from libyaml where PyYAML has it, else from PyYAML."""
-    if _LibyamlSpecLoader is None:
-        root = _compose_with(_PythonSpecLoader, text)
-    else:
-        try:
-            root = _compose_with(_LibyamlSpecLoader, text)
-        except yaml.MarkedYAMLError as error:
-            _raise_if_too_deep_before(text, error)
-            raise
-    if root is not None and "&" in text and _expanded_size(root) > MAX_NODES:  # no anchor, no alias
-        raise _TooBig(root.start_mark, f"the document expands to more than {MAX_NODES:,} nodes "
-                      "once its aliases are expanded")
-    return root
-
-
-def _raise_if_too_deep_before(text: str, error: yaml.MarkedYAMLError) -> None:
-    """Raises _TooDeep if the text before libyaml's error nests deeper than MAX_DEPTH.
-
-    libyaml scans up to 1024 characters ahead of the events it has given (a `[` may start a key),
-    and recent versions refuse to nest deeper than a limit of their own, in their own words: on
-    `[[[[...` written on one line, libyaml refuses before the composer's guard sees level 65, and
-    the user would read libyaml's message with a hint about indentation. Which parser refused, and
-    how it words it, must not matter: the text before the error's place is composed again. Cut
-    there, it never reaches the parser's limit, and the end of the text hands the composer every
-    event, so the guard sees any level beyond MAX_DEPTH that lies before the error. A text that
-    has none keeps the parser's error, whatever it says; the cost is one more parse, in C."""
-    mark = error.problem_mark
-    if mark is None or _LibyamlSpecLoader is None:
-        return
-    # libyaml counts characters in `index` and `column`; either gives the place, the earlier wins
-    # (a line break inside a quoted string counts as one, hence YAML's own line breaks here).
-    starts = [0, *(match.end() for match in _YAML_LINE_BREAK.finditer(text))]
-    cut = min(mark.index, starts[mark.line] + mark.column if mark.line < len(starts) else len(text))
-    try:
-        _compose_with(_LibyamlSpecLoader, text[:max(cut, 0)])
-    except yaml.YAMLError:  # _TooDeep goes on to the caller; any other problem: the first error stands
-        return
-
-
-_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-
-
-def _expanded_size(root: yaml.Node) -> int:
-    """How many nodes the document has once every alias is expanded, without expanding any: each
-    distinct node is sized once (aliases share node objects), so a "billion laughs" document is
-    measured in microseconds and refused before a single copy is made. A node that contains itself
-    (`&a [*a]`) expands forever: it counts as too big."""
-    sizes: dict[int, int] = {}
-    in_progress: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in in_progress:
-            raise _TooBig(node.start_mark, "the document refers to itself through an alias (`&a [*a]`)")
-        in_progress.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(item) for item in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(key_node) + size(value) for key_node, value in node.value)
-        in_progress.discard(key)
-        sizes[key] = total = min(total, MAX_NODES + 1)  # capped: the sums stay small numbers
-        return total
-
-    return size(root)
-
 
 # Documents outside a spec that its errors may point into (the library's block files), by a key that
 # starts with "@": a problem whose path starts with that key is placed in that document.
@@ -251,26 +89,26 @@ class _Builder:
     def build(self, node: yaml.Node, path: SpecPath, depth: int) -> object:
         self.nodes_seen += 1
         if self.nodes_seen > MAX_NODES:
-            raise _TooBig(node.start_mark, f"the document expands to more than {MAX_NODES:,} nodes")
+            raise SpecTooLarge(node.start_mark, f"the document expands to more than {MAX_NODES:,} nodes")
         if depth > MAX_DEPTH:
-            raise _TooBig(node.start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
+            raise SpecTooLarge(node.start_mark, f"the document nests deeper than {MAX_DEPTH} levels")
         self.marks.setdefault(path, (node.start_mark.line, node.start_mark.column))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ_TAG:
+            if node.tag != SEQ_TAG:
                 return self._bad_tag(node, path)
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         return self._scalar(node, path)
 
     def _mapping(self, node: yaml.MappingNode, path: SpecPath, depth: int) -> object:
-        if node.tag != _MAP_TAG:
+        if node.tag != MAP_TAG:
             return self._bad_tag(node, path)
         result: dict[str, object] = {}
         merged: dict[str, object] = {}
         merges = []  # built after the keys written here, so that a path's mark is its own value's
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:  # `<<: *defaults` shares settings between stages
+            if key_node.tag == MERGE_TAG:  # `<<: *defaults` shares settings between stages
                 merges.append(value_node)
                 continue
             key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
@@ -308,7 +146,7 @@ class _Builder:
         return merged
 
     def _scalar(self, node: yaml.Node, path: SpecPath) -> object:
-        if node.tag not in _PLAIN_SCALAR_TAGS:
+        if node.tag not in PLAIN_SCALAR_TAGS:
             return self._bad_tag(node, path)
         key = (node.tag, node.value)  # a spec repeats its scalars (`conv`, `3`): construct each once
         if key not in self._scalars:
@@ -404,8 +242,8 @@ def load_document(source: str | Path) -> Document:
         raise _too_large(file, len(text.encode("utf-8", errors="replace")))
     too_big_hint = "a spec should be a few hundred lines, nest a few levels and use aliases sparingly"
     try:
-        root = _compose(text)
-    except _TooBig as error:
+        root = compose(text)
+    except SpecTooLarge as error:
         raise _error_at(file, text, error.mark.line, error.mark.column, f"spec too large: {error}",
                         too_big_hint) from None
     except yaml.MarkedYAMLError as error:
@@ -431,7 +269,7 @@ def load_document(source: str | Path) -> Document:
     builder = _Builder(file, text)
     try:
         data = builder.build(root, (), 0)
-    except _TooBig as error:
+    except SpecTooLarge as error:
         raise _error_at(file, text, error.mark.line, error.mark.column, f"spec too large: {error}",
                         too_big_hint) from None
     document = Document(data, file, text, builder.marks, builder.key_marks)
@@ -442,6 +280,23 @@ def load_document(source: str | Path) -> Document:
             for path, node, message, hint in builder.errors
         ])
     return document
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper with two fixes, so that what it writes loads back as the same data:
+    - it quotes a string that the loader would read as a number, such as a name `1e5` (PyYAML's
+      dumper knows only YAML 1.1's floats and would write it bare);
+    - it writes a string with a Unicode line break (U+0085, U+2028, U+2029) double-quoted, where the
+      break is escaped: PyYAML writes it into a single-quoted string, where it reads back as a space."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if any(character in data for character in "\x85\u2028\u2029"):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+
+_SpecDumper.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789."))
+_SpecDumper.add_representer(str, _SpecDumper.represent_str)
 
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema={}\n"

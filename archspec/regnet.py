@@ -31,14 +31,16 @@ QUANTUM = 8  # RegNet widths are multiples of 8
 
 def generate_regnet(w0: int, wa: float, wm: float, depth: int) -> tuple[list[int], list[int]]:
     """(stage widths, stage depths) of a RegNet, before `adjust_compatibility`."""
-    log_wm = math.log(wm)
+    log, log_wm = math.log, math.log(wm)
     quantized: dict[int, int] = {}  # step -> width: a handful of steps for up to 1,000 blocks
     counts: dict[int, int] = {}
+    last_step, width = None, 0  # blocks in a row share a step: look it up only where it changes
     for j in range(depth):
-        step = round(math.log((w0 + wa * j) / w0) / log_wm)  # numpy's round: half to even, as here
-        width = quantized.get(step)
-        if width is None:
-            width = quantized[step] = round(w0 * wm**step / QUANTUM) * QUANTUM
+        step = round(log((w0 + wa * j) / w0) / log_wm)  # numpy's round: half to even, as here
+        if step != last_step:
+            last_step, width = step, quantized.get(step, 0)
+            if not width:
+                width = quantized[step] = round(w0 * wm**step / QUANTUM) * QUANTUM
         counts[width] = counts.get(width, 0) + 1
     # np.unique: sorted unique widths and their counts (the widths never decrease: wa >= 0, wm > 1).
     stage_widths = sorted(counts)

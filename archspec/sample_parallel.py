@@ -26,6 +26,7 @@ from archspec.validation_memo import remembering_validations
 # space's load, against ~0.3 ms per sample).
 MIN_SAMPLES_PER_JOB = 1_000
 MAX_CHUNK = 500  # samples per task: small enough for a live progress bar and balanced workers
+MIN_CHUNK = 25  # and large enough that sending a task and its samples costs little beside drawing them
 
 _WORKER: dict[str, Sampler] = {}  # a worker process's sampler, made once by the pool's initializer
 _WORKER_FIGURES: dict[object, BlockFacts | GroupFacts | None] = {}
@@ -43,8 +44,7 @@ def run_samples(source: str | Path, seed: int, input_shape: Shape | None, budget
     if jobs <= 1 or count < 2:
         return Sampler(source, seed, input_shape, budget).run(count, progress)
     Sampler(source, seed, input_shape, budget)  # the space's own errors, raised here before any worker starts
-    chunk = max(1, min(MAX_CHUNK, count // (jobs * 4)))
-    chunks = [(start, min(start + chunk, count)) for start in range(0, count, chunk)]
+    chunks = _chunks(count, jobs)
     # fork where the platform has it: a worker starts in milliseconds with archspec already imported.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     # Objects made before the fork stay out of the workers' collections: collecting would write to
@@ -61,6 +61,19 @@ def run_samples(source: str | Path, seed: int, input_shape: Shape | None, budget
         return samples
     finally:
         gc.unfreeze()
+
+
+def _chunks(count: int, jobs: int) -> list[tuple[int, int]]:
+    """Index ranges covering 0 .. count-1, shrinking toward the end (guided scheduling): each takes
+    a share of what is left, at most MAX_CHUNK and at least MIN_CHUNK, so that the workers finish
+    within a small chunk of each other instead of one waiting for the other's last big one."""
+    chunks, start = [], 0
+    least = max(1, min(MIN_CHUNK, count // (jobs * 4)))  # a few samples still go to every worker
+    while start < count:
+        size = max(least, min(MAX_CHUNK, (count - start) // (jobs * 4)))
+        chunks.append((start, min(start + size, count)))
+        start += size
+    return chunks
 
 
 def _start_worker(source: str | Path, seed: int, input_shape: Shape | None, budget: Budget) -> None:

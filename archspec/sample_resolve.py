@@ -20,7 +20,7 @@ from archspec.expr import ExprError, UsesFailedName, has_expression, interpolate
 from archspec.loader import Document
 from archspec.overrides import BLOCKS, VARS, ResolvedDocument
 from archspec.scale import SCALES
-from archspec.space import CONSTRAINTS, Distribution, is_distribution, replaced
+from archspec.space import CONSTRAINTS, Distribution, holders_of, is_distribution, replaced
 
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -39,7 +39,7 @@ class SampleResolver:
             for key, value in data.items():
                 if key not in (VARS, CONSTRAINTS, BLOCKS):  # a block definition's are the block's own
                     _collect(value, (key,), self.expressions)
-        self.holders = frozenset(path[:end] for path in self.expressions for end in range(len(path)))
+        self.holders = holders_of(self.expressions)
 
     def resolve(self, data: dict[str, Any]) -> dict[str, Any] | None:
         """The resolved data of a drawn sample's data (without its constraints), or None where the

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from archspec.errors import Diagnostic, SpecError, SpecPath, format_path
 from archspec.loader import Document
+
+Key = str | int  # a key in a mapping or an index in a list
 
 KINDS = ("choice", "int", "log_int", "float", "log_float")
 CONSTRAINTS, VARS = "constraints", "vars"
@@ -79,9 +82,9 @@ class Space:
             name: drawn[path] for name, path in self._names}
 
     @cached_property
-    def _holders(self) -> frozenset[SpecPath]:
-        """The paths of the containers that hold a distribution, at any depth."""
-        return frozenset(d.path[:end] for d in self.distributions for end in range(len(d.path)))
+    def _holders(self) -> dict[SpecPath, tuple[Key, ...]]:
+        """The containers that hold a distribution, at any depth (`holders_of`)."""
+        return holders_of(d.path for d in self.distributions)
 
     @cached_property
     def _names(self) -> tuple[tuple[str, SpecPath], ...]:
@@ -178,16 +181,35 @@ def _constraints(document: Document, errors: list[Diagnostic]) -> tuple[str, ...
     return tuple(text for text in written if isinstance(text, str))
 
 
-def replaced(value: object, path: SpecPath, drawn: dict[SpecPath, object], holders: frozenset[SpecPath]) -> Any:
-    """`value` with each distribution replaced by its drawn value, copying only the `holders`."""
+def holders_of(paths: Iterable[SpecPath]) -> dict[SpecPath, tuple[Key, ...]]:
+    """For `replaced`: each container that holds one of `paths` (at any depth), and which of its keys
+    lead there, in the order of `paths`."""
+    children: dict[SpecPath, dict[Key, None]] = {}
+    for path in paths:
+        for end in range(len(path)):
+            children.setdefault(path[:end], {})[path[end]] = None
+    return {holder: tuple(keys) for holder, keys in children.items()}
+
+
+def replaced(value: object, path: SpecPath, drawn: dict[SpecPath, object],
+             holders: dict[SpecPath, tuple[Key, ...]]) -> Any:
+    """`value` with each distribution replaced by its drawn value, copying only the `holders`
+    (`holders_of` the drawn paths): the rest is shared with `value`."""
     if path in drawn:
         return drawn[path]
-    if path not in holders:
+    keys = holders.get(path)
+    if keys is None:
         return value
     if isinstance(value, dict):
-        return {key: replaced(item, (*path, key), drawn, holders) for key, item in value.items()}
-    assert isinstance(value, list)
-    return [replaced(item, (*path, index), drawn, holders) for index, item in enumerate(value)]
+        copy: Any = dict(value)
+        present = [key for key in keys if key in value]
+    else:
+        assert isinstance(value, list)
+        copy = list(value)
+        present = [key for key in keys if isinstance(key, int) and key < len(value)]
+    for key in present:
+        copy[key] = replaced(value[key], (*path, key), drawn, holders)
+    return copy
 
 
 def sample_rng(seed: int, index: int) -> random.Random:

@@ -34,7 +34,7 @@ from archspec.layers import LAYERS, Count, ModuleName, SizeOrPair
 from archspec.loader import Document
 from archspec.shapes import Shape, pair
 from archspec.validated import ValidatedCopies
-from archspec.validation_memo import validated_json
+from archspec.validation_memo import json_text, validated_json
 
 # The layer and block kinds a spec may name with a model of their own: those registered when this
 # module is imported (a block kind registered later is found through `find_kind`, as are YAML kinds).
@@ -59,12 +59,12 @@ def _validated(target: type[BaseModel] | TypeAdapter[Any], value: object, info: 
     kind's part may be one remembered from an earlier spec (archspec.validation_memo)."""
     if isinstance(target, TypeAdapter):
         if info.mode == "json":
-            return target.validate_json(json.dumps(value), strict=True)
+            return target.validate_json(json_text(value), strict=True)
         return target.validate_python(value)
     if info.mode == "json":
         if built_in:
             return validated_json(target, value)
-        return target.model_validate_json(json.dumps(value), strict=True)
+        return target.model_validate_json(json_text(value), strict=True)
     return target.model_validate(value)
 
 

@@ -14,6 +14,7 @@ from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_y
 from archspec.layers import LAYERS
 from archspec.loader import Document
 from archspec.spec import UNION_TAGS, InputSpec, ListStage, Spec
+from archspec.validation_memo import json_text
 
 _TAGS = {"layer": LAYERS, "block": BLOCKS}
 _WHAT = {"layer": "layer kind", "block": "block kind"}
@@ -26,7 +27,7 @@ def validate(document: Document) -> Spec:
         # `kernel: 3.0` are mistakes to report, not values to coerce, and what Pydantic accepts is
         # exactly what the JSON Schema (schemas/archspec.schema.json) accepts. JSON mode still takes
         # lists for the models' tuples. The loader's data is JSON-safe (no NaN, string keys).
-        spec = Spec.model_validate_json(json.dumps(document.data), strict=True)
+        spec = Spec.model_validate_json(json_text(document.data), strict=True)
     except ValidationError as error:
         token = VISIBLE.set(LAST_DEFINED.get())  # the spec's own block kinds, for hints about their fields
         try:

@@ -13,12 +13,12 @@ remembered, so that a validation's cost (and `benchmarks/`) is its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 MAX_REMEMBERED = 16_384  # distinct parts: a few MB
 
@@ -37,18 +37,24 @@ def remembering_validations(memo: dict[tuple[type[BaseModel], str], BaseModel] |
         _MEMO.reset(token)
 
 
+def json_text(value: object) -> bytes:
+    """`value` (data as JSON gives it) as JSON text for Pydantic's strict JSON mode: the same values as
+    `json.dumps` writes, made in Rust at a quarter of its cost (a sampled spec is dumped whole)."""
+    return to_json(value)
+
+
 def validated_json(model: type[BaseModel], value: object) -> BaseModel:
-    """`model.model_validate_json(json.dumps(value), strict=True)`, remembered where a memo is
+    """`model.model_validate_json(json_text(value), strict=True)`, remembered where a memo is
     active. `model` must be a built-in kind's (its validation a function of the value alone), and
     `value` data as JSON gives it (dicts, lists, str, int, float, bool, None): their `repr` tells
-    apart what JSON tells apart (1, 1.0, true, "1"), at less than half the cost of `json.dumps`."""
+    apart what JSON tells apart (1, 1.0, true, "1"), and cost less than making the text."""
     memo = _MEMO.get()
     if memo is None:
-        return model.model_validate_json(json.dumps(value), strict=True)
+        return model.model_validate_json(json_text(value), strict=True)
     key = (model, repr(value))
     found = memo.get(key)
     if found is None:
-        found = model.model_validate_json(json.dumps(value), strict=True)  # raises as unremembered
+        found = model.model_validate_json(json_text(value), strict=True)  # raises as unremembered
         if len(memo) >= MAX_REMEMBERED:
             memo.clear()
         memo[key] = found

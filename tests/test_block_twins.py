@@ -135,7 +135,7 @@ def test_twin_declines_where_the_graph_reports_a_problem(entry, x, shortcut):
 
 def _graph_only_report(spec: archspec.Spec) -> archspec.Report:
     """The check with every twin declining: the graph alone decides."""
-    with patch.object(CHECK_MODULE, "_twin_figures", return_value=None):
+    with patch.object(CHECK_MODULE, "twin_figures", return_value=None):
         return archspec.check(spec)
 
 

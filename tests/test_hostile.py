@@ -13,7 +13,8 @@ import archspec
 from archspec import SpecError
 from archspec.budget import MAX_BLOCKS, parse_bytes
 from archspec.cli import main
-from archspec.loader import MAX_BYTES, MAX_DEPTH, MAX_NODES
+from archspec.loader import MAX_BYTES
+from archspec.loader_compose import MAX_DEPTH, MAX_NODES
 
 SMALL = "input: {channels: 3, size: 8}\n"
 

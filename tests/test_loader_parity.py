@@ -14,8 +14,7 @@ import pytest
 import yaml
 from test_fuzz import mutate_bytes
 
-from archspec import SpecError
-from archspec import loader as loader_module
+from archspec import SpecError, loader_compose
 from archspec.loader import Document, load_document
 from conftest import SPECS
 
@@ -52,11 +51,11 @@ def outcome(source: str | Path) -> Document | list[tuple[int | None, int | None,
 
 
 def both(source: str | Path, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
-    assert loader_module._LibyamlSpecLoader is not None, \
+    assert loader_compose._LibyamlSpecLoader is not None, \
         "this PyYAML has no libyaml: archspec falls back to PyYAML's pure-Python parser"
     fast = outcome(source)
     with monkeypatch.context() as patch:
-        patch.setattr(loader_module, "_LibyamlSpecLoader", None)
+        patch.setattr(loader_compose, "_LibyamlSpecLoader", None)
         slow = outcome(source)
     return fast, slow
 
@@ -97,7 +96,7 @@ def test_deep_nesting_is_refused_in_a_thread_with_a_small_stack():
     assert isinstance(errors, list) and "nests deeper than 64 levels" in errors[0][2]
 
 
-class _ParserWithItsOwnNestingLimit(loader_module._PythonSpecLoader):  # type: ignore[misc]
+class _ParserWithItsOwnNestingLimit(loader_compose._PythonSpecLoader):  # type: ignore[misc]
     """A parser that, like libyaml, refuses deep nesting itself, in its own words, while scanning
     ahead of the events it has given: what a future libyaml or PyYAML may do at any depth."""
 
@@ -116,7 +115,7 @@ def test_a_parser_that_refuses_deep_nesting_itself_gives_way_to_the_guard(
     specs that archspec accepts) and wording, a document deeper than 64 levels gets archspec's
     message at the place of its first node deeper than that."""
     monkeypatch.setattr(_ParserWithItsOwnNestingLimit, "limit", limit)
-    monkeypatch.setattr(loader_module, "_LibyamlSpecLoader", _ParserWithItsOwnNestingLimit)
+    monkeypatch.setattr(loader_compose, "_LibyamlSpecLoader", _ParserWithItsOwnNestingLimit)
     for text, line_of_brackets in (("name: " + "[" * 5_000 + "]" * 5_000 + "\n", 1),
                                    ("a: 1\nname: " + "[" * 5_000 + "\n", 2)):
         (line, column, message, hint), = outcome(text)

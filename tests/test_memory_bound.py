@@ -24,7 +24,8 @@ import archspec
 from archspec.blocks import BLOCKS
 from archspec.budget import BYTES_PER_VALUE, format_bytes
 from archspec.errors import SpecError
-from archspec.layers import LAYERS, ONEDNN_THREADS
+from archspec.layer_rules import ONEDNN_THREADS
+from archspec.layers import LAYERS
 from archspec.testing import to_spec, valid_specs
 
 pytestmark = pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # mkldnn.flags' note

@@ -14,7 +14,7 @@ import archspec
 from archspec.errors import SpecError
 from archspec.loader import dump
 from archspec.sample import Budget, Sampler
-from archspec.sample_parallel import MIN_SAMPLES_PER_JOB, default_jobs, run_samples
+from archspec.sample_parallel import MAX_CHUNK, MIN_CHUNK, MIN_SAMPLES_PER_JOB, _chunks, default_jobs, run_samples
 from archspec.train.threads import usable_cores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,3 +90,16 @@ def test_the_command_writes_the_same_bytes_with_one_or_two_jobs(tmp_path):
     assert names == sorted(p.name for p in folders[1].iterdir()) and len(names) > 2
     for name in names:
         assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(("count", "jobs"), [(10_000, 2), (1_000, 2), (20, 2), (3, 2), (7, 4), (100_001, 16)])
+def test_chunks_cover_every_index_once_in_order_and_shrink_toward_the_end(count: int, jobs: int) -> None:
+    chunks = _chunks(count, jobs)
+    assert [index for start, stop in chunks for index in range(start, stop)] == list(range(count))
+    sizes = [stop - start for start, stop in chunks]
+    assert sizes == sorted(sizes, reverse=True)
+    assert max(sizes) <= MAX_CHUNK
+    # The last chunks are small, so that no worker waits long for another's last one; and every
+    # worker gets some work.
+    assert sizes[-1] <= max(1, min(MIN_CHUNK, count // (jobs * 4)))
+    assert len(chunks) >= min(count, jobs)

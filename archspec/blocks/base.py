@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field
 from archspec.budget import Moment, layer_moment, node_peak, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, Evaluator, Node, layer_node, sequence
+from archspec.layer_rules import conv_facts, conv_working, norm_working, zero_pad_facts
 from archspec.layers import (
     AvgPool,
     BatchNorm,
@@ -27,11 +28,7 @@ from archspec.layers import (
     ModuleName,
     ZeroPad,
     ZeroPadShortcut,
-    conv_facts,
-    conv_working,
     derived,
-    norm_working,
-    zero_pad_facts,
 )
 from archspec.layers_modern import Identity
 from archspec.registry import Registry
@@ -178,17 +175,22 @@ def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> 
 
 # The twins' figures for the layers blocks make, by the layers' own rules (`working_values`).
 
+# `_new(Moment, (values, None))` is `Moment(values)` without the Python-level `__new__` that
+# NamedTuple writes: sampling makes some 60 of these per spec.
+_new = tuple.__new__
+
+
 def conv_moment(x: Shape, out: Shape, kernel: Pair, stride: Pair = (1, 1), groups: int = 1) -> Moment:
-    return Moment(prod(x) + prod(out) + conv_working(x, out, kernel, stride, groups))
+    return _new(Moment, (prod(x) + prod(out) + conv_working(x, out, kernel, stride, groups), None))
 
 
 def norm_moment(shape: Shape) -> Moment:
-    return Moment(2 * prod(shape) + norm_working(shape))
+    return _new(Moment, (2 * prod(shape) + norm_working(shape), None))
 
 
 def elementwise_moment(shape: Shape) -> Moment:
     """A ReLU's (the budget counts an output beside the input, though it may run in place)."""
-    return Moment(2 * prod(shape))
+    return _new(Moment, (2 * prod(shape), None))
 
 
 def shortcut_node(x: Shape, width: int, stride: int, shortcut: Shortcut, origin: SpecPath,

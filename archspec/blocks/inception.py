@@ -26,7 +26,8 @@ from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_fact
 from archspec.budget import Moment, concat_peak, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, BlockGraph, Node, block_node, layer_node, sequence
-from archspec.layers import Count, MaxPool, derived, pool_working
+from archspec.layer_rules import pool_working
+from archspec.layers import Count, MaxPool, derived
 from archspec.shapes import Shape, windowed
 
 ReduceThenOut = tuple[Count, Count]

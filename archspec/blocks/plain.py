@@ -15,7 +15,8 @@ from archspec.blocks.base import BlockStage, Shortcut, conv_moment, elementwise_
 from archspec.budget import Moment
 from archspec.errors import SpecPath
 from archspec.graph import Node, layer_node
-from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair, conv_facts, derived
+from archspec.layer_rules import conv_facts
+from archspec.layers import BatchNorm, Conv, ReLU, SizeOrPair, derived
 from archspec.shapes import Shape, pair
 
 NormEps = Annotated[float, Field(gt=0.0, le=1.0)]

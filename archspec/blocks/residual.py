@@ -28,7 +28,8 @@ from archspec.blocks.base import (
 from archspec.budget import Moment, residual_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, BlockGraph, Node, block_node, chain, layer_node
-from archspec.layers import MAX_COUNT, BatchNorm, Conv, Count, ReLU, ZeroPad, conv_facts, derived
+from archspec.layer_rules import conv_facts
+from archspec.layers import MAX_COUNT, BatchNorm, Conv, Count, ReLU, ZeroPad, derived
 from archspec.ops import JoinText
 from archspec.shapes import Shape
 

@@ -18,7 +18,8 @@ from archspec.blocks.plain import NormEps, PlainBlockStage, conv_unit, unit_fact
 from archspec.budget import Moment, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import Node, layer_node, sequence
-from archspec.layers import MaxPool, derived, pool_working
+from archspec.layer_rules import pool_working
+from archspec.layers import MaxPool, derived
 from archspec.shapes import Shape, windowed
 
 
