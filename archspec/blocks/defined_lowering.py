@@ -20,7 +20,7 @@ from archspec.errors import SpecPath, did_you_mean
 from archspec.expr import Compiled, ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
 from archspec.layers import LAYERS, LayerBase, derived
-from archspec.nesting import DottedNameError, has_dotted, nest_dotted
+from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import ChannelRange
 from archspec.requirements import use_problems
 from archspec.shapes import Shape
@@ -185,7 +185,7 @@ class _Lowering:
         if not self.names_hold(tuple(slots)):
             return None
         try:
-            nested, output = nest_dotted(nodes, output) if has_dotted(nodes) else (tuple(nodes), output)
+            nested, output = nest_dotted(nodes, output)
         except DottedNameError as error:
             for problem in error.problems:
                 self.problem(problem.origin, self.qualname, problem.message, problem.hint)
