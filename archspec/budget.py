@@ -117,6 +117,10 @@ def node_peak(resolved: Resolved) -> Moment:
     return graph_peak(resolved)
 
 
+# Joins of an evaluated graph evaluate again, for their output shapes, on this one scratch evaluator.
+_SCRATCH = Evaluator()
+
+
 def graph_peak(resolved: Resolved) -> Moment:
     """A block as its module runs it: node by node, each value alive from the node that makes it to
     the last node that reads it (the block's output: to the end), the block's input throughout."""
@@ -145,7 +149,8 @@ def graph_peak(resolved: Resolved) -> Moment:
             others = alive - sum(live[name] for name in set(inputs) if name in live) + (0 if INPUT in inputs else x)
         child = children.get(node.name)
         if child is None:  # a join: its inputs and its output
-            joined = OPS[node.op].evaluate(Evaluator(), node, [shapes[name] for name in inputs], "")
+            joined = OPS[node.op].evaluate(_SCRATCH, node, [shapes[name] for name in inputs], "")
+            _SCRATCH.problems.clear()  # an addition of unequal shapes still has one (reported by the check)
             out = joined.out_shape if joined is not None else shapes[inputs[0]]
             own, own_during = sum(sizes[name] for name in set(inputs)) + math.prod(out), resolved
         else:

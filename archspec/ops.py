@@ -73,7 +73,7 @@ class LayerOp(Op):
             origin = node.origin + ((problem.field,) if problem.field and node.written else ())
             evaluator.problem(origin, f"{qualname} (input {show(x)})", problem.message, problem.hint)
             return None
-        result = Resolved(node, qualname, x, out, params, macs)
+        result = Resolved._make((node, qualname, x, out, params, macs, ()))  # _make: the check's hottest line
         evaluator.layers.append(result)
         return result
 

@@ -199,6 +199,8 @@ def _made(evaluator: Evaluator, use: NestedUse, x: Shape) -> Use | None:
 
 def _name_the_use(evaluator: Evaluator, before: int, use: Use) -> None:
     """Prefixes the problems found while evaluating this use with the place that used the block."""
+    if len(evaluator.problems) == before:
+        return  # none: the common case
     prefix = (*type(use.stage).origin_prefix, "nodes")  # type: ignore[attr-defined]
     for number in range(before, len(evaluator.problems)):
         problem = evaluator.problems[number]

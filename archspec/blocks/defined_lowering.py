@@ -162,7 +162,7 @@ class _Lowering:
                 except (ExprError, ValidationError, TypeError):
                     pass
                 else:
-                    nodes.append(Node(module_name, "layer", tuple(inputs), layer, where, True))
+                    nodes.append(Node._make((module_name, "layer", tuple(inputs), layer, where, True)))
                     slots.append((module_name, where[-1]))
                     actual[name] = module_name
                     continue
