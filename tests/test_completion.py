@@ -109,6 +109,21 @@ def test_fish_completes_subcommands_options_and_choices(capsys, tmp_path):
         assert fish_completions(script, words) == expected, words
 
 
+def test_fish_shows_the_help_texts_as_written(capsys, tmp_path):
+    """Quotes, colons and brackets of a help text reach the user (escaped in the script, not dropped)."""
+    needs("fish")
+    script = tmp_path / "archspec.fish"
+    script.write_text(completion("fish", capsys))
+    line = "archspec check --inp"
+    program = f"source {shlex.quote(str(script))}; complete -C {shlex.quote(line)}"
+    result = subprocess.run(["fish", "--no-config", "-c", program], capture_output=True, text=True,
+                            check=True, timeout=60)
+    parser_help = next(option.help for command in describe(make_parser()[0]) if command.name == "check"
+                       for option in command.options if "--input" in option.names)
+    assert "'" in parser_help and ":" in parser_help  # what the test is about: "(default: the spec's input)"
+    assert result.stdout.splitlines() == [f"--input\t{parser_help}"]
+
+
 def test_zsh_completes_subcommands_options_and_choices(capsys, tmp_path):
     needs("zsh")
     (tmp_path / "functions").mkdir()

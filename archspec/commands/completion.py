@@ -79,9 +79,12 @@ DESCRIPTION_LENGTH = 80  # a description longer than this is cut at a word, with
 
 
 def _plain(text: str) -> str:
-    """Help text safe inside any of the three scripts' quotes and brackets: its first clause, cut
-    at a word where it is long, without a parenthesis that the cut left open."""
-    text = re.sub(r"[^A-Za-z0-9 ,.;/()+=_-]", " ", text.replace("%%", "%")).split(";")[0]
+    """Help text as a description: its first clause, on one line, without the backticks that mark
+    code, cut at a word where it is long, without a parenthesis that the cut left open. Quotes,
+    colons and brackets stay (each script escapes them for its shell: `_zsh_quoted`, `_fish_quoted`);
+    a backslash or a character outside printable ASCII becomes a space."""
+    text = text.replace("%%", "%").replace("`", "").split(";")[0]
+    text = re.sub(r"[^\x20-\x5b\x5d-\x7e]", " ", text)  # printable ASCII but the backslash
     text = re.sub(" +", " ", text).strip()
     cut = len(text) > DESCRIPTION_LENGTH
     if cut:
@@ -140,7 +143,7 @@ complete -o filenames -o bashdefault -F _archspec archspec
 
 
 def _zsh(commands: tuple[Command, ...]) -> str:
-    described = "\n".join(f"        '{command.name}:{command.help}'" for command in commands)
+    described = "\n".join(f"        '{command.name}:{_zsh_quoted(command.help)}'" for command in commands)
     cases = []
     for command in commands:
         specs = []
@@ -150,7 +153,7 @@ def _zsh(commands: tuple[Command, ...]) -> str:
             names = option.names
             exclusive = f"({' '.join(names)})" if len(names) > 1 else ""
             for name in names:
-                specs.append(f"'{exclusive}{name}[{option.help}]{action}'")
+                specs.append(f"'{exclusive}{name}[{_zsh_quoted(option.help, bracketed=True)}]{action}'")
         if command.takes_files:
             specs.append("'*:file:_files'")
         if command.words:
@@ -184,6 +187,19 @@ fi
 """
 
 
+def _zsh_quoted(text: str, bracketed: bool = False) -> str:
+    """`text` inside zsh's single quotes; `bracketed`: an `_arguments` description, inside `[...]`,
+    where a bracket of its own ends it unless escaped."""
+    if bracketed:
+        text = text.replace("[", "\\[").replace("]", "\\]")
+    return text.replace("'", "'\\''")
+
+
+def _fish_quoted(text: str) -> str:
+    """`text` inside fish's single quotes (which read `\\'` as a quote)."""
+    return text.replace("'", "\\'")
+
+
 def _fish(commands: tuple[Command, ...]) -> str:
     names = " ".join(command.name for command in commands)
     lines = ["# fish completion for archspec (archspec completion fish)", "complete -c archspec -f",
@@ -191,7 +207,7 @@ def _fish(commands: tuple[Command, ...]) -> str:
              "-d 'print the version'")]
     for command in commands:
         lines.append(f"complete -c archspec -n 'not __fish_seen_subcommand_from {names}' "
-                     f"-a {command.name} -d '{command.help}'")
+                     f"-a {command.name} -d '{_fish_quoted(command.help)}'")
         seen = f"-n '__fish_seen_subcommand_from {command.name}'"
         if command.takes_files:
             lines.append(f"complete -c archspec {seen} -F")
@@ -202,5 +218,5 @@ def _fish(commands: tuple[Command, ...]) -> str:
                              for name in option.names)
             value = (f" -x -a '{' '.join(option.choices)}'" if option.choices
                      else " -r -F" if option.is_path else " -x" if option.takes_value else "")
-            lines.append(f"complete -c archspec {seen} {flags}{value} -d '{option.help}'")
+            lines.append(f"complete -c archspec {seen} {flags}{value} -d '{_fish_quoted(option.help)}'")
     return "\n".join(lines) + "\n"
