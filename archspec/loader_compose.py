@@ -115,6 +115,8 @@ def compose(text: str) -> yaml.Node | None:
         except yaml.MarkedYAMLError as error:
             _raise_if_too_deep_before(text, error)
             raise
+        except UnicodeEncodeError:  # a lone surrogate (`--set` bytes that were not UTF-8): libyaml
+            root = _compose_with(_PythonSpecLoader, text)  # cannot take it; PyYAML says where it is
     if root is not None and "&" in text and _expanded_size(root) > MAX_NODES:  # no anchor, no alias
         raise SpecTooLarge(root.start_mark, f"the document expands to more than {MAX_NODES:,} nodes "
                            "once its aliases are expanded")

@@ -52,7 +52,10 @@ def parse_set(text: str) -> Override:
     try:
         value = load_document(value_text + "\n").data
     except SpecError as error:
-        return Override(path.strip(), None, label, (f"the value is not valid YAML ({error.errors[0].message})",
+        problem = error.errors[0]
+        unprintable = "expected printable text" in problem.message  # quoting does not help there
+        return Override(path.strip(), None, label, (f"the value is not valid YAML ({problem.message})",
+                                                    problem.hint if unprintable else
                                                     f"quote it: {path.strip()}='{value_text}'"))
     return Override(path.strip(), value, label)
 
@@ -78,12 +81,24 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _is_unicode_text(text: str) -> bool:
+    """False for a string holding a lone surrogate (e.g. from bytes that were not UTF-8), which no
+    file can hold and JSON cannot carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _not_plain(value: object, depth: int = 0) -> str | None:
     """Why a Python override value is not plain spec data (None when it is)."""
     if depth > 64:
         return "the value nests too deeply"
     if isinstance(value, float) and not math.isfinite(value):
         return "expected a finite number"
+    if isinstance(value, str) and not _is_unicode_text(value):
+        return f"expected Unicode text, found a string with a lone surrogate ({_short(value)})"
     if isinstance(value, _PLAIN_SCALARS):
         return None
     if isinstance(value, (list, tuple)):

@@ -13,12 +13,13 @@ remembered, so that a validation's cost (and `benchmarks/`) is its own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from pydantic import BaseModel
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 MAX_REMEMBERED = 16_384  # distinct parts: a few MB
 
@@ -40,7 +41,10 @@ def remembering_validations(memo: dict[tuple[type[BaseModel], str], BaseModel] |
 def json_text(value: object) -> bytes:
     """`value` (data as JSON gives it) as JSON text for Pydantic's strict JSON mode: the same values as
     `json.dumps` writes, made in Rust at a quarter of its cost (a sampled spec is dumped whole)."""
-    return to_json(value)
+    try:
+        return to_json(value)
+    except PydanticSerializationError:  # a string that is not Unicode text: JSON's escape, which
+        return json.dumps(value).encode()  # validation then refuses at its place
 
 
 def validated_json(model: type[BaseModel], value: object) -> BaseModel:

@@ -106,6 +106,27 @@ def test_a_bad_value_names_the_override_and_every_error_is_reported(capsys: pyte
     assert err.rstrip().endswith("4 errors")
 
 
+def test_a_value_that_is_not_unicode_text_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture[str]):
+    """A lone surrogate: what Python makes of command-line bytes that are not UTF-8 (`--set
+    name=$'\\xff'`), or a Python string built from such bytes. libyaml cannot read it, and JSON
+    cannot carry it into validation."""
+    code, _, err = run_cli(capsys, "check", str(DIGITS), "--set", "name=a\udcff")
+    assert code == 2 and "Traceback" not in err
+    assert "--set name=a" in err and "found the character U+DCFF" in err and "remove the character" in err
+    for overrides in ({"name": "x\ud800"}, {"stem[0].name": ["a", "b\udcff"]}):
+        with pytest.raises(archspec.SpecError) as raised:
+            archspec.load(DIGITS, overrides=overrides)
+        [error] = raised.value.errors
+        assert "expected Unicode text, found a string with a lone surrogate" in error.message
+    with pytest.raises(archspec.SpecError) as raised:
+        archspec.load(DIGITS).model_copy(update={"name": "q\ud800"})
+    assert "model_copy(update=...)" in raised.value.errors[0].message
+    with pytest.raises(archspec.SpecError) as raised:
+        archspec.load('name: "a\udcffb"\n')
+    [error] = raised.value.errors
+    assert (error.line, error.column) == (1, 9) and "U+DCFF" in error.message
+
+
 def test_a_network_error_after_an_override_is_placed_in_the_file(capsys: pytest.CaptureFixture[str]):
     """The value is fine but the network breaks: the place in the file, then which overrides applied."""
     result = check_json(capsys, str(DIGITS), "--set", "stem[0].kernel=11")

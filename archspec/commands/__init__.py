@@ -135,8 +135,14 @@ def report_usage_error(prefix: str, message: str, as_json: bool, hint: str | Non
         return EXIT_INVALID
     if as_json:
         return report_errors([Diagnostic((), message, hint)], as_json=True)
-    print(f"{prefix}: error: {message}", file=sys.stderr)
+    print(_escaped(f"{prefix}: error: {message}"), file=sys.stderr)
     return EXIT_INVALID
+
+
+def _escaped(text: str) -> str:
+    """`text` with any lone surrogate (from command-line bytes that were not UTF-8) written as `\\udcff`,
+    as Python's stderr writes it, so that the message is the same on any stream."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
@@ -149,6 +155,6 @@ def report_errors(errors: Sequence[Diagnostic], as_json: bool = False) -> int:
                           "params": None, "macs": None, "input_range": None, "memory_bytes": None,
                           "errors": [d.to_json() for d in errors], "notes": []}, indent=2))
     else:
-        print("\n".join(d.render() for d in errors), file=sys.stderr)
+        print(_escaped("\n".join(d.render() for d in errors)), file=sys.stderr)
         print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
     return EXIT_INVALID
