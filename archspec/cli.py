@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -81,6 +82,17 @@ def make_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Whoever read the output stopped reading (`archspec compile SPEC | head`): stop quietly, as
+        # `cat` does, instead of a traceback. Python flushes stdout again at exit, which would fail
+        # and complain once more: point it at /dev/null first (Python's documented recipe, exit 1).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # A command line that starts with a command's name is parsed by that command alone; any other
     # (--help, --version, a mistake) by the whole parser, which lists every command.

@@ -345,3 +345,19 @@ def test_a_spec_path_with_a_colon_is_a_path(name, tmp_path, monkeypatch, capsys)
     for command in (["check", name], ["compile", name], ["export", name, "-o", "net.dot"]):
         assert console_main(command) == 0, command
     assert "269,722 parameters" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["check", str(SPECS / "resnet18.yaml"), "--depth", "2"],
+                                  ["check", str(SPECS / "resnet18.yaml"), "--json", "--set", "head[-1].width=-1"],
+                                  ["blocks"]])
+def test_a_reader_that_stops_reading_ends_the_command_quietly(argv: list[str]) -> None:
+    """`archspec check SPEC | head -1`: the output's reader has gone before archspec writes (its end
+    of the pipe closed here at once), so the first write fails; the command stops with exit 1 and no
+    traceback, as Python's documentation recommends for a broken pipe."""
+    process = subprocess.Popen([sys.executable, "-m", "archspec", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
