@@ -35,6 +35,7 @@ from __future__ import annotations
 import random
 import re
 import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         checkpoint = load_plain_data(path)
     except Exception as error:  # a damaged file makes torch.load raise almost anything
-        raise UsageError(f"{path} is not a readable archspec checkpoint: {load_problem(error)}") from None
+        problem = load_problem(error)
+        if not zipfile.is_zipfile(path):  # torch's own words are then often a Python internal's
+            problem = f"not a whole file that torch.save writes (a zip archive); torch.load says: {problem}"
+        raise UsageError(f"{path} is not a readable archspec checkpoint: {problem}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise UsageError(f"{path} is not an archspec checkpoint (no format: {FORMAT!r} entry); "
                          "checkpoints come from `archspec train --out DIR`")
