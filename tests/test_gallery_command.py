@@ -3,6 +3,8 @@ the text between the README markers, and refuses (exit 2, file untouched) when i
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,17 @@ def test_a_folder_without_specs_is_a_usage_error(tmp_path: Path, capsys: pytest.
     assert "no *.yaml specs" in capsys.readouterr().err
     assert main(["gallery", str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_file_to_write_that_cannot_be_read_says_why_in_plain_words(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    missing, binary = tmp_path / "missing.md", tmp_path / "binary.md"
+    binary.write_bytes(b"text\n\xff\xfe\n")
+    assert main(["gallery", str(SPECS), "--write", str(missing)]) == 2
+    # the system's own words for the reason, once (they were repeated with the errno and the path)
+    assert capsys.readouterr().err.strip() == (f"archspec gallery: error: cannot read {missing}: "
+                                               f"{os.strerror(errno.ENOENT)}")
+    assert main(["gallery", str(SPECS), "--write", str(binary)]) == 2
+    assert capsys.readouterr().err.strip() == (f"archspec gallery: error: cannot read {binary}: expected UTF-8 "
+                                               "text, found the byte 0xff at byte offset 5")
+    assert binary.read_bytes() == b"text\n\xff\xfe\n"

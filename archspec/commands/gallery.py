@@ -106,8 +106,11 @@ def _between_markers(text: str, where: Path | str) -> tuple[int, int]:
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read {path}: expected UTF-8 text, found the byte 0x{error.object[error.start]:02x} "
+                         f"at byte offset {error.start}") from None
 
 
 def _write_whole(path: Path, text: str) -> None:
