@@ -76,7 +76,27 @@ def check(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A002
     """
     from archspec.check import check as run_check
 
-    return run_check(spec if isinstance(spec, Spec) else load(spec), input, max_memory)
+    return run_check(spec if isinstance(spec, Spec) else load(spec), _input_shape(input), _budget(max_memory))
+
+
+def _input_shape(given: object) -> Shape | None:
+    """`input` as the check takes it; ValueError for anything but (channels, height, width) in whole
+    numbers from 1 to MAX_COUNT (as `--input` on the command line)."""
+    if given is None:
+        return None
+    from archspec.layers import MAX_COUNT
+
+    if (isinstance(given, (tuple, list)) and len(given) == 3 and all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_COUNT for n in given)):
+        return (given[0], given[1], given[2])
+    raise ValueError(f"input: expected (channels, height, width) in whole numbers from 1 to {MAX_COUNT:,}, "
+                     f"e.g. (3, 224, 224); found {given!r}")
+
+
+def _budget(given: object) -> int | None:
+    if given is None or (isinstance(given, int) and not isinstance(given, bool) and given > 0):
+        return given
+    raise ValueError(f"max_memory: expected a number of bytes above 0, or None for no budget; found {given!r}")
 
 
 def compile(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A001, A002

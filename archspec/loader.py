@@ -172,6 +172,9 @@ def _error_at(file: str | None, text: str, line: int, column: int, message: str,
 
 def read_source(source: str | Path) -> tuple[str, str | None]:
     """(text, file name) from a path or from YAML text itself (text has a newline or a `:`)."""
+    if not isinstance(source, (str, Path)):
+        raise TypeError(f"expected a spec's path (str or pathlib.Path) or its YAML text (str), found "
+                        f"{type(source).__name__}" + (": decode bytes first" if isinstance(source, bytes) else ""))
     if isinstance(source, Path) or ("\n" not in source and ":" not in source):
         path = Path(source)
         try:

@@ -73,6 +73,10 @@ def to_overrides(given: Mapping[str, object] | Sequence[str] | None,
     if isinstance(given, str):
         raise TypeError("overrides: expected a mapping {path: value} or a list of 'PATH=VALUE' strings, "
                         f"found the string {given!r}")
+    strange = next((text for text in given if not isinstance(text, str)), None)
+    if strange is not None:
+        raise TypeError(f"overrides: expected 'PATH=VALUE' strings in the list, found {strange!r}; or "
+                        "pass a mapping {path: value}")
     return tuple(parse_set(text) for text in given)
 
 

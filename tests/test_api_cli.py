@@ -361,3 +361,32 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(argv: list[str]) -
     errors = process.stderr.read()
     assert process.wait(timeout=120) == 1
     assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
+
+
+@pytest.mark.parametrize("given", [(0, 1, 1), (3, -1, 5), (3, 5), "3x224x224", (3, 224, 224.0), (True, 8, 8),
+                                   (3, 8, 70_000)])
+def test_check_and_compile_refuse_an_input_that_is_not_an_image_shape(given: object) -> None:
+    """`input=(0, 1, 1)` gave a report with ok True and output (1000,): a network of no channels."""
+    spec = archspec.load(SPECS / "resnet18.yaml")
+    for call in (archspec.check, archspec.compile):
+        with pytest.raises(ValueError, match=r"input: expected \(channels, height, width\) in whole numbers") as raised:
+            call(spec, given)  # type: ignore[arg-type]
+        assert not isinstance(raised.value, archspec.SpecError) and repr(given) in str(raised.value)
+    assert archspec.check(spec, [3, 64, 64]).output_shape == (1000,)  # a list is a shape too
+
+
+@pytest.mark.parametrize("budget", [0, -1, 1.5, "4GiB"])
+def test_check_refuses_a_memory_budget_that_is_not_a_positive_number_of_bytes(budget: object) -> None:
+    with pytest.raises(ValueError, match="max_memory: expected a number of bytes above 0, or None"):
+        archspec.check(archspec.load(SPECS / "resnet18.yaml"), max_memory=budget)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("source", "overrides", "message"), [
+    (123, None, "expected a spec's path (str or pathlib.Path) or its YAML text (str), found int"),
+    (b"name: x\n", None, "found bytes: decode bytes first"),
+    (SPECS / "resnet18.yaml", [1], "overrides: expected 'PATH=VALUE' strings in the list, found 1"),
+])
+def test_load_names_an_argument_of_the_wrong_type(source: object, overrides: object, message: str) -> None:
+    with pytest.raises(TypeError) as raised:
+        archspec.load(source, overrides)  # type: ignore[arg-type]
+    assert message in str(raised.value)
