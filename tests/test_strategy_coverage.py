@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
+from hypothesis.errors import InvalidArgument
 
 import archspec
 from archspec.blocks import BLOCKS
@@ -57,3 +59,18 @@ def test_a_library_stage_left_at_an_expression_default_dumps_to_a_spec_that_load
     again = archspec.load(dump(spec.model_dump(mode="json")))
     assert again.model_dump() == spec.model_dump()
     assert archspec.check(again).params == archspec.check(spec).params
+
+
+def test_max_repeats_reaches_the_languages_limit_and_no_further() -> None:
+    """`max_repeats=10**9` drew `repeats: 1001`, which no spec may write: `valid_specs` broke its
+    promise instead of refusing the knob."""
+    with pytest.raises(InvalidArgument, match="max_repeats must be at most 1,000"):
+        valid_specs(max_repeats=1_001).example()
+
+    @settings(max_examples=5, deadline=None, database=None)
+    @given(valid_specs(max_repeats=1_000, max_stages=1, max_width=4, block_kinds=["basic"]))
+    def accepted(document: dict) -> None:
+        report = archspec.check(archspec.load(dump(document)))
+        assert report.ok, [error.render() for error in report.errors]
+
+    accepted()

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from archspec.blocks import BLOCKS
+from archspec.blocks.base import BlockStage
 from archspec.errors import SpecPath
 from archspec.layers import MODULE_NAME_PATTERN
 from archspec.spec import Spec
@@ -121,6 +122,11 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
     for name, value in (("max_stages", max_stages), ("max_repeats", max_repeats), ("max_width", max_width)):
         if not isinstance(value, int) or value < 1:
             raise InvalidArgument(f"{name} must be a positive integer; found {value!r}")
+    most_repeats = next(item.le for item in BlockStage.model_fields["repeats"].metadata
+                        if getattr(item, "le", None) is not None)
+    if max_repeats > most_repeats:  # else a drawn stage is invalid: not what `valid_specs` promises
+        raise InvalidArgument(f"max_repeats must be at most {most_repeats:,}, the largest `repeats` a spec "
+                              f"may write; found {max_repeats:,}")
     if spec_names is None:
         spec_names = st.from_regex(_spec_constraint("name", "pattern"), fullmatch=True)
     if descriptions is None:  # any text: control characters, NUL, line breaks; a lone surrogate is not text
@@ -166,7 +172,8 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
 
     - max_stages: at most this many stages (at least one is attempted; a kind that cannot fit the
       current map, such as `vgg` on a 1x1 map, is skipped).
-    - max_repeats: largest `repeats` of a stage (for `vgg`: convolutions per block).
+    - max_repeats: largest `repeats` of a stage (for `vgg`: convolutions per block); at most 1,000,
+      the largest a spec may write.
     - max_width: largest width drawn for a convolution, block or linear layer (a bottleneck's
       output is width x expansion; an inception block's is the sum of four widths up to max_width/2).
     - block_kinds: kinds to draw from; None means every kind registered in `archspec.blocks.BLOCKS`
