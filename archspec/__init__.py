@@ -19,7 +19,7 @@ from archspec.check import Report
 from archspec.errors import Diagnostic, SpecError
 from archspec.imports import with_imports
 from archspec.loader import load_document
-from archspec.shapes import Shape
+from archspec.shapes import MAX_COUNT, Shape, input_shape
 from archspec.spec import Spec
 from archspec.validate import validate
 
@@ -82,13 +82,9 @@ def check(spec: Spec | str | Path, input: Shape | None = None, *,  # noqa: A002
 def _input_shape(given: object) -> Shape | None:
     """`input` as the check takes it; ValueError for anything but (channels, height, width) in whole
     numbers from 1 to MAX_COUNT (as `--input` on the command line)."""
-    if given is None:
-        return None
-    from archspec.layers import MAX_COUNT
-
-    if (isinstance(given, (tuple, list)) and len(given) == 3 and all(
-            isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_COUNT for n in given)):
-        return (given[0], given[1], given[2])
+    shape = input_shape(given)
+    if given is None or shape is not None:
+        return shape
     raise ValueError(f"input: expected (channels, height, width) in whole numbers from 1 to {MAX_COUNT:,}, "
                      f"e.g. (3, 224, 224); found {given!r}")
 

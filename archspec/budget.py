@@ -154,12 +154,8 @@ def graph_peak(resolved: Resolved) -> Moment:
             out = joined.out_shape if joined is not None else shapes[inputs[0]]
             own, own_during = sum(sizes[name] for name in set(inputs)) + math.prod(out), resolved
         else:
-            out, child_node, child_in = child.out_shape, child.node, child.in_shape
-            if child_node.op == "layer":  # `layer_moment`
-                own = math.prod(child_in) + math.prod(out) + child_node.payload.working_values(child_in, out)
-                own_during = child
-            else:
-                own, own_during = graph_peak(child)
+            out = child.out_shape
+            own, own_during = node_peak(child)
         if others + own > most:  # strict: the first of equals
             most, during = others + own, own_during
         shapes[node.name] = out

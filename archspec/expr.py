@@ -54,6 +54,7 @@ from archspec.expr_syntax import (
     names,
     parse,
 )
+from archspec.process_memo import forgettable
 
 __all__ = ["FAILED", "MAX_DEPTH", "MAX_LENGTH", "MAX_MAGNITUDE", "Compiled", "ExprError", "Node", "Number", "Piece",
            "UsesFailedName", "Value", "compiled", "evaluate", "has_expression", "interpolate",
@@ -327,3 +328,7 @@ def references(text: str) -> set[str]:
     except ExprError:
         pass
     return found
+
+
+for _memo in (compiled, _split, interpolation):  # archspec.process_memo: emptied for a fresh-process check
+    forgettable(_memo.cache_clear)

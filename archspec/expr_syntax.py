@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from archspec.errors import did_you_mean
+from archspec.process_memo import forgettable
 
 MAX_LENGTH = 200
 MAX_DEPTH = 32
@@ -237,3 +238,6 @@ def names(node: Node) -> set[str]:
     for child in node.children:
         found |= names(child)
     return found
+
+
+forgettable(parse.cache_clear)  # archspec.process_memo: emptied for a fresh-process check

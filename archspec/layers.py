@@ -21,10 +21,9 @@ from pydantic import ConfigDict, Field
 
 from archspec.layer_rules import SCALAR_OPERAND, conv_facts, conv_working, norm_working, pool_working, zero_pad_facts
 from archspec.registry import Registry
-from archspec.shapes import Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair, show, windowed
+from archspec.shapes import MAX_COUNT, Facts, Pair, Shape, ShapeProblem, expect_flat, expect_image, pair, show, windowed
 from archspec.validated import ValidatedCopies
 
-MAX_COUNT = 65_536  # channels, features, groups: beyond any real network
 Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Size = Annotated[int, Field(ge=1, le=4_096)]
 Offset = Annotated[int, Field(ge=0, le=4_096)]

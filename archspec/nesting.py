@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, OPS, BlockGraph, Node, Resolved
+from archspec.process_memo import forgettable
 
 CONTAINER_KIND = "sequential"
 
@@ -67,6 +68,7 @@ def nest_dotted(nodes: Sequence[Node], output: str) -> tuple[tuple[Node, ...], s
 # How nodes of given names, inputs and module-or-not nest: a block's copies mostly share one arrangement
 # (`_nest` of nodes standing in for them; `_filled` puts the nodes in). Depends on nothing else.
 _SKELETONS: dict[object, tuple[tuple[Node, ...], str]] = {}
+forgettable(_SKELETONS.clear)
 
 
 def _filled(skeleton: tuple[Node, ...], nodes: Sequence[Node]) -> tuple[Node, ...]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
 
+MAX_COUNT = 65_536  # channels, features, groups, an input's side: beyond any real network
+
 
 class ShapeProblem(Exception):
     """A static rule's refusal: what is wrong, what to do, and which field of the layer is at fault."""
@@ -24,6 +26,15 @@ class ShapeProblem(Exception):
 # convolutions and linear layers, as torchvision's `_ops`). A plain tuple, not a NamedTuple: the check
 # makes one per node and a named tuple costs five times as much to make.
 Facts = tuple[Shape, int, int]
+
+
+def input_shape(given: object) -> Shape | None:
+    """`given` as an input to check, (channels, height, width) in whole numbers from 1 to MAX_COUNT
+    (a tuple or a list); None where it is not one (`--input` and `archspec.check` say so)."""
+    if (isinstance(given, (tuple, list)) and len(given) == 3 and all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_COUNT for n in given)):
+        return (given[0], given[1], given[2])
+    return None
 
 
 def show(shape: Shape) -> str:

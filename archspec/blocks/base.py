@@ -31,6 +31,7 @@ from archspec.layers import (
     derived,
 )
 from archspec.layers_modern import Identity
+from archspec.process_memo import forget_all, forgettable
 from archspec.registry import Registry
 from archspec.shapes import Pair, Shape
 from archspec.validated import ValidatedCopies
@@ -139,29 +140,16 @@ class BlockStage(ValidatedCopies):
 
 
 _GRAPH_FACTS: dict[object, BlockFacts | None] = {}
+forgettable(_GRAPH_FACTS.clear)
 
 
 def forget_block_figures() -> None:
     """Empties what checks leave behind for later ones in the process: the evaluated block figures,
     and the work done once per text or kind (expressions' functions, the arrangements of dotted
-    names, a layer kind's required settings, the definitions' node plans). The next check then does
-    what the first check of a fresh process does, its spec loaded (benchmarks/static_check.py's
-    `check, nothing cached`)."""
-    from archspec import expr, expr_syntax, nesting
-    from archspec.blocks import defined, defined_lowering
-
-    _GRAPH_FACTS.clear()
-    for cached in (expr.compiled, expr.interpolation, expr._split, expr_syntax.parse):
-        cached.cache_clear()
-    nesting._SKELETONS.clear()
-    defined_lowering._REQUIRED.clear()
-    kinds = [defined.DefinedStage]
-    while kinds:
-        kind = kinds.pop()
-        kinds += kind.__subclasses__()
-        for made_once in ("_plans", "_requirements", "_expanded"):
-            if made_once in kind.__dict__:
-                delattr(kind, made_once)
+    names, a layer kind's required settings, the definitions' node plans; archspec.process_memo).
+    The next check then does what the first check of a fresh process does, its spec loaded
+    (benchmarks/static_check.py's `check, nothing cached`)."""
+    forget_all()
 
 
 def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:

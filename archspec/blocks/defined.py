@@ -27,6 +27,7 @@ from archspec.errors import SpecPath, format_path
 from archspec.expr import Compiled
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, register_op
 from archspec.names import GRAPH_BLOCK_ATTRIBUTES, sibling_problems
+from archspec.process_memo import forgettable
 from archspec.shapes import Shape, show
 
 _COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6}")  # a dotted name's parts, as a stage's
@@ -118,6 +119,23 @@ class DefinedStage(BlockStage):
                         if name in self.definition.fields or name == "width")  # type: ignore[attr-defined]
         use = Use(self, self.width, self.block_stride(index), shortcut, trace, 0, origin, index, (origin, written))
         return Node(str(index), "defined", ("input",), use, origin)
+
+
+# What a kind's class works out once and keeps on itself (above), emptied by `_forget_made_once`.
+_MADE_ONCE = ("_plans", "_requirements", "_expanded", "_name_problems")
+
+
+def _forget_made_once() -> None:
+    kinds: list[type] = [DefinedStage]
+    while kinds:
+        kind = kinds.pop()
+        kinds += kind.__subclasses__()
+        for name in _MADE_ONCE:
+            if name in kind.__dict__:
+                delattr(kind, name)
+
+
+forgettable(_forget_made_once)
 
 
 def stage_model(kind: str, definition: BlockDefinition, origin_prefix: SpecPath,

@@ -22,6 +22,7 @@ from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
 from archspec.layers import LAYERS, LayerBase, derived
 from archspec.nesting import DottedNameError, nest_dotted
 from archspec.ops import ChannelRange
+from archspec.process_memo import forgettable
 from archspec.requirements import use_problems
 from archspec.shapes import Shape
 
@@ -321,6 +322,7 @@ class _Lowering:
 
 
 _REQUIRED: dict[type, tuple[str, ...]] = {}
+forgettable(_REQUIRED.clear)
 
 
 def _required(model: type[LayerBase]) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from archspec._resolving import SCALE_OVERRIDE
 from archspec.budget import DEFAULT_MAX_MEMORY, parse_bytes
 from archspec.errors import Diagnostic
-from archspec.shapes import Shape
+from archspec.shapes import Shape, input_shape
 
 EXIT_OK, EXIT_INVALID, EXIT_INTERNAL = 0, 2, 3
 
@@ -28,10 +28,11 @@ class UsageError(Exception):
 def parse_input(text: str) -> Shape:
     """'3x224x224' -> (3, 224, 224)."""
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(p.isdigit() and 0 < int(p) <= 65_536 for p in parts):
+    shape = input_shape([int(p) if p.isdecimal() else None for p in parts])
+    if shape is None:
         raise argparse.ArgumentTypeError(
             f"expected CHANNELSxHEIGHTxWIDTH with positive whole numbers, e.g. 3x224x224; found {text!r}")
-    return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return shape
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
