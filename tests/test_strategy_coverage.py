@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import InvalidArgument
 
 import archspec
 from archspec.blocks import BLOCKS
+from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.layers import LAYERS
 from archspec.library import library_kinds
 from archspec.loader import dump
@@ -72,5 +73,20 @@ def test_max_repeats_reaches_the_languages_limit_and_no_further() -> None:
     def accepted(document: dict) -> None:
         report = archspec.check(archspec.load(dump(document)))
         assert report.ok, [error.render() for error in report.errors]
+
+    accepted()
+
+
+def test_wide_knobs_draw_only_networks_within_the_memory_budget() -> None:
+    """`max_width=65536` drew networks of 4 GiB and more, which archspec refuses by its memory budget:
+    `valid_specs` promised a valid spec and gave one that `check` turns down."""
+
+    @settings(max_examples=30, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+    @given(valid_specs(max_width=65536, max_stages=2))
+    def accepted(document: dict) -> None:
+        report = archspec.check(archspec.load(dump(document)))
+        assert report.ok, [error.render() for error in report.errors]
+        assert report.memory_bytes <= DEFAULT_MAX_MEMORY
 
     accepted()

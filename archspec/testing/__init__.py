@@ -48,6 +48,7 @@ from archspec.testing.kinds import (
     Draw,
     Knobs,
     draw_image_layer,
+    fits_the_budget,
     register_block_strategy,
 )
 from archspec.testing.library import draw_library_stage, library_block_kinds
@@ -176,6 +177,8 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
       the largest a spec may write.
     - max_width: largest width drawn for a convolution, block or linear layer (a bottleneck's
       output is width x expansion; an inception block's is the sum of four widths up to max_width/2).
+      A network over archspec's default memory budget (4 GiB, `archspec.budget`) is never drawn:
+      very wide knobs on large inputs make Hypothesis discard many draws.
     - block_kinds: kinds to draw from; None means every kind registered in `archspec.blocks.BLOCKS`
       and every kind of the standard library (`archspec blocks` lists both; a library kind is drawn
       in one stage of three, with random values of its fields).
@@ -245,6 +248,7 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     if not document["head"]:
         del document["head"]
     trace(document)  # raises if a draw above broke its promise: a bug in these strategies
+    assume(fits_the_budget(document))  # wide knobs or large inputs can draw a network too big to run
     return document
 
 

@@ -180,6 +180,29 @@ def register_block_strategy(kind: str, strategy: BlockStrategy | None = None, *,
     BLOCK_SHAPES[kind] = strategy.shape
 
 
+def fits_the_budget(document: dict) -> bool:
+    """Whether archspec's default memory budget (`archspec.budget`, 4 GiB) takes the network: with
+    `max_width` in the thousands, or large `input_sizes`, a draw can need more, and archspec then
+    refuses it. Names are left out: with the `names` knob a document may be refused for them alone."""
+    import archspec
+    from archspec.budget import DEFAULT_MAX_MEMORY
+    from archspec.loader import dump
+
+    report = archspec.check(archspec.load(dump(_without_names(document))), max_memory=None)
+    return not report.ok or report.memory_bytes <= DEFAULT_MAX_MEMORY  # not ok: the tests report it
+
+
+def _without_names(document: dict) -> dict:
+    def unnamed(entry: dict) -> dict:
+        entry = {key: value for key, value in entry.items() if key != "name"}
+        if "blocks" in entry and isinstance(entry["blocks"], list):
+            entry["blocks"] = [unnamed(item) for item in entry["blocks"]]
+        return entry
+
+    return {**document, **{part: [unnamed(entry) for entry in document[part]]
+                           for part in ("stem", "stages", "head") if part in document}}
+
+
 def checked_shape(stage: dict, x: Shape, default: str, path: tuple) -> Shape:
     """The output shape archspec's check gives a stage at input `x`; Refused where it refuses it
     (without a second account, whether plain PyTorch fails there too is not known: torch_fails=False)."""
