@@ -217,9 +217,9 @@ class _Resolver:
         if not isinstance(self.data, dict) or (SCALES not in self.data and self.scale is None):
             return self.document
         self.data, errors = choose(self.data, self.scale, self.document)
-        if errors:
+        if errors:  # (a factor whose `${...}` failed is reported once, by the expression)
+            self.errors.extend(error for error in errors if error.path not in self.failed)
             self.failed.append((SCALES,))
-            self.errors.extend(errors)
         return replace(self.document, data=self.data)
 
     # ---- overrides ----

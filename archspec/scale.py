@@ -74,11 +74,14 @@ class Change:
 
 
 def factor(value: object) -> Fraction | None:
-    """A positive, finite factor as written (the float 0.33 is 33/100); None if it is not one."""
+    """A positive, finite factor as written (the float 0.33 is 33/100); None if it is not one.
+    Text (the command line's) is read as a float first: Fraction would read `1/2`, and would compute
+    `1e100000000` digit by digit, for minutes, where the float is simply infinite."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
-        exact = Fraction(repr(value) if isinstance(value, float) else str(value).strip())
+        value = float(value) if isinstance(value, str) else value
+        exact = Fraction(repr(value) if isinstance(value, float) else str(value))
     except (ValueError, ZeroDivisionError):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -232,9 +235,10 @@ def read_scales(data: dict[str, Any], document: Document) -> tuple[dict[str, Sca
                     key, _SCALE_KEYS) or f"a scale has {', '.join(_SCALE_KEYS)}", at_key=True))
             elif key == "divisor" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 errors.append(document.diagnostic((*where, key), f"expected a whole number of at least 1, "
-                                                  f"found {value!r}"))
-            elif key != "divisor" and factor(value) is None:
-                errors.append(document.diagnostic((*where, key), f"expected a positive number, found {value!r}",
+                                                  f"found {_text(value)}"))
+            elif key != "divisor" and (isinstance(value, str) or factor(value) is None):  # as the schema: a number
+                shown = json.dumps(value) if isinstance(value, str) else _text(value)
+                errors.append(document.diagnostic((*where, key), f"expected a positive number, found {shown}",
                                                   f"e.g. `{key}: 0.5` halves, `{key}: 2` doubles"))
             else:
                 values[key] = value if key == "divisor" else factor(value)

@@ -1,0 +1,36 @@
+"""Edges of composing specs found by hunting: scale factors written as text, numbers too long to
+read, hints that name where a value came from, and override paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_scale import SCALED_SPEC, run_cli
+
+from archspec.scale import factor
+
+
+@pytest.mark.parametrize("text", ["1e400", "1e100000000", "1/2", "inf", "nan", "1e-400"])
+def test_a_factor_given_as_text_is_read_as_a_number(text: str):
+    # Fraction alone reads `1/2`, and computes 10**100000000 digit by digit (minutes) for `1e100000000`
+    assert factor(text) is None
+    assert factor("0.33") == factor(0.33) and factor(" 2 ") == 2
+
+
+def test_a_huge_factor_on_the_command_line_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(capsys, "scale", str(spec), "--depth", "1e400")
+    assert exit_info.value.code == 2 and "expected a positive number" in capsys.readouterr().err
+
+
+def test_a_scale_factor_written_as_a_string_is_refused_once_at_its_place(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]):
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC.replace(
+        "s: {depth: 0.5, width: 0.5}", 's: {depth: "0.5", width: "${nope}", divisor: true}'))
+    code, _, err = run_cli(capsys, "check", str(spec))
+    assert code == 2 and "3 errors" in err  # as the schema: a number, not text that reads as one
+    assert f'{spec}:6:14: error: scales.s.depth: expected a positive number, found "0.5"' in err
+    assert "unknown name `nope`" in err and "found '${nope}'" not in err  # the expression's error only
+    assert "scales.s.divisor: expected a whole number of at least 1, found true" in err
