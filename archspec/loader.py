@@ -150,7 +150,12 @@ class _Builder:
             return self._bad_tag(node, path)
         key = (node.tag, node.value)  # a spec repeats its scalars (`conv`, `3`): construct each once
         if key not in self._scalars:
-            self._scalars[key] = self._scalar_loader.construct_object(node)
+            try:
+                self._scalars[key] = self._scalar_loader.construct_object(node)
+            except ValueError:  # Python reads at most 4,300 digits of an integer (sys.get_int_max_str_digits)
+                self.errors.append((path, node, f"the number is too long: {len(node.value):,} characters",
+                                    "write a smaller number: widths are at most 65536, repeats at most 1000"))
+                return None
         value = self._scalars[key]
         if isinstance(value, float) and not math.isfinite(value):
             self.errors.append((path, node, f"expected a finite number, found `{node.value}`", None))

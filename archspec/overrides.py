@@ -80,8 +80,20 @@ def to_overrides(given: Mapping[str, object] | Sequence[str] | None,
     return tuple(parse_set(text) for text in given)
 
 
+def _too_long(number: int) -> bool:
+    """Whether Python refuses to write `number` in decimal (sys.get_int_max_str_digits)."""
+    try:
+        str(number)
+    except ValueError:
+        return True
+    return False
+
+
 def _short(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of over 4,300 digits, which _not_plain refuses
+        return "(a number too long to write)"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -101,6 +113,8 @@ def _not_plain(value: object, depth: int = 0) -> str | None:
         return "the value nests too deeply"
     if isinstance(value, float) and not math.isfinite(value):
         return "expected a finite number"
+    if isinstance(value, int) and _too_long(value):
+        return "expected a number, found an integer too long to write (over 4,300 digits)"
     if isinstance(value, str) and not _is_unicode_text(value):
         return f"expected Unicode text, found a string with a lone surrogate ({_short(value)})"
     if isinstance(value, _PLAIN_SCALARS):
@@ -194,7 +208,7 @@ class _Resolver:
         self.document = ResolvedDocument(self.data, source.file, source.text, source.marks, source.key_marks,
                                          source.imported, tuple(self.overridden), self.expressions,
                                          f" (after {', '.join(labels)})" if labels else "")
-        has_expressions = "${" in source.text or any("${" in repr(o.value) for o in self.overrides)
+        has_expressions = "${" in source.text or any("${" in repr(o.value) for o in self.overrides if not o.problem)
         if not has_expressions:
             if isinstance(self.data, dict):
                 self.data.pop(VARS, None)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from test_scale import SCALED_SPEC, run_cli
 
+import archspec
 from archspec.scale import factor
 
 
@@ -34,3 +35,23 @@ def test_a_scale_factor_written_as_a_string_is_refused_once_at_its_place(tmp_pat
     assert f'{spec}:6:14: error: scales.s.depth: expected a positive number, found "0.5"' in err
     assert "unknown name `nope`" in err and "found '${nope}'" not in err  # the expression's error only
     assert "scales.s.divisor: expected a whole number of at least 1, found true" in err
+
+
+def test_an_integer_too_long_for_python_to_read_is_a_located_error(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]):
+    digits = "9" * 5000  # Python reads at most 4,300 digits of an integer: PyYAML raised a bare ValueError
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC.replace("size: 32", f"size: {digits}"))
+    code, _, err = run_cli(capsys, "check", str(spec))
+    assert code == 2 and "Traceback" not in err
+    assert f"{spec}:3:28: error: input.size: the number is too long: 5,000 characters" in err
+    (spec := tmp_path / "plain.yaml").write_text(SCALED_SPEC)
+    code, _, err = run_cli(capsys, "check", str(spec), "--set", f"input.size={digits}")
+    assert code == 2 and "--set input.size=" in err and "the number is too long" in err
+
+
+@pytest.mark.parametrize("value", [10**5000, [1, -10**5000]], ids=["number", "list"])
+def test_an_override_too_long_to_write_is_refused_naming_it(tmp_path: Path, value: object):
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC)
+    with pytest.raises(archspec.SpecError) as error:
+        archspec.load(spec, overrides={"input.size": value})
+    assert "override input.size=" in str(error.value) and "too long to write" in str(error.value)
