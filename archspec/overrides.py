@@ -135,6 +135,7 @@ class ResolvedDocument(Document):
     expressions: dict[SpecPath, str] = field(default_factory=dict)  # path -> the string it came from
     note: str = ""  # " (after --set a, --set b)"
     name_overrides: bool = True  # validation: an error inside an overridden value names the override
+    unscaled: dict[SpecPath, object] = field(default_factory=dict)  # an expression's value that --scale changed
 
     def diagnostic(self, path: SpecPath, message: str, hint: str | None = None, *,
                    at_key: bool = False) -> Diagnostic:
@@ -148,6 +149,8 @@ class ResolvedDocument(Document):
             value = _value_at(self.data, path)
             if isinstance(value, float) and "an integer" in message:  # not "write 32 without the point"
                 hint = f"`{expression}` gives {value!r}: `//` divides to a whole number, round(x) rounds"
+            elif hint is None and path in self.unscaled:  # the expression did not give the scaled value
+                hint = f"`{expression}` gives {_short(self.unscaled[path])}, which the scale makes {_short(value)}"
             elif hint is None and value != expression:  # (a failed expression is left as written)
                 hint = f"`{expression}` gives {value!r}"
         placed = super().diagnostic(path, message, hint, at_key=at_key)
@@ -230,7 +233,11 @@ class _Resolver:
         expressions, so that it multiplies the values the spec would otherwise have."""
         if not isinstance(self.data, dict) or (SCALES not in self.data and self.scale is None):
             return self.document
+        unscaled = self.data
         self.data, errors = choose(self.data, self.scale, self.document)
+        self.document = replace(self.document, unscaled={
+            path: _value_at(unscaled, path) for path in self.expressions
+            if path[0] != SCALES and _value_at(unscaled, path) != _value_at(self.data, path)})
         if errors:  # (a factor whose `${...}` failed is reported once, by the expression)
             self.errors.extend(error for error in errors if error.path not in self.failed)
             self.failed.append((SCALES,))

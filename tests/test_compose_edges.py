@@ -55,3 +55,12 @@ def test_an_override_too_long_to_write_is_refused_naming_it(tmp_path: Path, valu
     with pytest.raises(archspec.SpecError) as error:
         archspec.load(spec, overrides={"input.size": value})
     assert "override input.size=" in str(error.value) and "too long to write" in str(error.value)
+
+
+def test_a_hint_says_what_the_expression_gave_before_the_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC.replace("name: small\n", "name: small\nvars: {base: 64}\n")
+                                                 .replace("width: 128", 'width: "${base * 2}"')
+                                                 .replace("s: {depth: 0.5, width: 0.5}", "s: {width: 1000}"))
+    code, _, err = run_cli(capsys, "check", str(spec), "--scale", "s")
+    assert code == 2 and "stages[1].width: expected <= 65536, found 128000 (after --scale s)" in err
+    assert "hint: `${base * 2}` gives 128, which the scale makes 128000" in err  # not "gives 128000"
