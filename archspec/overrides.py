@@ -27,7 +27,8 @@ from archspec.validate import _value_at, validate
 
 BLOCKS = "blocks"
 MAX_VAR_CHAIN = 100  # a var using a var using a var ...: resolved recursively, so bounded
-_PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,9})\]")
+_PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?)(\d+)\]")
+_BEYOND_ANY_LIST = 10**18  # an index with more digits is out of range: said so, without reading it
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -385,7 +386,11 @@ def _parse_path(text: str) -> list[str | int] | None:
         match = _PATH_PART.match(text, index)
         if match is None or (index == 0) != (match.group(0)[0] not in ".["):
             return None
-        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        if match.group(1) is not None:
+            parts.append(match.group(1))
+        else:
+            digits = match.group(3)
+            parts.append((-1 if match.group(2) else 1) * (int(digits) if len(digits) < 18 else _BEYOND_ANY_LIST))
         index = match.end()
     return parts or None
 

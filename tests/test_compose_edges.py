@@ -64,3 +64,11 @@ def test_a_hint_says_what_the_expression_gave_before_the_scale(tmp_path: Path, c
     code, _, err = run_cli(capsys, "check", str(spec), "--scale", "s")
     assert code == 2 and "stages[1].width: expected <= 65536, found 128000 (after --scale s)" in err
     assert "hint: `${base * 2}` gives 128, which the scale makes 128000" in err  # not "gives 128000"
+
+
+@pytest.mark.parametrize("index", ["99999999999999999999", "-" + "9" * 5000])
+def test_an_index_beyond_any_list_says_how_long_the_list_is(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            index: str):
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC)
+    code, _, err = run_cli(capsys, "check", str(spec), "--set", f"stages[{index}].width=8")
+    assert code == 2 and f"--set stages[{index}].width=8: the spec has 2 stages" in err  # not "expected a path"
