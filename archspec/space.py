@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any
 
 from archspec.errors import Diagnostic, SpecError, SpecPath, format_path
+from archspec.expr_syntax import MAX_MAGNITUDE
 from archspec.loader import Document
 
 Key = str | int  # a key in a mapping or an index in a list
@@ -136,7 +137,7 @@ _FORMS = ("`{choice: [a, b]}`, `{int: [lo, hi]}` or `{int: [lo, hi, step]}`, `{l
 def _distribution(path: SpecPath, written: dict[str, Any]) -> Distribution:
     """A distribution from its mapping; ValueError((message, hint)) if it is malformed."""
     if len(written) != 1:
-        other = next(key for key in written if key not in KINDS)
+        other = next((key for key in written if key not in KINDS), list(written)[-1])  # (or a second kind)
         raise ValueError(f"expected a distribution with one key, found `{other}` beside it",
                          f"write the distribution alone: {_FORMS}")
     kind, given = next(iter(written.items()))
@@ -150,6 +151,9 @@ def _distribution(path: SpecPath, written: dict[str, Any]) -> Distribution:
         number = "whole numbers" if whole else "numbers"
         raise ValueError(f"expected `{kind}: [lo, hi]` or `[lo, hi, step]` with {number}, found {given!r}",
                          f"e.g. `{{{kind}: [8, 64]}}`")
+    if any(abs(number) > MAX_MAGNITUDE for number in numbers):  # the draws stay finite, and usable in `${...}`
+        raise ValueError(f"expected numbers within +-2**40 ({MAX_MAGNITUDE:,}), found {_shown(given)}",
+                         "narrow the range: no field takes a value this large")
     low, high, step = numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None
     if low > high:
         raise ValueError(f"expected lo <= hi, found the empty range [{low}, {high}]", "swap the two bounds")
@@ -157,9 +161,17 @@ def _distribution(path: SpecPath, written: dict[str, Any]) -> Distribution:
         raise ValueError(f"expected lo > 0 for a log scale, found {low}", f"use `{kind[4:]}` for ranges from 0")
     if step is not None and step <= 0:
         raise ValueError(f"expected a step > 0, found {step}", None)
+    if step is not None and not math.isfinite(max(abs(low), abs(high)) / step):
+        raise ValueError(f"expected a larger step: the range holds more than 10**308 multiples of {step}",
+                         "write a larger step")
     if step is not None and math.ceil(low / step) > math.floor(high / step) and kind != "int":
         raise ValueError(f"expected a multiple of {step} in [{low}, {high}], found none", "widen the range")
     return Distribution(path, kind, low, high, step)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)  # (a YAML number has at most 4,300 digits: the loader refuses longer ones)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_number(value: object, whole: bool) -> bool:

@@ -246,6 +246,10 @@ head: [{{layer: global_avgpool}}, {{layer: flatten}}, {{layer: linear, width: 10
     ("{log_int: [0, 4]}", "", 7, "lo > 0"),
     ("{choice: []}", "", 7, "non-empty list"),
     ("{int: [1, 2], step: 1}", "", 7, "one key"),
+    ("{int: [1, 2], choice: [1]}", "", 7, "found `choice` beside it"),  # two kinds: was a StopIteration
+    ("1", "  f: {float: [-1e308, 1e308]}\n", 5, "within +-2**40"),  # drew infinity
+    ("{log_int: [1, 1" + "0" * 400 + "]}", "", 7, "within +-2**40"),  # exp() overflowed
+    ("1", "  f: {float: [0.5, 2.0, 1e-320]}\n", 5, "a larger step"),  # 0.5 / 1e-320 overflowed
     ("1", "constraints: [\"${w > 64}\"]\n", 5, f"no draw of {MAX_TRIES:,}"),
     ("1", "constraints: [\"${w + 1}\"]\n", 5, "true or false"),
     ("1", "constraints: [\"w > 8\"]\n", 5, "expression"),
