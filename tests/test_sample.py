@@ -229,6 +229,13 @@ def test_a_folder_with_other_files_is_refused(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def test_a_folder_under_a_file_is_refused_before_sampling(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = _run(SPACES / "regnet_x.yaml", tmp_path / "notes.txt" / "run", "-n", "2")
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # was NotADirectoryError from mkdir
+    assert "cannot create the folder" in result.stderr and "notes.txt is a file" in result.stderr
+
+
 BASE = """name: t
 input: {{channels: 3, size: 32}}
 vars:

@@ -68,3 +68,14 @@ def test_json_holds_the_check_the_changes_and_the_text(small: Path, tmp_path: Pa
     code, out, _ = run_cli(capsys, "scale", str(small), "--width", "0.01", "--set", "stages[0].width=-1", "--json")
     refused = json.loads(out)
     assert code == 2 and not refused["ok"] and refused["errors"][0]["message"].startswith("--set stages[0].width=-1")
+
+
+@pytest.mark.parametrize("output", ["afile/out.yaml", "nofolder/out.yaml", "."])
+def test_an_output_that_cannot_be_written_is_a_usage_error(small: Path, tmp_path: Path, output: str,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    code, out, err = run_cli(capsys, "scale", str(small), "--depth", "2", "-o", output)
+    assert code == 2 and out == "" and f"archspec scale: error: cannot write {output}: " in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "small.yaml"]  # nothing left behind

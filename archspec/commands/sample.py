@@ -4,6 +4,7 @@ within the budgets. Never imports torch."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,7 @@ def _prepare(out: Path, overwrite: bool) -> list[Path]:
     """The earlier outputs in `out` to remove; UsageError if `out` holds other files (or any, without
     --overwrite)."""
     if not out.exists():
+        _check_creatable(out)
         return []
     if not out.is_dir():
         raise UsageError(f"{out} exists and is not a folder")
@@ -86,6 +88,17 @@ def _prepare(out: Path, overwrite: bool) -> list[Path]:
         raise UsageError(f"{out} holds files that `archspec sample` did not write ({', '.join(others[:3])}); "
                          "choose an empty folder")
     return ours
+
+
+def _check_creatable(out: Path) -> None:
+    """UsageError, before any sample is drawn, where the folder `out` cannot be made."""
+    ancestor = out.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"cannot create the folder {out}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create the folder {out}: no permission to create folders in {ancestor}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,9 +118,12 @@ def run(args: argparse.Namespace) -> int:
     # Written only once every sample is drawn: a bad space leaves the folder as it was.
     for path in stale:
         path.unlink()
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_texts(args.out, outputs(samples, str(args.spec), args.seed))
-    plot_note = plot(samples, budget, args.out / PLOT, str(args.spec))
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_texts(args.out, outputs(samples, str(args.spec), args.seed))
+        plot_note = plot(samples, budget, args.out / PLOT, str(args.spec))
+    except OSError as error:  # a full disk, or the folder changed while sampling
+        raise UsageError(f"cannot write {error.filename or args.out}: {error.strerror or error}") from None
     print(summary(samples))
     print(f"wrote {args.out}/: the accepted specs, samples.jsonl" + ("" if plot_note else ", samples.png"))
     if plot_note:

@@ -87,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
     except SpecError as error:
         raise SpecError([replace(d, message=d.message + note) for d in error.errors]) from None
     if args.output != "-":
-        write_text(Path(args.output), text)
+        try:
+            write_text(Path(args.output), text)  # atomic: a file that cannot be written is left as it was
+        except OSError as error:  # a folder, a path through a file, a folder that does not exist
+            raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
     if args.json:  # the keys of `check --json`, and the scaling's
         print(json.dumps({**report.to_json(), "scale": {"depth": float(scale.depth), "width": float(scale.width),
                                                         "divisor": scale.divisor},
