@@ -19,9 +19,9 @@ from pydantic_core import PydanticCustomError
 
 from archspec.blocks.base import BLOCKS, BlockStage
 from archspec.errors import SpecPath, did_you_mean
-from archspec.expr import has_expression, references
+from archspec.expr import ExprError, has_expression, references
 from archspec.layers import LAYERS
-from archspec.requirements import MAX_REQUIREMENTS, requirement_problems
+from archspec.requirements import MAX_REQUIREMENTS, condition_of, requirement_problems
 
 KIND_KEYS = ("layer", "op", "block", "shortcut")  # the key that says what a node is
 NODE_KEYS = ("name", "from", "when", "else")  # keys every node may have
@@ -172,6 +172,7 @@ class BlockDefinition(BaseModel):
                                    + (" (nodes run in order: it comes later)" if later else ""),
                                    did_you_mean(read, [INPUT, *seen]) or f"earlier nodes: {', '.join([INPUT, *seen])}"))
                 reads.add(read)
+            errors += _when_problems(node, index)
             if node.otherwise is not None:
                 reads.add(node.otherwise)
                 if node.otherwise != INPUT and node.otherwise not in seen:
@@ -190,6 +191,22 @@ class BlockDefinition(BaseModel):
                                "read it with `from:` in a later node, or remove it"))
         refuse(errors)
         return self
+
+
+def _when_problems(node: NodeDefinition, index: int) -> list[tuple[SpecPath, str, str | None]]:
+    """A `when` that is text but not one `${...}` condition (`when: "false"` is a string, which kept
+    the node), and an `else` without a `when` (it would never be read)."""
+    try:
+        text = isinstance(node.when, str) and (condition_of(node.when) is None or node.when != node.when.strip())
+    except ExprError:  # a malformed `${...}`: said where the block is used, with its place in the text
+        text = False
+    if text:
+        return [(("nodes", index, "when"), f"expected true, false or one `${{...}}` condition, found {node.when!r}",
+                 'write e.g. `when: "${stride > 1}"`, or `when: false` (unquoted)')]
+    if node.otherwise is not None and node.when is None:
+        return [(("nodes", index, "else"), "`else` is read only where `when` is false, and this node has no `when`",
+                 'add e.g. `when: "${stride > 1}"`, or remove `else`')]
+    return []
 
 
 def reads_index(definition: BlockDefinition) -> bool:

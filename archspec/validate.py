@@ -342,7 +342,7 @@ _LAYER_AS_STAGE = "a stage is a block, not a layer: write the layer in a list st
 
 # What a list-valued key holds, for "expected a list of ..." messages, and what one item looks like.
 _LISTS = {"stem": "layers", "head": "layers", "stages": "stages", "blocks": "blocks and layers",
-          "nodes": "nodes"}  # a definition's (archspec/definitions.py)
+          "nodes": "nodes", "from": "node names", "requires": "`${...}` conditions"}  # a definition's
 _ITEMS = {"stem": "a layer such as {layer: relu}", "head": "a layer such as {layer: relu}",
           "stages": "a stage such as {block: basic, width: 64} or {blocks: [...]}",
           "blocks": "a block such as {block: basic, width: 64} or a layer such as {layer: relu}"}

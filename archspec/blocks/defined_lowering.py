@@ -141,6 +141,10 @@ class _Lowering:
             inputs = [actual.get(reads[0])] if len(reads) == 1 else [actual.get(read) for read in reads]
             if plan.when is not None:
                 keep = self.evaluated(plan.when, where, "when", plan.shown)
+                if keep is not None and not isinstance(keep, bool):  # as `requires`: 0 or 2 is no condition
+                    self.problem((*where, "when"), f"{self.qualname}.{plan.shown}",
+                                 f"expected true or false, found {keep!r}", "compare values, e.g. `${stride > 1}`")
+                    keep = None
                 if keep is None:
                     actual[name] = None
                     continue

@@ -1,0 +1,55 @@
+"""`when:` and `else:` on a node of a block written in YAML, and wrong-typed `from:` and `requires:`:
+each mistake is a located error in the definition's terms, never a node silently kept or dropped."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import spec_errors
+
+SPEC = """name: t
+input: {channels: 3, size: 16}
+blocks:
+  k:
+    fields: {r: 2}
+    nodes:
+      - {name: a, layer: conv, width: "${width}", kernel: 3, padding: 1}
+      - {name: b, layer: batchnorm}
+      - {name: c, layer: relu}
+stem: [{layer: conv, width: 8, kernel: 3, padding: 1}]
+stages:
+  - {block: k, width: 8}
+head: [{layer: global_avgpool}, {layer: flatten}, {layer: linear, width: 3}]
+"""
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    # text that is not one `${...}`: a non-empty string, which kept the node whatever it said
+    ('{name: b, layer: batchnorm, when: "false"}', "expected true, false or one `${...}` condition, found 'false'"),
+    ('{name: b, layer: batchnorm, when: "x${r > 1}"}', "one `${...}` condition, found 'x${r > 1}'"),
+    ('{name: b, layer: batchnorm, when: " ${r > 1} "}', "one `${...}` condition, found ' ${r > 1} '"),
+    # a number is no condition, as in `requires` (`when: 0` written as is was refused; `${r - 2}` dropped the node)
+    ('{name: b, layer: batchnorm, when: "${r - 2}"}', "expected true or false, found 0"),
+    ('{name: b, layer: batchnorm, when: "${r}"}', "expected true or false, found 2"),
+    # an `else` without a `when` is never read
+    ("{name: b, layer: batchnorm, else: a}", "`else` is read only where `when` is false"),
+])
+def test_a_when_that_is_no_condition_is_refused_at_its_place(node: str, message: str):
+    errors = spec_errors(SPEC.replace("{name: b, layer: batchnorm}", node))
+    assert len(errors) == 1 and message in errors[0].message, errors
+    assert errors[0].line == 8 and errors[0].path[:3] == ("blocks", "k", "nodes")
+
+
+def test_a_when_that_is_a_condition_still_works():
+    for when in ('"${r > 5}"', "false"):
+        node = f"{{name: b, layer: batchnorm, when: {when}}}"
+        assert spec_errors(SPEC.replace("{name: b, layer: batchnorm}", node)) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("{name: c, layer: relu, from: 5}", "expected a string or a list of node names, found 5"),
+    ('{name: c, layer: relu}\n    requires: "${r > 1}"', 'expected a list of `${...}` conditions, found "${r > 1}"'),
+])
+def test_a_from_or_requires_of_the_wrong_type_says_what_it_takes(text: str, expected: str):
+    errors = spec_errors(SPEC.replace("{name: c, layer: relu}", text))
+    assert [error.message for error in errors] == [expected]  # not "a list of 2 numbers [height, width]"
