@@ -378,7 +378,9 @@ def _expected(item: dict, path: SpecPath = ()) -> str:
 
 
 _PLAIN_WORDS = [("a valid integer", "an integer"), ("a valid number", "a number"),
-                ("a valid boolean", "true or false"), ("a valid string", "a string")]
+                ("a valid boolean", "true or false"), ("a valid string", "a string"),
+                # Python mode's words (a layer a block written in YAML makes): the value is shown after
+                (", got a number with a fractional part", ""), (", unable to parse string as an integer", "")]
 _COMPARISONS = [("greater than or equal to ", ">= "), ("less than or equal to ", "<= "),
                 ("greater than ", "> "), ("less than ", "< ")]
 

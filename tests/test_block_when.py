@@ -1,4 +1,5 @@
-"""`when:` and `else:` on a node of a block written in YAML, and wrong-typed `from:` and `requires:`:
+"""`when:` and `else:` on a node of a block written in YAML, wrong-typed `from:` and `requires:`, and
+layer settings a block makes wrong:
 each mistake is a located error in the definition's terms, never a node silently kept or dropped."""
 
 from __future__ import annotations
@@ -53,3 +54,19 @@ def test_a_when_that_is_a_condition_still_works():
 def test_a_from_or_requires_of_the_wrong_type_says_what_it_takes(text: str, expected: str):
     errors = spec_errors(SPEC.replace("{name: c, layer: relu}", text))
     assert [error.message for error in errors] == [expected]  # not "a list of 2 numbers [height, width]"
+
+
+@pytest.mark.parametrize(("conv", "message"), [
+    ("width: -5", "width: expected >= 1, found -5"),  # was Pydantic's "Input should be ...", without the value
+    ('width: "${width / 3}"', "width: expected an integer, found 2.6666666666666665"),
+    ("width: 8, kernel: [3, 0]", "kernel[1]: expected >= 1, found 0"),
+    ('width: 8, groups: "depthwize"', "groups: expected an integer or 'depthwise', found \"depthwize\""),
+    # true is no width: Python-mode validation read it as 1 and the check accepted a 1-channel conv
+    ('width: "${width > 3}"', "width: expected a number, found true"),
+    ("width: true", "width: expected a number, found true"),
+])
+def test_a_layer_setting_a_block_makes_wrong_says_expected_and_found(conv: str, message: str):
+    node = "{name: a, layer: conv, width: \"${width}\", kernel: 3, padding: 1}"
+    errors = spec_errors(SPEC.replace(node, node.replace('width: "${width}"', conv).replace(", kernel: 3", "")
+                                      if "kernel" in conv else node.replace('width: "${width}"', conv)))
+    assert len(errors) == 1 and errors[0].line == 7 and errors[0].message.endswith(f": {message}"), errors

@@ -9,14 +9,14 @@ definition; the `defined` op names the stage and copy that used it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
 from pydantic import ValidationError
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
 from archspec.blocks.defined_plans import NodePlan
 from archspec.definitions import INPUT, is_expression
-from archspec.errors import SpecPath, did_you_mean
+from archspec.errors import SpecPath, did_you_mean, format_path
 from archspec.expr import Compiled, ExprError, interpolate
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
 from archspec.layers import LAYERS, LayerBase, derived
@@ -163,6 +163,8 @@ class _Lowering:
                 try:
                     settings = {key: value if function is None else function(environment)
                                 for key, value, function in plan.settings}
+                    if misplaced_bools(plan.layer_model, settings):
+                        raise TypeError
                     layer = derived(plan.layer_model, layer=plan.layer, **settings)
                 except (ExprError, ValidationError, TypeError):
                     pass
@@ -228,16 +230,19 @@ class _Lowering:
             kind = plan.layer or self.layer_kind(spec_node.layer, where, what, settings)
             if kind is None:
                 return None
+            bools = misplaced_bools(plan.layer_model or LAYERS[kind], settings)
+            for key in bools:  # Python's validation would read true as 1: a condition is no count
+                written = spec_node.settings[key]
+                found = str(settings[key]).lower()
+                self.problem((*where, key), what, f"{key}: expected a number, found {found}",
+                             f"`{written}` gives {found}: write a number" if is_expression(written)
+                             else "true and false are not numbers here: write the number")
+            if bools:
+                return None
             try:
                 layer = derived(plan.layer_model or LAYERS[kind], layer=kind, **settings)
             except ValidationError as error:
-                for item in error.errors(include_url=False):
-                    key = item["loc"][0] if item["loc"] else None
-                    shown = settings.get(key) if isinstance(key, str) else None
-                    written = spec_node.settings.get(key) if isinstance(key, str) else None
-                    hint = f"`{written}` gives {shown!r}" if is_expression(written) else None
-                    self.problem((*where, key) if isinstance(key, str) else where, what,
-                                 f"{key}: {item['msg']}" if key else item["msg"], hint)
+                self.layer_problems(error, settings, spec_node.settings, where, what)
                 return None
             except TypeError:  # an unhashable value (a list within a list): refused by the layer's rule
                 self.problem(where, what, "expected numbers or pairs of numbers as values")
@@ -265,6 +270,27 @@ class _Lowering:
         if spec_node.shortcut is not None:
             return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
         return self.nested(spec_node, name, inputs, settings, where, what)
+
+    def layer_problems(self, error: ValidationError, settings: dict[str, Any], written: dict[str, Any],
+                       where: SpecPath, what: str) -> None:
+        """A derived layer's validation errors in a spec's words (`width: expected >= 1, found -92`),
+        one per setting (a union such as `kernel`'s gives one item per member)."""
+        from archspec.validate import _expected, _show, _value_at, path_is_tag  # (validate imports the registry)
+
+        by_path: dict[SpecPath, list[dict]] = {}
+        for item in error.errors(include_url=False):  # the loc without Pydantic's union members
+            path = tuple(part for part in item["loc"] if not (isinstance(part, str) and path_is_tag(part)))
+            by_path.setdefault(path, []).append(item)  # type: ignore[arg-type]
+        for path, items in by_path.items():
+            if any(other[:len(path)] == path and len(other) > len(path) for other in by_path):
+                continue  # a union's other member failed deeper (`kernel[1]` of a pair): that one is said
+            if not path or path[0] not in settings:  # a rule across fields: as it is said
+                self.problem((*where, *path[:1]), what, items[0]["msg"])
+                continue
+            key, value = path[0], _value_at(settings, path)
+            expected = " or ".join(dict.fromkeys(_expected(item, path) for item in items))
+            hint = f"`{written[key]}` gives {settings[key]!r}" if is_expression(written.get(key)) else None
+            self.problem((*where, key), what, f"{format_path(path)}: expected {expected}, found {_show(value)}", hint)
 
     def layer_kind(self, written: str, where: SpecPath, what: str, given: dict[str, Any]) -> str | None:
         """The layer kind of a node: as written, or the value of its `${...}` (a field naming an
@@ -323,6 +349,29 @@ class _Lowering:
         use = NestedUse(kind, model, tuple(settings.items()), stride, self.use.shortcut,
                         f"{self.use.trace} > {what}", self.use.depth + 1, where, self.use.root)
         return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
+
+
+_TAKES_BOOL: dict[tuple[type, str], bool] = {}
+forgettable(_TAKES_BOOL.clear)
+
+
+def misplaced_bools(model: type[LayerBase], settings: dict[str, Any]) -> list[str]:
+    """The settings that are true or false where the layer's field takes no boolean (a width, a
+    kernel): Pydantic's Python mode would read them as 1 and 0, where a spec's validation refuses them."""
+    return [key for key, value in settings.items() if isinstance(value, bool) and key in model.model_fields
+            and not _takes_bool(model, key)]
+
+
+def _takes_bool(model: type[LayerBase], key: str) -> bool:
+    if (model, key) not in _TAKES_BOOL:
+        _TAKES_BOOL[model, key] = bool in _types(model.model_fields[key].annotation)
+    return _TAKES_BOOL[model, key]
+
+
+def _types(annotation: Any) -> set[Any]:
+    """Every type and literal inside an annotation (unions, Annotated, tuples)."""
+    arguments = get_args(annotation)
+    return {annotation} if not arguments else set().union(*(_types(argument) for argument in arguments))
 
 
 _REQUIRED: dict[type, tuple[str, ...]] = {}
