@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 from torch import nn
@@ -102,6 +102,7 @@ def runs(network: nn.Module, shape: tuple[int, ...]) -> bool:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_specs())
+@example({"name": "0", "input": {"channels": 1, "size": 4}})  # no layers: an identity (explore found it)
 def test_static_figures_equal_the_compiled_module(document: dict):
     static_figures_equal_the_compiled_module(document)
 

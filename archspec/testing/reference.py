@@ -38,10 +38,11 @@ class Trace:
 
     inputs: dict[SpecPath, Shape] = field(default_factory=dict)
     outputs: dict[SpecPath, Shape] = field(default_factory=dict)
+    network_input: Shape = ()  # a network without layers gives its input: an identity
 
     @property
     def output(self) -> Shape:
-        return list(self.outputs.values())[-1] if self.outputs else ()
+        return list(self.outputs.values())[-1] if self.outputs else self.network_input
 
 
 def pair(value: int | list[int] | tuple[int, int]) -> tuple[int, int]:
@@ -204,7 +205,7 @@ def trace(document: dict) -> Trace:
     x: Shape = (document["input"]["channels"], *size)
     default = document.get("shortcut", "B")
     blocks = document.get("blocks", {})
-    result = Trace()
+    result = Trace(network_input=x)
 
     def step(path: SpecPath, entry: dict, x: Shape) -> Shape:
         result.inputs[path] = x
