@@ -48,6 +48,9 @@ class Document:
     key_marks: dict[SpecPath, tuple[int, int]] = field(default_factory=dict)  # the key's own position
     # Block definitions merged in from imported files: kind -> the file's document (same paths).
     imported: dict[str, Document] = field(default_factory=dict)
+    # Where the text writes a string with `${` (in document order), so that resolving visits those
+    # values alone; None where not known (data not read from text, or merge keys reordering it).
+    expression_paths: tuple[SpecPath, ...] | None = None
 
     def diagnostic(
         self, path: SpecPath, message: str, hint: str | None = None, *, at_key: bool = False
@@ -85,6 +88,8 @@ class _Builder:
         self.nodes_seen = 0
         self._scalar_loader = yaml.SafeLoader("")
         self._scalars: dict[tuple[str, str], object] = {}
+        self.expression_paths: list[SpecPath] = []
+        self.merged = False  # a `<<:` puts merged keys before written ones: paths out of document order
 
     def build(self, node: yaml.Node, path: SpecPath, depth: int) -> object:
         self.nodes_seen += 1
@@ -99,7 +104,10 @@ class _Builder:
             if node.tag != SEQ_TAG:
                 return self._bad_tag(node, path)
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return self._scalar(node, path)
+        value = self._scalar(node, path)
+        if value.__class__ is str and "${" in value:  # type: ignore[operator]
+            self.expression_paths.append(path)
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: SpecPath, depth: int) -> object:
         if node.tag != MAP_TAG:
@@ -126,6 +134,7 @@ class _Builder:
             self.key_marks[(*path, key)] = (key_node.start_mark.line, key_node.start_mark.column)
             result[key] = self.build(value_node, (*path, key), depth + 1)
         if merges:
+            self.merged = True
             written = {key: self.key_marks[(*path, key)] for key in result}
             for value_node in merges:
                 merged.update(self._merge_source(value_node, path, depth))
@@ -280,7 +289,8 @@ def load_document(source: str | Path) -> Document:
     except SpecTooLarge as error:
         raise _error_at(file, text, error.mark.line, error.mark.column, f"spec too large: {error}",
                         too_big_hint) from None
-    document = Document(data, file, text, builder.marks, builder.key_marks)
+    document = Document(data, file, text, builder.marks, builder.key_marks,
+                        expression_paths=None if builder.merged else tuple(builder.expression_paths))
     if builder.errors:
         raise SpecError([
             Document(None, file, text, {path: (node.start_mark.line, node.start_mark.column)})

@@ -50,8 +50,10 @@ def test_an_integer_too_long_for_python_to_read_is_a_located_error(tmp_path: Pat
 
 
 @pytest.mark.parametrize("value", [10**5000, [1, -10**5000]], ids=["number", "list"])
-def test_an_override_too_long_to_write_is_refused_naming_it(tmp_path: Path, value: object):
-    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC)
+@pytest.mark.parametrize("text", [SCALED_SPEC, SCALED_SPEC.replace("size: 32", 'size: "${16 * 2}"')],
+                         ids=["plain", "expressions"])
+def test_an_override_too_long_to_write_is_refused_naming_it(tmp_path: Path, value: object, text: str):
+    (spec := tmp_path / "small.yaml").write_text(text)
     with pytest.raises(archspec.SpecError) as error:
         archspec.load(spec, overrides={"input.size": value})
     assert "override input.size=" in str(error.value) and "too long to write" in str(error.value)

@@ -78,15 +78,23 @@ def test_max_repeats_reaches_the_languages_limit_and_no_further() -> None:
 
 
 def test_wide_knobs_draw_only_networks_within_the_memory_budget() -> None:
-    """`max_width=65536` drew networks of 4 GiB and more, which archspec refuses by its memory budget:
-    `valid_specs` promised a valid spec and gave one that `check` turns down."""
+    """`max_width=65536` drew networks of 4 GiB and more, which archspec refuses by its memory budget,
+    and bottlenecks of 16,385 x 4 channels and inception blocks of four 32,768-channel branches,
+    beyond the 65,536 channels a spec may write: `valid_specs` promised valid specs and gave ones that
+    `check` turns down."""
 
-    @settings(max_examples=30, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
-    @given(valid_specs(max_width=65536, max_stages=2))
-    def accepted(document: dict) -> None:
-        report = archspec.check(archspec.load(dump(document)))
-        assert report.ok, [error.render() for error in report.errors]
-        assert report.memory_bytes <= DEFAULT_MAX_MEMORY
+    for kinds in (None, ["bottleneck", "inception"]):  # width x expansion, four widths concatenated
+        @settings(max_examples=40, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+        @given(valid_specs(max_width=65536, max_stages=2, block_kinds=kinds))
+        def accepted(document: dict) -> None:
+            report = archspec.check(archspec.load(dump(document)))
+            assert report.ok, [error.render() for error in report.errors]
+            assert report.memory_bytes <= DEFAULT_MAX_MEMORY
 
-    accepted()
+        accepted()
+
+
+def test_max_width_reaches_the_languages_limit_and_no_further() -> None:
+    with pytest.raises(InvalidArgument, match="max_width must be at most 65,536"):
+        valid_specs(max_width=65_537).example()

@@ -36,6 +36,7 @@ from archspec.blocks import BLOCKS
 from archspec.blocks.base import BlockStage
 from archspec.errors import SpecPath
 from archspec.layers import MODULE_NAME_PATTERN
+from archspec.shapes import MAX_COUNT
 from archspec.spec import Spec
 from archspec.testing.defined import FIELD_VALUES, defined_blocks, draw_defined_stage
 from archspec.testing.defined_faults import DEFINITION_FAULTS
@@ -125,6 +126,9 @@ def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Seq
             raise InvalidArgument(f"{name} must be a positive integer; found {value!r}")
     most_repeats = next(item.le for item in BlockStage.model_fields["repeats"].metadata
                         if getattr(item, "le", None) is not None)
+    if max_width > MAX_COUNT:  # else a drawn width is invalid
+        raise InvalidArgument(f"max_width must be at most {MAX_COUNT:,}, the largest width a spec may write; "
+                              f"found {max_width:,}")
     if max_repeats > most_repeats:  # else a drawn stage is invalid: not what `valid_specs` promises
         raise InvalidArgument(f"max_repeats must be at most {most_repeats:,}, the largest `repeats` a spec "
                               f"may write; found {max_repeats:,}")
