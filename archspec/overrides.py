@@ -170,8 +170,8 @@ class _Resolver:
         variables = self.data.get(VARS)
         if len(parts) == 1 and isinstance(variables, dict) and parts[0] in variables:
             parts = [VARS, parts[0]]  # a bare var name sets the var
-        elif len(parts) == 1 and parts[0] not in self.data and parts[0] not in (*Spec.model_fields, VARS):
-            known = [*(variables if isinstance(variables, dict) else ()), *Spec.model_fields, VARS]
+        elif len(parts) == 1 and parts[0] not in self.data and parts[0] not in (*Spec.model_fields, VARS, SCALES):
+            known = [*(variables if isinstance(variables, dict) else ()), *Spec.model_fields, VARS, SCALES]
             return self._override_error(override, f"`{parts[0]}` is neither a var nor a key of the spec",
                                         did_you_mean(parts[0], known) or f"vars and keys: {', '.join(known)}")
         target: Any = self.data

@@ -74,3 +74,14 @@ def test_an_index_beyond_any_list_says_how_long_the_list_is(tmp_path: Path, caps
     (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC)
     code, _, err = run_cli(capsys, "check", str(spec), "--set", f"stages[{index}].width=8")
     assert code == 2 and f"--set stages[{index}].width=8: the spec has 2 stages" in err  # not "expected a path"
+
+
+def test_a_scale_can_be_given_with_set_to_a_spec_without_scales(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    scales = "scales:\n  n: {depth: 0.33, width: 0.25}   # the smallest\n  s: {depth: 0.5, width: 0.5}\n"
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC.replace(scales, ""))
+    given = ["--set", "scales={s: {depth: 0.5, width: 0.5}}", "--scale", "s"]
+    code, out, err = run_cli(capsys, "check", str(spec), *given)
+    assert code == 0, err  # `scales` is a key of the language: it was "neither a var nor a key of the spec"
+    (spec := tmp_path / "named" / "small.yaml").parent.mkdir()
+    spec.write_text(SCALED_SPEC)
+    assert out == run_cli(capsys, "check", str(spec), "--scale", "s")[1]
