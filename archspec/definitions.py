@@ -155,6 +155,7 @@ class BlockDefinition(BaseModel):
                 errors.append((("fields", field), (f"`{field}` cannot be a field name: archspec gives it "
                                "its meaning"), f"rename it, e.g. `{field}_`"))
         errors += requirement_problems(self.requires, [*self.fields, *ENVIRONMENT_NAMES])
+        errors += _later_field_problems(self.fields)
         names = node_names(self)
         seen: dict[str, int] = {}
         reads: set[str] = set()
@@ -191,6 +192,22 @@ class BlockDefinition(BaseModel):
                                "read it with `from:` in a later node, or remove it"))
         refuse(errors)
         return self
+
+
+def _later_field_problems(fields: Mapping[str, Any]) -> list[tuple[SpecPath, str, str | None]]:
+    """A default that reads its own field or one written after it: fields are evaluated in order, so
+    at a use it failed as an `unknown name`, though the name is a field."""
+    names = list(fields)
+    problems: list[tuple[SpecPath, str, str | None]] = []
+    for index, (name, default) in enumerate(fields.items()):
+        if not is_expression(default):
+            continue
+        for read in sorted(references(default) & set(names[index:]), key=names.index):
+            problems.append((("fields", name), f"`{default}` reads `{read}`, "
+                             + ("this field itself" if read == name else "a field written after it")
+                             + " (a default reads the fields before it)",
+                             f"give `{name}` a number" if read == name else f"write `{read}` before `{name}`"))
+    return problems
 
 
 def _when_problems(node: NodeDefinition, index: int) -> list[tuple[SpecPath, str, str | None]]:

@@ -70,3 +70,14 @@ def test_a_layer_setting_a_block_makes_wrong_says_expected_and_found(conv: str, 
     errors = spec_errors(SPEC.replace(node, node.replace('width: "${width}"', conv).replace(", kernel: 3", "")
                                       if "kernel" in conv else node.replace('width: "${width}"', conv)))
     assert len(errors) == 1 and errors[0].line == 7 and errors[0].message.endswith(f": {message}"), errors
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ('{r: "${q * 2}", q: 2}', "`${q * 2}` reads `q`, a field written after it"),  # was "unknown name `q`" at each use
+    ('{r: "${r + in}"}', "`${r + in}` reads `r`, this field itself"),
+])
+def test_a_default_reading_a_later_field_is_refused_in_the_definition(fields: str, message: str):
+    errors = spec_errors(SPEC.replace("fields: {r: 2}", f"fields: {fields}"))
+    assert [(error.path, error.line) for error in errors] == [(("blocks", "k", "fields", "r"), 5)]
+    assert message in errors[0].message and "a default reads the fields before it" in errors[0].message
+    assert not spec_errors(SPEC.replace("fields: {r: 2}", 'fields: {q: 2, r: "${q * 2}"}'))
