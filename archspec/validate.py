@@ -354,6 +354,10 @@ def _expected(item: dict, path: SpecPath = ()) -> str:
         if message.startswith(prefix):
             message = message[len(prefix):]
             break
+    if item["type"] == "string_pattern_mismatch" and path and path[-1] == "copy_names":  # not "a name": a pattern
+        return ("a module name pattern whose last part starts with a letter or `_` and holds one `{index}` "
+                "(0, 1, ...) or `{number}` (1, 2, ...): `denselayer{number}`, `block1-{index}`, "
+                "`denseblock1.denselayer{number}`")
     if item["type"] == "string_pattern_mismatch":
         dotted = "\\." in item["ctx"]["pattern"]  # a module name: dots nest it (conv1.0)
         return (f"a name of letters, digits and `_`{', dotted to nest (conv1.0)' if dotted else ''} "

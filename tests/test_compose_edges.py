@@ -85,3 +85,14 @@ def test_a_scale_can_be_given_with_set_to_a_spec_without_scales(tmp_path: Path, 
     (spec := tmp_path / "named" / "small.yaml").parent.mkdir()
     spec.write_text(SCALED_SPEC)
     assert out == run_cli(capsys, "check", str(spec), "--scale", "s")[1]
+
+
+@pytest.mark.parametrize("pattern", ["conv", "{index}", "x{index}{index}", "a.{index}.b"])
+def test_a_copy_names_that_is_no_pattern_says_what_a_pattern_is(tmp_path: Path, pattern: str):
+    stage = f'repeats: 3, copy_names: "{pattern}"}}'
+    (spec := tmp_path / "small.yaml").write_text(SCALED_SPEC.replace("repeats: 3}", stage))
+    with pytest.raises(archspec.SpecError) as error:
+        archspec.load(spec)
+    (found,) = error.value.errors  # was "expected a name of letters, digits and `_`" (which `conv` is) and a regex
+    assert found.path == ("stages", 0, "copy_names") and "holds one `{index}`" in found.message
+    assert f'found "{pattern}"' in found.message and "^(?:" not in found.message
