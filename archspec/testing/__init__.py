@@ -23,7 +23,6 @@ archspec itself never imports this package.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,10 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from archspec.blocks import BLOCKS
-from archspec.blocks.base import BlockStage
 from archspec.errors import SpecPath
-from archspec.layers import MODULE_NAME_PATTERN
-from archspec.shapes import MAX_COUNT
 from archspec.spec import Spec
 from archspec.testing.defined import FIELD_VALUES, defined_blocks, draw_defined_stage
 from archspec.testing.defined_faults import DEFINITION_FAULTS
@@ -52,15 +48,14 @@ from archspec.testing.kinds import (
     fits_the_budget,
     register_block_strategy,
 )
-from archspec.testing.library import draw_library_stage, library_block_kinds
+from archspec.testing.library import draw_library_stage
+from archspec.testing.options import HEADS, Options
+from archspec.testing.options import options as options_of
 from archspec.testing.reference import Refused, Trace, trace
 
 __all__ = ["BLOCK_STRATEGIES", "DEFINITION_FAULTS", "FAULTS", "FIELD_VALUES", "HEADS", "SHORTCUTS", "BlockStrategy",
            "InvalidSpec", "Refused", "Trace", "defined_blocks", "invalid_definitions", "invalid_specs",
            "register_block_strategy", "to_spec", "trace", "valid_specs"]
-
-HEADS = ("global", "adaptive", "fixed_pool", "flatten", "none")
-
 
 def to_spec(document: dict) -> Spec:
     """The validated `Spec` of a document, through the same YAML text a spec file would hold."""
@@ -68,100 +63,6 @@ def to_spec(document: dict) -> Spec:
     from archspec.loader import dump
 
     return load(dump(document))
-
-
-@dataclass(frozen=True)
-class _Options:
-    max_stages: int
-    max_repeats: int
-    max_width: int
-    block_kinds: tuple[str, ...]  # kinds with a strategy in BLOCK_STRATEGIES (built in, or registered)
-    shortcuts: tuple[str, ...]
-    input_sizes: st.SearchStrategy[int]
-    channels: st.SearchStrategy[int]
-    heads: tuple[str, ...]
-    square: bool
-    list_stages: bool
-    names: st.SearchStrategy[str] | None  # module names for `name:` (None: none written)
-    spec_names: st.SearchStrategy[str]
-    descriptions: st.SearchStrategy[str]
-    user_blocks: st.SearchStrategy[dict] | None = None  # a `blocks:` section to draw (defined_blocks)
-    library_kinds: tuple[str, ...] = ()  # kinds of the standard library (archspec/library) to draw
-
-
-_IDENTIFIER = re.compile(MODULE_NAME_PATTERN)  # what a `name:` may be: a name, dotted to nest (`conv1.0`)
-
-
-def _spec_constraint(field: str, constraint: str) -> Any:
-    """A constraint of a Spec field as the validator holds it, so that the strategies draw everything
-    it accepts and nothing else: the name's pattern, the description's max_length."""
-    return next(getattr(item, constraint) for item in Spec.model_fields[field].metadata
-                if getattr(item, constraint, None) is not None)
-
-
-def _options(max_stages: int, max_repeats: int, max_width: int, block_kinds: Sequence[str] | None,
-             shortcuts: Sequence[str], input_sizes: st.SearchStrategy[int] | None,
-             channels: st.SearchStrategy[int] | None, heads: Sequence[str], square: bool,
-             list_stages: bool, names: Sequence[str] | st.SearchStrategy[str] | None = None,
-             spec_names: st.SearchStrategy[str] | None = None,
-             descriptions: st.SearchStrategy[str] | None = None,
-             user_blocks: bool | st.SearchStrategy[dict] = False) -> _Options:
-    library = library_block_kinds()
-    chosen = tuple([*BLOCKS.names(), *library] if block_kinds is None else block_kinds)
-    kinds = tuple(kind for kind in chosen if kind not in library or kind in BLOCKS)
-    missing = [kind for kind in kinds if kind not in BLOCK_STRATEGIES]
-    if missing:
-        raise InvalidArgument(f"no strategy for block kind(s) {missing}: add one with "
-                              "archspec.testing.register_block_strategy")
-    unknown = [kind for kind in kinds if kind not in BLOCKS]
-    if unknown or not chosen:
-        raise InvalidArgument(f"block_kinds must name registered or library kinds ({BLOCKS.names()}, "
-                              f"{list(library)}); found {unknown}")
-    if not shortcuts or not set(shortcuts) <= set(SHORTCUTS):
-        raise InvalidArgument(f"shortcuts must be a non-empty subset of {SHORTCUTS}; found {shortcuts}")
-    if not heads or not set(heads) <= set(HEADS):
-        raise InvalidArgument(f"heads must be a non-empty subset of {HEADS}; found {heads}")
-    for name, value in (("max_stages", max_stages), ("max_repeats", max_repeats), ("max_width", max_width)):
-        if not isinstance(value, int) or value < 1:
-            raise InvalidArgument(f"{name} must be a positive integer; found {value!r}")
-    most_repeats = next(item.le for item in BlockStage.model_fields["repeats"].metadata
-                        if getattr(item, "le", None) is not None)
-    if max_width > MAX_COUNT:  # else a drawn width is invalid
-        raise InvalidArgument(f"max_width must be at most {MAX_COUNT:,}, the largest width a spec may write; "
-                              f"found {max_width:,}")
-    if max_repeats > most_repeats:  # else a drawn stage is invalid: not what `valid_specs` promises
-        raise InvalidArgument(f"max_repeats must be at most {most_repeats:,}, the largest `repeats` a spec "
-                              f"may write; found {max_repeats:,}")
-    if spec_names is None:
-        spec_names = st.from_regex(_spec_constraint("name", "pattern"), fullmatch=True)
-    if descriptions is None:  # any text: control characters, NUL, line breaks; a lone surrogate is not text
-        descriptions = st.text(st.characters(exclude_categories=["Cs"]),
-                               max_size=_spec_constraint("description", "max_length")
-                               ).filter(lambda text: "${" not in text)  # `${` starts an expression
-    return _Options(max_stages, max_repeats, max_width, kinds, tuple(shortcuts),
-                    input_sizes if input_sizes is not None else st.integers(4, 32),
-                    channels if channels is not None else st.integers(1, 3), tuple(heads), square,
-                    list_stages, _names(names), spec_names, descriptions,
-                    _user_blocks(user_blocks), tuple(kind for kind in chosen if kind not in kinds))
-
-
-def _user_blocks(user_blocks: bool | st.SearchStrategy[dict]) -> st.SearchStrategy[dict] | None:
-    if isinstance(user_blocks, st.SearchStrategy):
-        return user_blocks
-    if not isinstance(user_blocks, bool):
-        raise InvalidArgument(f"user_blocks must be true, false or a strategy from defined_blocks(); found "
-                              f"{user_blocks!r}")
-    return defined_blocks() if user_blocks else None
-
-
-def _names(names: Sequence[str] | st.SearchStrategy[str] | None) -> st.SearchStrategy[str] | None:
-    if names is None or isinstance(names, st.SearchStrategy):
-        return names.filter(_IDENTIFIER.match) if names is not None else None
-    invalid = [name for name in names if not isinstance(name, str) or not _IDENTIFIER.match(name)]
-    if invalid or isinstance(names, str) or not names:
-        raise InvalidArgument(f"names must be a non-empty list of module names (letters, digits and `_`, "
-                              f"not starting with a digit; dotted to nest: conv1.0); found {invalid or names!r}")
-    return st.sampled_from(tuple(names))
 
 
 def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 16,
@@ -206,13 +107,13 @@ def valid_specs(*, max_stages: int = 3, max_repeats: int = 2, max_width: int = 1
       from `defined_blocks(...)` with your knobs. The spec gets that `blocks:` section and its stages
       use those kinds as often as the others, with random fields from FIELD_VALUES.
     """
-    options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes,
+    options = options_of(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes,
                        channels, heads, square, list_stages, names, spec_names, descriptions, user_blocks)
     return _network(options)
 
 
 @st.composite
-def _network(draw: Draw, options: _Options, stem_first: str | None = None,
+def _network(draw: Draw, options: Options, stem_first: str | None = None,
              head: str | None = None) -> dict:
     channels, height = draw(options.channels), draw(options.input_sizes)
     size: Any = height if options.square or draw(st.booleans()) else [height, draw(options.input_sizes)]
@@ -256,14 +157,14 @@ def _network(draw: Draw, options: _Options, stem_first: str | None = None,
     return document
 
 
-def _named(draw: Draw, options: _Options, entry: dict) -> dict:
+def _named(draw: Draw, options: Options, entry: dict) -> dict:
     """Sometimes a `name:` from the `names` knob on a layer or a stage (never without the knob)."""
     if options.names is not None and draw(st.booleans()):
         entry["name"] = draw(options.names)
     return entry
 
 
-def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> dict | None:
+def _block(draw: Draw, options: Options, knobs: Knobs, x: tuple[int, ...]) -> dict | None:
     if knobs.blocks and draw(st.booleans()):  # a kind written in YAML as often as a Python one
         return draw_defined_stage(draw, x, knobs, draw(st.sampled_from(sorted(knobs.blocks))))
     if options.library_kinds and (not options.block_kinds or draw(st.integers(0, 2)) == 0):
@@ -274,7 +175,7 @@ def _block(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...]) -> d
     return BLOCK_STRATEGIES[kind].draw(draw, x, knobs)
 
 
-def _stage(draw: Draw, options: _Options, knobs: Knobs, x: tuple[int, ...], number: int) -> dict | None:
+def _stage(draw: Draw, options: Options, knobs: Knobs, x: tuple[int, ...], number: int) -> dict | None:
     if not (options.list_stages and draw(st.integers(0, 3)) == 0):
         stage = _block(draw, options, knobs, x)
         if stage is not None and draw(st.integers(0, 4)) == 0:
@@ -333,7 +234,7 @@ def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, m
     those of `valid_specs`, for the valid spec each near miss starts from (which uses built-in and
     registered block kinds, not the library's: the faults are changes to those).
     """
-    options = _options(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes, channels,
+    options = options_of(max_stages, max_repeats, max_width, block_kinds, shortcuts, input_sizes, channels,
                        HEADS, square, True, None, spec_names, descriptions)
     usable = [name for name, fault in FAULTS.items()
               if not fault.kinds or set(fault.kinds(BLOCK_STRATEGIES)) & set(options.block_kinds)]
@@ -346,14 +247,14 @@ def invalid_specs(*, faults: Sequence[str] | None = None, max_stages: int = 3, m
 
 
 @st.composite
-def _near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
+def _near_miss(draw: Draw, options: Options, name: str) -> InvalidSpec:
     fault = FAULTS[name]
     # The base network uses built-in kinds only: the faults change built-in layers and blocks, and a
     # library stage beside them would make the plain-PyTorch confirmation read YAML definitions.
-    options = _Options(**{**options.__dict__, "library_kinds": ()})
+    options = Options(**{**options.__dict__, "library_kinds": ()})
     if fault.kinds:
         kinds = tuple(k for k in options.block_kinds if k in fault.kinds(BLOCK_STRATEGIES))
-        options = _Options(**{**options.__dict__, "block_kinds": kinds})
+        options = Options(**{**options.__dict__, "block_kinds": kinds})
     base = draw(_network(options, stem_first=fault.stem_first, head=fault.head))
     choices = candidates(name, base, trace(base))
     assume(choices)
@@ -387,13 +288,13 @@ def invalid_definitions(*, faults: Sequence[str] | None = None, user_blocks: st.
                               f"found {unknown or chosen}")
     # Built-in kinds beside the defined ones, not the library's: a near miss is confirmed in plain
     # PyTorch, which reads the spec's own definitions only.
-    options = _options(max_stages, 2, max_width, BLOCKS.names(), SHORTCUTS, input_sizes, None, HEADS, False, True,
+    options = options_of(max_stages, 2, max_width, BLOCKS.names(), SHORTCUTS, input_sizes, None, HEADS, False, True,
                        user_blocks=user_blocks if user_blocks is not None else defined_blocks())
     return st.sampled_from(chosen).flatmap(lambda name: _definition_near_miss(options, name))
 
 
 @st.composite
-def _definition_near_miss(draw: Draw, options: _Options, name: str) -> InvalidSpec:
+def _definition_near_miss(draw: Draw, options: Options, name: str) -> InvalidSpec:
     base = draw(_network(options))
     used = {entry.get("block") for stage in base.get("stages", []) for entry in stage.get("blocks", [stage])}
     assume(used & set(base.get("blocks", {})))
