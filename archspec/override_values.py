@@ -55,7 +55,7 @@ def to_overrides(given: Mapping[str, object] | Sequence[str] | None,
     if not given:
         return ()
     if isinstance(given, Mapping):
-        return tuple(Override(str(path), value, f"{kind} {path}={_short(value)}",
+        return tuple(Override(str(path), value, f"{kind} {path}={short_repr(value)}",
                               (problem, None) if (problem := _not_plain(value)) else None)
                      for path, value in given.items())
     if isinstance(given, str):
@@ -77,7 +77,7 @@ def _too_long(number: int) -> bool:
     return False
 
 
-def _short(value: object) -> str:
+def short_repr(value: object) -> str:
     try:
         text = repr(value)
     except ValueError:  # an integer of over 4,300 digits, which _not_plain refuses
@@ -104,7 +104,7 @@ def _not_plain(value: object, depth: int = 0) -> str | None:
     if isinstance(value, int) and _too_long(value):
         return "expected a number, found an integer too long to write (over 4,300 digits)"
     if isinstance(value, str) and not _is_unicode_text(value):
-        return f"expected Unicode text, found a string with a lone surrogate ({_short(value)})"
+        return f"expected Unicode text, found a string with a lone surrogate ({short_repr(value)})"
     if isinstance(value, _PLAIN_SCALARS):
         return None
     if isinstance(value, (list, tuple)):
@@ -155,7 +155,7 @@ def cannot_step(target: object, part: str | int, where: SpecPath, last: bool) ->
             return f"{owner} has no `{part}`", did_you_mean(part, target) or (
                 f"keys: {', '.join(target)}" if target else None)
         return None
-    return f"`{shown}` is {_short(target)}, not a mapping or a list", None
+    return f"`{shown}` is {short_repr(target)}, not a mapping or a list", None
 
 
 def plain_copy(value: object) -> object:

@@ -19,7 +19,7 @@ from archspec._resolving import VARS, needs_resolving  # noqa: F401  (needs_reso
 from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean
 from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
 from archspec.loader import Document
-from archspec.override_values import Override, _short, cannot_step, parse_path, plain_copy, to_overrides
+from archspec.override_values import Override, cannot_step, parse_path, plain_copy, short_repr, to_overrides
 from archspec.scale import SCALE_OVERRIDE, SCALES, choose
 from archspec.spec import Spec
 from archspec.validate import _value_at, validate
@@ -51,7 +51,8 @@ class ResolvedDocument(Document):
             if isinstance(value, float) and "an integer" in message:  # not "write 32 without the point"
                 hint = f"`{expression}` gives {value!r}: `//` divides to a whole number, round(x) rounds"
             elif hint is None and path in self.unscaled:  # the expression did not give the scaled value
-                hint = f"`{expression}` gives {_short(self.unscaled[path])}, which the scale makes {_short(value)}"
+                hint = (f"`{expression}` gives {short_repr(self.unscaled[path])}, which the scale makes "
+                        f"{short_repr(value)}")
             elif hint is None and value != expression:  # (a failed expression is left as written)
                 hint = f"`{expression}` gives {value!r}"
         placed = super().diagnostic(path, message, hint, at_key=at_key)

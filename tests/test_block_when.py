@@ -81,3 +81,20 @@ def test_a_default_reading_a_later_field_is_refused_in_the_definition(fields: st
     assert [(error.path, error.line) for error in errors] == [(("blocks", "k", "fields", "r"), 5)]
     assert message in errors[0].message and "a default reads the fields before it" in errors[0].message
     assert not spec_errors(SPEC.replace("fields: {r: 2}", 'fields: {q: 2, r: "${q * 2}"}'))
+
+
+@pytest.mark.parametrize("join", ["{op: add, from: [c]}", "{op: add, from: []}", "{op: add}",
+                                  "{op: concat, from: c}", "{op: mul, from: []}"])
+def test_a_join_of_fewer_than_two_inputs_is_refused(join: str):
+    """An `add` or `concat` of one input is that input: it was accepted (and built) as an identity,
+    where the writer surely forgot the other input (the shortcut, the earlier maps)."""
+    errors = spec_errors(SPEC.replace("{name: c, layer: relu}", "{name: c, layer: relu}\n      - " + join))
+    assert len(errors) == 1, errors
+    assert "two or more inputs" in errors[0].message or "takes two inputs" in errors[0].message
+    assert errors[0].line == 10 and errors[0].path[:4] == ("blocks", "k", "nodes", 3)
+    assert ("found 0" in errors[0].message) == ("[]" in join)
+
+
+def test_a_join_of_two_inputs_still_works():
+    two = "{name: c, layer: relu}\n      - {op: add, from: [a, c]}"
+    assert spec_errors(SPEC.replace("{name: c, layer: relu}", two)) == []
