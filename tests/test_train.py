@@ -165,7 +165,8 @@ def wrong_head_spec(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("case", ["unknown dataset", "wrong classes", "missing files", "out is a file",
                                   "out under a file", "nothing to resume", "run exists", "bad augment",
-                                  "zero epochs", "no cuda", "batch too big", "run file is a FIFO"])
+                                  "zero epochs", "no cuda", "batch too big", "run file is a FIFO",
+                                  "negative seed", "seed too big", "infinite weight decay"])
 def test_bad_requests_exit_2_with_one_clear_line(case, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     spec, data, extra = str(DIGITS_SPEC), "digits", []
@@ -193,6 +194,12 @@ def test_bad_requests_exit_2_with_one_clear_line(case, tmp_path, capsys, monkeyp
         extra, expected = ["--augment", "flip,crpo"], "unknown augmentation 'crpo'"
     elif case == "zero epochs":
         extra, expected = ["--epochs", "0"], "--epochs must be at least 1, found 0"
+    elif case == "negative seed":  # numpy's generators refused it with a traceback
+        extra, expected = ["--seed", "-1"], "--seed must be in [0, 4294967295], found -1"
+    elif case == "seed too big":
+        extra, expected = ["--seed", str(2**32)], f"--seed must be in [0, 4294967295], found {2**32}"
+    elif case == "infinite weight decay":
+        extra, expected = ["--weight-decay", "inf"], "--weight-decay must be finite, zero or positive, found inf"
     elif case == "no cuda":
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
         extra, expected = ["--device", "cuda"], "no CUDA GPU is available"

@@ -251,7 +251,9 @@ def _check_numbers(config: TrainConfig) -> None:
         ("batch_size", config.batch_size, config.batch_size >= 1, "at least 1"),
         ("lr", config.lr, config.lr is None or (config.lr > 0 and math.isfinite(config.lr)), "positive"),
         ("momentum", config.momentum, 0 <= config.momentum < 1, "in [0, 1)"),
-        ("weight_decay", config.weight_decay, config.weight_decay >= 0, "zero or positive"),
+        ("weight_decay", config.weight_decay, 0 <= config.weight_decay < math.inf, "finite, zero or positive"),
+        # numpy's generators (the validation split, np.random.seed) take seeds in [0, 2**32)
+        ("seed", config.seed, 0 <= config.seed < 2**32, f"in [0, {2**32 - 1}]"),
         ("workers", config.workers, config.workers >= 0, "zero or positive"),
     ) if not ok]
     fraction_problem = validation.check_fraction(config.val_fraction)
