@@ -509,3 +509,11 @@ def test_load_problem_keeps_what_is_wrong_and_drops_any_advice():
         "Unsupported global: GLOBAL os.system", "Loading failed: the file is truncated"]
     assert load_problem(RuntimeError("Pass weights_only=False to load it.")) == \
         "torch.load refused it (RuntimeError)"
+    assert load_problem(KeyError(101)) == "torch.load refused it (KeyError)"  # a text file's first byte
+
+
+def test_a_text_file_as_checkpoint_is_not_explained_by_a_bare_number(tmp_path, capsys):
+    text = tmp_path / "notes.pt"
+    text.write_text("hello\n")
+    assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(text)]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("torch.load says: torch.load refused it (KeyError)")

@@ -100,7 +100,9 @@ def load_problem(error: BaseException) -> str:
     advice around it."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).rsplit("WeightsUnpickler error:", 1)[-1]
     sentences = (part.strip() for part in re.split(r"(?<=[.!?])\s+|\n+", text))
-    kept = [sentence for sentence in sentences if sentence and not _ADVICE.search(sentence)]
+    # A sentence without a letter says nothing: a KeyError's text is its key (`101` for a text file)
+    kept = [sentence for sentence in sentences
+            if re.search("[A-Za-z]", sentence) and not _ADVICE.search(sentence)]
     return kept[0].rstrip(".") if kept else f"torch.load refused it ({type(error).__name__})"
 
 
