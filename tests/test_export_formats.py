@@ -204,12 +204,19 @@ def test_diagrams_and_the_command_module_do_not_import_torch(tmp_path):
      "weights file {tmp}/nothing.pt does not exist"),
     (["-f", "onnx", "-o", "{tmp}/x.onnx", "--weights", "{tmp}/garbage.pt"], "is not a PyTorch checkpoint"),
     (["-f", "python", "-o", "{tmp}/x.py", "--weights", "{tmp}/other.pt"], "do not fit this spec"),
+    # the state_dict goes to -o's name with .pt: it was written, then replaced by the source ("wrote net.pt
+    # and net.pt"); a folder there was reported as if -o named it
+    (["-f", "python", "-o", "{tmp}/net.pt", "--weights", "{checkpoint}"],
+     "the state_dict written beside the source, {tmp}/net.pt, would be the source file itself"),
+    (["-f", "python", "-o", "{tmp}/folder.py", "--weights", "{checkpoint}"],
+     "the state_dict written beside the source, {tmp}/folder.pt, is a folder; choose another -o"),
 ])
 def test_bad_requests_exit_2_with_a_message_and_write_nothing(small, tmp_path, capsys, arguments, message):
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     torch.save({"model": {"fc.weight": torch.zeros(3, 3)}}, tmp_path / "other.pt")
+    (tmp_path / "folder.pt").mkdir()
     before = sorted(os.listdir(tmp_path))
-    assert export(small["spec"], *[a.format(tmp=tmp_path) for a in arguments]) == 2
+    assert export(small["spec"], *[a.format(tmp=tmp_path, checkpoint=small["checkpoint"]) for a in arguments]) == 2
     error = capsys.readouterr().err
     assert message.format(tmp=tmp_path) in error and "Traceback" not in error
     assert sorted(os.listdir(tmp_path)) == before

@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         check_target(target)  # before any slow work: an unwritable path fails at once
         weights_target = target.with_suffix(".pt") if name == "python" and args.weights else None
         if weights_target is not None:
-            _refuse_overwriting_input(weights_target, args.weights)
-            check_target(weights_target)
+            _check_weights_target(weights_target, target, args.weights)
         report = check(spec, args.input, max_memory=args.max_memory)
         if not report.ok:
             return report_errors(report.errors)
@@ -121,10 +120,19 @@ def _format_and_target(args: argparse.Namespace, spec_name: str) -> tuple[str, P
     return args.format, args.output or Path(spec_name + FORMATS[args.format].suffix)
 
 
-def _refuse_overwriting_input(weights_target: Path, weights: Path) -> None:
+def _check_weights_target(weights_target: Path, target: Path, weights: Path) -> None:
+    """The state_dict goes beside the source, named after -o: a path the user did not write, so a
+    problem with it says where it comes from and that -o is what to change."""
+    from archspec.export.output import check_target
+
+    beside = f"the state_dict written beside the source, {weights_target},"
     if weights_target.resolve() == weights.resolve():
-        raise ExportError(f"the state_dict written beside the source, {weights_target}, would replace "
-                          f"the checkpoint given to --weights; choose another -o")
+        raise ExportError(f"{beside} would replace the checkpoint given to --weights; choose another -o")
+    if weights_target.resolve() == target.resolve():  # each file would replace the other
+        raise ExportError(f"{beside} would be the source file itself; give -o a name ending in .py")
+    if weights_target.is_dir():
+        raise ExportError(f"{beside} is a folder; choose another -o")
+    check_target(weights_target)
 
 
 def _size(count: int) -> str:
