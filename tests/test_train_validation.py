@@ -119,6 +119,14 @@ def test_a_fraction_outside_0_1_is_refused(value, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_fraction_that_holds_out_every_image_says_so(tmp_path, capsys):
+    """It read `the training set has 0 images, fewer than one batch of 128: lower --batch-size`."""
+    assert train(tmp_path / "run", "--val-fraction", "0.999") == 2
+    err = capsys.readouterr().err
+    assert "--val-fraction 0.999 of 1437 training images holds out every one" in err and "batch" not in err
+    assert not (tmp_path / "run").exists()
+
+
 ROWS = [{"epoch": 1, "train_loss": 2.0, "train_acc": 0.3, "val_loss": 1.5, "val_acc": 0.5, "test_loss": 1.6,
          "test_acc": 0.45, "lr": 0.1},
         {"epoch": 2, "train_loss": 1.0, "train_acc": 0.7, "val_loss": 0.9, "val_acc": 0.8, "test_loss": 1.0,

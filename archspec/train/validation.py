@@ -76,6 +76,9 @@ def split(data: TrainData, fraction: float, seed: int) -> tuple[TrainData, Split
     if not held:
         raise UsageError(f"--val-fraction {fraction:g} of {size} training images holds out none: raise "
                          "it, or pass --val-fraction 0 to select on the last epoch")
+    if not kept:  # else reported as a training set smaller than one batch: "lower --batch-size"
+        raise UsageError(f"--val-fraction {fraction:g} of {size} training images holds out every one, "
+                         "leaving none to train on: lower it (the default is 0.1)")
     record = Split(HELD_OUT, fraction, seed, size, len(held), digest(held))
     return replace(data, train=Subset(data.train, kept), val=Subset(data.plain_train(), held)), record
 
