@@ -149,6 +149,24 @@ _INITS: dict[str, Callable[[nn.Module], None] | None] = {
     "convnext": _convnext_init, "regnet": _regnet_init, "squeezenet": _squeezenet_init}
 
 
+def _state_dict(source: object) -> dict[str, torch.Tensor]:
+    """`source` as a state_dict, or a TypeError saying what it is instead (a count of its entries would
+    call a checkpoint of this very network another architecture)."""
+    if not isinstance(source, Mapping):
+        raise TypeError(f"expected a torch module or a state_dict (a mapping of names to tensors), found "
+                        f"{type(source).__name__}; for a file, pass torch.load(path, weights_only=True)")
+    from archspec.train.checkpoint import FORMAT
+
+    if isinstance(source.get("model"), Mapping) and source.get("format") == FORMAT:
+        raise TypeError("this is an `archspec train` checkpoint: its state_dict is checkpoint['model'], "
+                        "whose names are the compiled network's (network.load_state_dict loads it)")
+    others = [name for name, value in source.items() if not isinstance(value, torch.Tensor)]
+    if others:
+        raise TypeError(f"expected a state_dict (a mapping of names to tensors), but {len(others)} entries are "
+                        f"not tensors: {', '.join(map(str, others[:3]))}{', ...' if len(others) > 3 else ''}")
+    return dict(source)
+
+
 def load_torchvision_weights(network: nn.Module,
                              source: nn.Module | Mapping[str, torch.Tensor]) -> nn.Module:
     """Copy the weights of a torchvision model (or any state_dict) into a compiled network.
@@ -157,7 +175,7 @@ def load_torchvision_weights(network: nn.Module,
     same network; names may differ (a VGG's `features.0` is archspec's `layer1.0.conv1`). Every pair
     must have the same shape, else nothing is copied and the error names the first pair that differs.
     """
-    theirs = source.state_dict() if isinstance(source, nn.Module) else dict(source)
+    theirs = source.state_dict() if isinstance(source, nn.Module) else _state_dict(source)
     ours = network.state_dict()
     if len(ours) != len(theirs):
         raise ValueError(f"the compiled network has {len(ours)} tensors, the source {len(theirs)}: "

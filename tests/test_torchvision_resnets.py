@@ -18,7 +18,7 @@ from torch_checks import assert_same_outputs, counted_macs, randomise_batchnorm
 
 import archspec
 from archspec.build import build_module
-from conftest import checked_report
+from conftest import SPECS, checked_report
 
 # spec/torchvision builder name -> the weights enum whose meta publishes num_params and _ops
 WEIGHTS = {
@@ -103,3 +103,17 @@ def test_load_torchvision_weights_refuses_another_architecture() -> None:
         narrow = build_module(checked_report("resnet50"))
     with pytest.raises(ValueError, match="has shape"):  # same tensor count, different widths
         archspec.load_torchvision_weights(narrow, wide)
+
+
+def test_load_torchvision_weights_says_what_a_source_that_is_no_state_dict_is(tmp_path) -> None:
+    """An `archspec train` checkpoint of this very network was called 'not the same architecture' (17
+    entries against 38 tensors), and a path failed inside dict()."""
+    ours = archspec.compile(SPECS / "digits-resnet.yaml")
+    checkpoint = {"format": "archspec-checkpoint", "model": ours.state_dict(), "epoch": 1}
+    with pytest.raises(TypeError, match=r"an `archspec train` checkpoint: its state_dict is checkpoint\['model'\]"):
+        archspec.load_torchvision_weights(ours, checkpoint)
+    with pytest.raises(TypeError, match=r"found str; for a file, pass torch\.load"):
+        archspec.load_torchvision_weights(ours, str(tmp_path / "weights.pt"))
+    with pytest.raises(TypeError, match="1 entries are not tensors: epoch"):
+        archspec.load_torchvision_weights(ours, {**ours.state_dict(), "epoch": 3})
+    assert archspec.load_torchvision_weights(ours, checkpoint["model"]) is ours
