@@ -7,6 +7,7 @@ Exit codes: 0 ok; 2 invalid spec or usage (never a traceback for anything a user
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -90,6 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and complain once more: point it at /dev/null first (Python's documented recipe, exit 1).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as error:
+        if error.errno not in _FULL_OUTPUT:
+            raise
+        # `archspec check SPEC > /dev/full`, a full disk or quota: the output cannot be written. Say
+        # so in one line; stdout goes to /dev/null so that Python's flush at exit fails no more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"archspec: error: cannot write the output: {error.strerror}", file=sys.stderr)
+        return 1
+
+
+# The errors of writing to a device or file that takes no more: the output's, not a bug's.
+_FULL_OUTPUT = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _main(argv: Sequence[str] | None) -> int:

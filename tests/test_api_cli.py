@@ -363,6 +363,18 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(argv: list[str]) -
     assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
 
 
+@pytest.mark.parametrize("argv", [["check", str(SPECS / "lenet.yaml")], ["gallery", str(SPECS)],
+                                  ["completion", "bash"], ["blocks"]])
+def test_an_output_that_takes_nothing_more_is_one_line_not_a_traceback(argv: list[str]) -> None:
+    """`archspec check SPEC > /dev/full` (or a full disk): the write's OSError was a traceback."""
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "archspec", *argv], cwd=ROOT, stdout=full,
+                                 stderr=subprocess.PIPE, text=True, timeout=120)
+    assert process.returncode == 1
+    assert process.stderr.startswith("archspec: error: cannot write the output: ")
+    assert process.stderr.count("\n") == 1, process.stderr
+
+
 @pytest.mark.parametrize("given", [(0, 1, 1), (3, -1, 5), (3, 5), "3x224x224", (3, 224, 224.0), (True, 8, 8),
                                    (3, 8, 70_000)])
 def test_check_and_compile_refuse_an_input_that_is_not_an_image_shape(given: object) -> None:
