@@ -184,6 +184,21 @@ def test_image_folder_split_per_class_and_train_test_layout(tmp_path):
         load_data(f"folder:{tmp_path / 'empty'}", tmp_path, (3, 8, 8))
 
 
+def test_a_file_in_a_folder_dataset_that_is_no_image_is_named_not_a_traceback(tmp_path, capsys):
+    """PIL's UnidentifiedImageError came out of the DataLoader as a traceback in the first epoch."""
+    write_folder(tmp_path / "flat", {"a": 6, "b": 6})
+    (tmp_path / "flat" / "b" / "notes.png").write_text("not an image")
+    data = load_data(f"folder:{tmp_path / 'flat'}", tmp_path, (1, 8, 8))
+    unreadable = [index for index, (file, _) in enumerate(data.train.dataset.samples) if file.endswith("notes.png")]
+    with pytest.raises(UsageError, match=r"cannot read the image .*notes\.png \(UnidentifiedImageError\): remove it"):
+        data.train.dataset[unreadable[0]]
+    spec = SPECS / "digits-resnet.yaml"
+    assert main(["train", str(spec), "--data", f"folder:{tmp_path / 'flat'}", "--set", "head[-1].width=2",
+                 "--epochs", "1", "--batch-size", "2", "--val-fraction", "0", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "archspec train: error: folder:" in err and "notes.png" in err and "Traceback" not in err
+
+
 def test_stratified_split_holds_out_a_fifth_of_each_class():
     train, test = stratified_split([0] * 10 + [1] * 20 + [2] * 1)
     assert sorted(train + test) == list(range(31)) and not set(train) & set(test)

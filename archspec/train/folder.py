@@ -81,7 +81,25 @@ def _image_folder(path: Path, transform: Any) -> Any:
     from torchvision.datasets import ImageFolder
 
     try:
-        return ImageFolder(str(path), transform=transform)
+        return ImageFolder(str(path), transform=transform, loader=_ReadImage(path))
     except (FileNotFoundError, OSError) as error:
         message = " ".join(str(error).split())
         raise UsageError(f"folder:{path}: {message}") from None
+
+
+class _ReadImage:
+    """ImageFolder's loader, with a file that is no image (or a damaged one) a UsageError naming it:
+    PIL's error was a traceback in the middle of an epoch. A class, not a closure: DataLoader's
+    worker processes receive it pickled."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, file: str) -> Any:
+        from torchvision.datasets.folder import default_loader
+
+        try:
+            return default_loader(file)
+        except Exception as error:  # PIL raises OSError, ValueError, SyntaxError, its own kinds
+            raise UsageError(f"folder:{self.folder}: cannot read the image {file} ({type(error).__name__}): "
+                             "remove it, or replace it with a readable image") from None
