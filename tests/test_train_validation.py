@@ -127,6 +127,21 @@ def test_a_fraction_that_holds_out_every_image_says_so(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")
+
+
+def test_a_diverged_run_writes_strict_json(tmp_path, capsys):
+    """A nan loss was written as `NaN` in metrics.jsonl and in eval --json: no JSON (jq refuses it)."""
+    assert train(tmp_path / "run", "--epochs", "1", "--optimizer", "sgd", "--lr", "1e30") == 0
+    assert "loss nan" in capsys.readouterr().out  # the run did diverge
+    for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line, parse_constant=_no_constants)
+        assert row["train_loss"] is None and row["test_loss"] is None and row["test_acc"] >= 0
+    assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(tmp_path / "run" / "best.pt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out, parse_constant=_no_constants)["loss"] is None
+
+
 ROWS = [{"epoch": 1, "train_loss": 2.0, "train_acc": 0.3, "val_loss": 1.5, "val_acc": 0.5, "test_loss": 1.6,
          "test_acc": 0.45, "lr": 0.1},
         {"epoch": 2, "train_loss": 1.0, "train_acc": 0.7, "val_loss": 0.9, "val_acc": 0.8, "test_loss": 1.0,

@@ -8,7 +8,6 @@ validation split from the seed and fraction in the checkpoint, and checks it is 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from archspec.train.checkpoint import load_checkpoint
 from archspec.train.data import known_class_count, load_data
 from archspec.train.distributed import Context, pick_device
 from archspec.train.network import build_network, check_classes, checked_spec, load_trained_weights
+from archspec.train.report import json_line
 from archspec.train.steps import Precision, evaluate
 from archspec.train.validation import NONE, check_same
 from archspec.train.validation import split as hold_out
@@ -62,7 +62,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     if args.confusion:
         result["confusion"] = confusion.tolist()
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json_line(result, indent=2))
         return EXIT_OK
     print(f"{spec.name} after {checkpoint.get('epoch')} epochs on {data_name} ({data.location}): "
           f"{split_name} accuracy {totals.accuracy:.2%} ({int(totals.correct):,}/{int(totals.count):,}), "

@@ -8,6 +8,7 @@ for the epoch (the bar) and for the run.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,14 @@ from typing import Any, TextIO
 from archspec.files import write_text, write_with
 
 METRICS, PLOT = "metrics.jsonl", "curves.png"
+
+
+def json_line(row: dict[str, Any], indent: int | None = None) -> str:
+    """`row` as strict JSON: a diverged run's nan (or inf) loss is null, since `NaN` is no JSON and
+    breaks strict readers (jq, JavaScript); the printed epoch line keeps showing `nan`."""
+    finite = {key: None if isinstance(value, float) and not math.isfinite(value) else value
+              for key, value in row.items()}
+    return json.dumps(finite, indent=indent, allow_nan=False)
 _BAR_WIDTH = 24
 _REDRAW_SECONDS = 0.1
 PLOT_SECONDS = 10.0
@@ -111,7 +120,7 @@ class MetricsLog:
 
     def _write_jsonl(self) -> None:
         # Rewritten whole, atomically: a resumed run's file never keeps epochs the checkpoint lacks.
-        text = "".join(json.dumps(row) + "\n" for row in self.rows)
+        text = "".join(json_line(row) + "\n" for row in self.rows)
         write_text(self.out / METRICS, text)
 
     def _plot(self) -> None:
