@@ -124,3 +124,15 @@ def test_a_file_to_write_that_cannot_be_read_says_why_in_plain_words(tmp_path: P
     assert capsys.readouterr().err.strip() == (f"archspec gallery: error: cannot read {binary}: expected UTF-8 "
                                                "text, found the byte 0xff at byte offset 5")
     assert binary.read_bytes() == b"text\n\xff\xfe\n"
+
+
+def test_a_file_name_with_spaces_parentheses_or_a_bar_links_in_one_cell(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`my net (v2)|x.yaml` was linked as written: the space and parenthesis end a markdown link, the
+    `|` splits the table's cell."""
+    (tmp_path / "my net (v2)|x.yaml").write_text((SPECS / "lenet.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["gallery", "."]) == 0
+    row = capsys.readouterr().out.splitlines()[2]
+    assert row.startswith("| [`lenet`](my%20net%20%28v2%29%7Cx.yaml) | ") and row.count("|") == 7

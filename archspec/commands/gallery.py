@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from archspec import files
 from archspec.commands import EXIT_OK, UsageError
@@ -70,7 +71,8 @@ def render_gallery(folder: Path, links_from: Path = Path(".")) -> str:
         if not report.ok:
             errors += report.errors
             continue
-        link = Path(os.path.relpath(file, links_from)).as_posix()
+        # percent-encoded: a space or parenthesis ends a markdown link, a `|` ends the table's cell
+        link = quote(Path(os.path.relpath(file, links_from)).as_posix())
         accepted = report.input_range.describe() if report.input_range else ""
         lines.append(f"| [`{report.spec.name}`]({link}) | {show(report.input_shape)} | {report.params:,} "
                      f"| {_with_unit(report.macs)} | {show(report.output_shape or ())} | {accepted} |")
