@@ -179,6 +179,9 @@ def test_image_folder_split_per_class_and_train_test_layout(tmp_path):
     write_folder(tmp_path / "odd" / "test", {"a": 2, "c": 2})
     with pytest.raises(UsageError, match=r"only in train/: \['b'\]; only in test/: \['c'\]"):
         load_data(f"folder:{tmp_path / 'odd'}", tmp_path, (3, 8, 8))
+    (tmp_path / "images.zip").write_bytes(b"")  # it read "no such directory"
+    with pytest.raises(UsageError, match=r"images\.zip: a file, not a directory; expected PATH/<class>/<image>"):
+        load_data(f"folder:{tmp_path / 'images.zip'}", tmp_path, (3, 8, 8))
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="Couldn't find any class folder"):
         load_data(f"folder:{tmp_path / 'empty'}", tmp_path, (3, 8, 8))

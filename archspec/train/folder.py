@@ -21,7 +21,8 @@ def load_folder(name: str, path: Path, train_transform: Any, test_transform: Any
                 preset: str) -> TrainData:
     """The train and test sets of an image folder (and its own validation set, if it has one)."""
     if not path.is_dir():
-        raise UsageError(f"folder:{path}: no such directory; expected PATH/<class>/<image> or "
+        found = "a file, not a directory" if path.exists() else "no such directory"
+        raise UsageError(f"folder:{path}: {found}; expected PATH/<class>/<image> or "
                          "PATH/train/<class>/<image> with PATH/test/<class>/<image>")
     test_dir = next((path / name for name in TEST_FOLDER_NAMES if (path / name).is_dir()), None)
     if (path / "train").is_dir() and test_dir is not None:
