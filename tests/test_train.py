@@ -512,6 +512,13 @@ def test_load_problem_keeps_what_is_wrong_and_drops_any_advice():
     assert load_problem(KeyError(101)) == "torch.load refused it (KeyError)"  # a text file's first byte
 
 
+def test_a_run_directory_as_checkpoint_names_the_files_in_it(tmp_path, capsys):
+    """`--checkpoint runs/x` read `no checkpoint at runs/x`, though the folder is there."""
+    assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"archspec eval: error: {tmp_path} is a folder, not a checkpoint file; "
+                                       f"a run's are {tmp_path / 'best.pt'} and {tmp_path / 'last.pt'}\n")
+
+
 def test_a_text_file_as_checkpoint_is_not_explained_by_a_bare_number(tmp_path, capsys):
     text = tmp_path / "notes.pt"
     text.write_text("hello\n")

@@ -56,6 +56,9 @@ def save_checkpoint(target: Path, checkpoint: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint written by `archspec train`; UsageError for a missing, foreign or damaged file."""
+    if path.is_dir():  # a run directory, most likely: name the file in it
+        raise UsageError(f"{path} is a folder, not a checkpoint file; a run's are {path / BEST} and "
+                         f"{path / LAST}")
     if not path.is_file():
         raise UsageError(f"no checkpoint at {path}")
     try:
