@@ -232,6 +232,17 @@ def test_threads_must_be_a_positive_whole_number(command, value, capsys):
     assert f"--threads: expected a whole number of at least 1, found {value!r}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_threads_beyond_the_cpus_are_refused(command, capsys, monkeypatch):
+    """`--threads 100000` ended in torch.set_num_threads's MemoryError traceback."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    arguments = ["--checkpoint", "x.pt"] if command == "eval" else []
+    with pytest.raises(SystemExit) as exited:
+        main([command, str(DIGITS_SPEC), "--data", "digits", *arguments, "--threads", "100000"])
+    assert exited.value.code == 2
+    assert "--threads: expected at most 4 (the CPUs of this machine), found '100000'" in capsys.readouterr().err
+
+
 def test_threads_sets_torchs_thread_count(tmp_path, capsys):
     torch.set_num_threads(2)  # `one_thread` restores the count afterwards
     assert train("--epochs", "1", "--threads", "1", "--out", str(tmp_path / "run")) == 0

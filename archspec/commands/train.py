@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from archspec.commands import add_set_argument, add_spec_path, whole_number
@@ -26,12 +27,22 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="auto: CUDA when available, else the CPU")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="DataLoader worker processes (default 0: load in the main process)")
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="CPU threads for torch's operators (default: OMP_NUM_THREADS if set; else 1 "
                         "for a small network, and the idle cores, up to 8, for a large one)")
 
 
 positive_int = whole_number(1)
+
+
+def thread_count(text: str) -> int:
+    """--threads: a whole number from 1 to this machine's CPUs. More only wait for each other, and a
+    huge count made torch.set_num_threads fail with a MemoryError traceback."""
+    count = positive_int(text)
+    cpus = os.cpu_count() or 1
+    if count > cpus:
+        raise argparse.ArgumentTypeError(f"expected at most {cpus} (the CPUs of this machine), found {text!r}")
+    return count
 
 
 def augment_list(text: str) -> tuple[str, ...]:
