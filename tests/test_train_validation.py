@@ -82,6 +82,19 @@ def test_resume_refuses_another_split(tmp_path, capsys):
     assert len(metrics(tmp_path / "run")) == 1
 
 
+def test_resume_trains_with_the_given_rate_momentum_and_weight_decay(tmp_path, capsys):
+    """The optimizer's loaded state carried the old rate: `--resume --lr 0.5` printed that the rate had
+    changed and trained on at 0.01."""
+    run = tmp_path / "run"
+    assert train(run, "--epochs", "1", "--optimizer", "sgd", "--lr", "0.01", "--schedule", "cosine") == 0
+    assert train(run, "--epochs", "3", "--resume", "--optimizer", "sgd", "--lr", "0.5", "--schedule", "cosine",
+                 "--momentum", "0.5", "--weight-decay", "0.001") == 0
+    assert "--lr 0.5 (was 0.01)" in capsys.readouterr().err
+    assert [row["lr"] for row in metrics(run)] == pytest.approx([0.01, 0.5 * 0.75, 0.5 * 0.25])
+    optimizer = torch.load(run / "last.pt", weights_only=True)["optimizer"]["param_groups"][0]
+    assert (optimizer["momentum"], optimizer["weight_decay"], optimizer["initial_lr"]) == (0.5, 0.001, 0.5)
+
+
 def test_no_validation_split_warns_and_keeps_the_last_epoch(tmp_path, capsys):
     assert train(tmp_path / "run", "--epochs", "2", "--val-fraction", "0") == 0
     captured = capsys.readouterr()

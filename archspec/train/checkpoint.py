@@ -237,3 +237,17 @@ def _to_lists(value: Any) -> Any:
 
 def _to_tuples(value: Any) -> Any:
     return tuple(_to_tuples(item) for item in value) if isinstance(value, list) else value
+
+
+def keep_given_settings(optimizer: Any, scheduler: Any, lr: float, momentum: float, weight_decay: float) -> None:
+    """After a resumed optimizer's and LambdaLR's states are loaded: the rate, momentum and weight
+    decay of this command line, not the checkpoint's (its state carries them, so `--resume --lr 0.5`
+    went on at the old rate while a note said it had changed). The rate is the schedule's at the
+    resumed epoch, computed as LambdaLR does; unchanged settings give the loaded values exactly."""
+    scheduler.base_lrs = [lr for _ in optimizer.param_groups]
+    for group, rate_factor in zip(optimizer.param_groups, scheduler.lr_lambdas):
+        group["initial_lr"] = lr
+        group["lr"] = lr * rate_factor(scheduler.last_epoch)
+        group["weight_decay"] = weight_decay
+        if "momentum" in group:  # SGD; Adam has betas, which no option sets
+            group["momentum"] = momentum

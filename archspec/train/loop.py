@@ -32,6 +32,7 @@ from archspec.train.checkpoint import (
     LAST,
     VERSION,
     capture_rng,
+    keep_given_settings,
     load_checkpoint,
     load_entry,
     restore_rng,
@@ -371,6 +372,7 @@ def _resume(checkpoint: dict[str, Any], config: TrainConfig, spec_text: str, net
     problem = f"--resume: {Path(config.out) / LAST}"
     load_entry("optimizer", lambda: optimizer.load_state_dict(checkpoint["optimizer"]), problem)
     load_entry("scheduler", lambda: scheduler.load_state_dict(checkpoint["scheduler"]), problem)
+    keep_given_settings(optimizer, scheduler, config.learning_rate, config.momentum, config.weight_decay)
     if scaler is not None and checkpoint["scaler"]:
         load_entry("scaler", lambda: scaler.load_state_dict(checkpoint["scaler"]), problem)
     states = checkpoint["rng"]
