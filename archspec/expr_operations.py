@@ -35,10 +35,14 @@ def looked_up(name: str, node: Node, environment: Mapping[str, object]) -> Value
     return value  # type: ignore[return-value]
 
 
+def shown_value(value: object) -> str:
+    """A value as an error shows it: true and false as a spec writes them, anything else as repr."""
+    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
+
+
 def number_of(value: Value, node: Node, text: str, operation: str) -> Number:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
-        raise ExprError(f"{operation} needs a number, but `{text[node.start:node.end]}` is {shown}",
+        raise ExprError(f"{operation} needs a number, but `{text[node.start:node.end]}` is {shown_value(value)}",
                         node.start)
     return value
 

@@ -98,3 +98,16 @@ def test_a_join_of_fewer_than_two_inputs_is_refused(join: str):
 def test_a_join_of_two_inputs_still_works():
     two = "{name: c, layer: relu}\n      - {op: add, from: [a, c]}"
     assert spec_errors(SPEC.replace("{name: c, layer: relu}", two)) == []
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    ('{name: "${r > 1}", layer: relu}', "expected a name, found true"),  # was Python's True
+    # a nested block's width: Python-mode validation read true as 1 and built a 1-channel block
+    ('{name: c, block: k2, width: "${r > 1}"}', "width: expected a number, found true"),
+    ("{name: c, block: k2, width: true}", "width: expected a number, found true"),
+])
+def test_a_true_or_false_in_an_error_is_written_as_a_spec_writes_it(node: str, message: str):
+    text = SPEC.replace("{name: c, layer: relu}", node)
+    text = text.replace("blocks:\n", "blocks:\n  k2:\n    nodes:\n      - {layer: conv, width: \"${width}\", kernel: 1}\n")
+    errors = spec_errors(text)
+    assert len(errors) == 1 and message in errors[0].message, errors

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, create_model, model_serializer
 
 from archspec.blocks.base import BlockStage, Shortcut
-from archspec.blocks.defined_lowering import NestedUse, Use, lower_use
+from archspec.blocks.defined_lowering import NestedUse, Use, lower_use, misplaced_bools
 from archspec.blocks.defined_plans import NodePlan, node_plans, requirement_functions
 from archspec.definitions import MAX_NESTING, BlockDefinition, is_expression, reads_index
 from archspec.errors import SpecPath, format_path
@@ -203,9 +203,15 @@ def _made(evaluator: Evaluator, use: NestedUse, x: Shape) -> Use | None:
     """The nested block's stage, validated now that its input's channels (its default width) are known."""
     values = dict(use.values)
     width = values.pop("width", None)
+    data = {"block": use.kind, "width": x[0] if width is None else width, "stride": use.stride, **values}
+    bools = misplaced_bools(use.model, data)
+    for key in bools:  # Python's validation would read true as 1: a condition is no count
+        evaluator.problem((*use.origin, key), use.trace, f"{key}: expected a number, found {str(data[key]).lower()}",
+                          "true and false are not numbers here: write the number")
+    if bools:
+        return None
     try:
-        stage = use.model.model_validate({"block": use.kind, "width": x[0] if width is None else width,
-                                          "stride": use.stride, **values})
+        stage = use.model.model_validate(data)
     except ValidationError as error:
         for item in error.errors(include_url=False):
             field = item["loc"][0] if item["loc"] else None

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
 from archspec.blocks.defined_plans import NodePlan
 from archspec.definitions import INPUT, is_expression
 from archspec.errors import SpecPath, did_you_mean, format_path
 from archspec.expr import Compiled, ExprError, interpolate
+from archspec.expr_operations import shown_value
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
 from archspec.layers import LAYERS, LayerBase, derived
 from archspec.nesting import DottedNameError, nest_dotted
@@ -156,7 +157,7 @@ class _Lowering:
                 module_name = str(module_name)  # `name: "${shift + 1}"`: a position, as in nn.Sequential
             if not isinstance(module_name, str) or not module_name:
                 self.problem((*where, "name"), f"{self.qualname}.{plan.shown}",
-                             f"expected a name, found {module_name!r}")
+                             f"expected a name, found {shown_value(module_name)}")
                 actual[name] = None
                 continue
             if plan.layer_model is not None and None not in inputs:  # the common case, said by `node` if it fails
@@ -326,8 +327,9 @@ class _Lowering:
         stride = settings.get("stride", self.environment["stride"])
         for key, value in (("width", width), ("stride", stride)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                self.problem((*where, key), what, f"{key}: expected a whole number of at least 1, found {value!r}",
-                             f"`{spec_node.settings[key]}` gives {value!r}" if key in spec_node.settings else None)
+                shown = shown_value(value)
+                self.problem((*where, key), what, f"{key}: expected a whole number of at least 1, found {shown}",
+                             f"`{spec_node.settings[key]}` gives {shown}" if key in spec_node.settings else None)
                 return None
         x = self.x if source == INPUT else _shape_of(source, nodes, self.x)
         if x is None:
@@ -355,14 +357,15 @@ _TAKES_BOOL: dict[tuple[type, str], bool] = {}
 forgettable(_TAKES_BOOL.clear)
 
 
-def misplaced_bools(model: type[LayerBase], settings: dict[str, Any]) -> list[str]:
+def misplaced_bools(model: type[BaseModel], settings: dict[str, Any]) -> list[str]:
     """The settings that are true or false where the layer's field takes no boolean (a width, a
-    kernel): Pydantic's Python mode would read them as 1 and 0, where a spec's validation refuses them."""
+    kernel; a nested block's width or count): Pydantic's Python mode would read them as 1 and 0, where a
+    spec's validation refuses them."""
     return [key for key, value in settings.items() if isinstance(value, bool) and key in model.model_fields
             and not _takes_bool(model, key)]
 
 
-def _takes_bool(model: type[LayerBase], key: str) -> bool:
+def _takes_bool(model: type[BaseModel], key: str) -> bool:
     if (model, key) not in _TAKES_BOOL:
         _TAKES_BOOL[model, key] = bool in _types(model.model_fields[key].annotation)
     return _TAKES_BOOL[model, key]
