@@ -9,7 +9,6 @@ Python: the attribute names are listed here, and tests/test_names.py holds the l
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,8 +62,6 @@ def reserved_because(name: str, top_level: bool) -> str | None:
         return "Python reserves `__dunder__` names for attributes of every object"
     if name in SEQUENTIAL_ATTRIBUTES:
         return "it is an attribute of PyTorch's nn.Sequential, which holds this module"
-    if keyword.iskeyword(name):  # torch.export writes `self.def.class`, a syntax error: so does ONNX export
-        return "it is a Python keyword, which `archspec export` (torch.export, ONNX) cannot write as an attribute"
     if top_level and name in NETWORK_ATTRIBUTES:
         return "it is an attribute of archspec's compiled network"
     return None

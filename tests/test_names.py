@@ -92,9 +92,6 @@ RESERVED = [
     ("head:\n  - {layer: flatten, name: add_module}\n", "head[0].name", "add_module", "nn.Sequential"),
     ("head:\n  - {layer: flatten, name: spec_name}\n", "head[0].name", "spec_name", "archspec's compiled network"),
     ("head:\n  - {layer: flatten, name: __init__}\n", "head[0].name", "__init__", "Python reserves"),
-    # torch.export (and so ONNX export) writes each module as an attribute in Python: `self.def` fails
-    (_stages("{block: basic, width: 8, name: def}"), "stages[0].name", "def", "Python keyword"),
-    ("stem:\n  - {layer: conv, width: 8, name: class}\n", "stem[0].name", "class", "Python keyword"),
 ]
 
 
@@ -141,14 +138,6 @@ def test_attribute_names_are_refused(body: str, path: str, name: str, why: str):
     assert [e.path_text for e in errors] == [path]
     assert f"module name `{name}` is reserved" in errors[0].message and why in errors[0].message
     _builds_as_reported(_renamed(body, errors))
-
-
-def test_a_keyword_naming_a_node_of_a_yaml_block_is_refused_at_the_node():
-    body = ("blocks:\n  b:\n    nodes:\n      - {name: if, layer: conv, width: \"${width}\", padding: 1}\n"
-            + _stages("{block: b, width: 8}") + HEAD)
-    errors = _check(body)
-    assert [(e.path_text, e.line) for e in errors] == [("blocks.b.nodes[0].name", 6)]
-    assert "module name `if` is reserved: it is a Python keyword" in errors[0].message
 
 
 def test_spec_name_may_name_a_layer_inside_a_list_stage():
