@@ -243,3 +243,18 @@ def test_a_failure_while_writing_leaves_no_file_and_keeps_the_old_one(small, tmp
     assert export(small["spec"], "-f", "exported", "-o", target) == 2
     assert f"cannot write {target}: No space left on device" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["small.pt2"] and target.read_bytes() == b"the previous export"
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
+def test_a_keyword_module_name_is_refused_by_the_torch_export_formats(tmp_path, capsys, suffix):
+    """A stage named `def` exported a .pt2 whose program failed with a SyntaxError when loaded, and ONNX
+    export failed with torch's multi-line report; -f python writes it (getattr)."""
+    spec = tmp_path / "keyword.yaml"
+    spec.write_text("name: keyword\ninput: {channels: 1, size: 8}\nstem:\n  - {layer: conv, width: 4}\n"
+                    "stages:\n  - {block: basic, width: 4, name: def}\n"
+                    "head:\n  - {layer: global_avgpool}\n  - {layer: flatten}\n  - {layer: linear, width: 2}\n")
+    assert export(spec, "-o", tmp_path / f"net{suffix}") == 2
+    error = capsys.readouterr().err
+    assert "module names with a Python keyword (`def`, `def.0`" in error and "Traceback" not in error
+    assert error.count("\n") == 1 and sorted(os.listdir(tmp_path)) == ["keyword.yaml"]
+    assert export(spec, "-o", tmp_path / "net.py") == 0

@@ -74,6 +74,7 @@ def _export(name: str, report, target: Path, weights: Path | None,
         load_weights(network, weights, report.spec.name)
     if name == "python":
         return _write_python(report, network, target, weights_target), ""
+    _refuse_keyword_names(network, name)
     untrained = "" if weights else "; untrained: freshly initialised weights (give --weights CHECKPOINT)"
     if name == "onnx":
         from archspec.export.onnx import export_onnx
@@ -133,6 +134,20 @@ def _check_weights_target(weights_target: Path, target: Path, weights: Path) -> 
     if weights_target.is_dir():
         raise ExportError(f"{beside} is a folder; choose another -o")
     check_target(weights_target)
+
+
+def _refuse_keyword_names(network, name: str) -> None:
+    """torch.export writes each module as a Python attribute (`self.def.class`): a keyword among the
+    names made its program a SyntaxError when loaded, and ONNX export (which goes through it) fail
+    with torch's multi-line report. The python format writes them with getattr and takes them."""
+    import keyword
+
+    named = [module for module, _ in network.named_modules()
+             if any(keyword.iskeyword(part) for part in module.split("."))]
+    if named:
+        shown = ", ".join(f"`{module}`" for module in named[:3]) + (", ..." if len(named) > 3 else "")
+        raise ExportError(f"{name}: module names with a Python keyword ({shown}) cannot be written by "
+                          "torch.export; rename them in the spec (`name:`), or export -f python")
 
 
 def _size(count: int) -> str:
