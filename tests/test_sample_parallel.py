@@ -103,3 +103,19 @@ def test_chunks_cover_every_index_once_in_order_and_shrink_toward_the_end(count:
     # worker gets some work.
     assert sizes[-1] <= max(1, min(MIN_CHUNK, count // (jobs * 4)))
     assert len(chunks) >= min(count, jobs)
+
+
+def test_more_jobs_than_cpus_are_refused_before_any_process_starts(tmp_path, capsys, monkeypatch):
+    """`--jobs 100000` started as many processes (a fork each) until the memory ran out."""
+    import os
+
+    from archspec.cli import main
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        main(["sample", str(Path(__file__).parent.parent / "spaces" / "regnet_x.yaml"), "-n", "2",
+              "--jobs", "5", "-o", str(out)])
+    assert exited.value.code == 2
+    assert "--jobs: expected at most 4 (the CPUs of this machine), found '5'" in capsys.readouterr().err
+    assert not out.exists()

@@ -243,6 +243,17 @@ def test_threads_beyond_the_cpus_are_refused(command, capsys, monkeypatch):
     assert "--threads: expected at most 4 (the CPUs of this machine), found '100000'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_workers_beyond_four_per_cpu_are_refused(command, capsys, monkeypatch):
+    """`--workers 9999` was taken as is: as many DataLoader processes, until the memory ran out."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    arguments = ["--checkpoint", "x.pt"] if command == "eval" else []
+    with pytest.raises(SystemExit) as exited:
+        main([command, str(DIGITS_SPEC), "--data", "digits", *arguments, "--workers", "17"])
+    assert exited.value.code == 2
+    assert "--workers: expected at most 16 (4 per CPU of this machine), found '17'" in capsys.readouterr().err
+
+
 def test_threads_sets_torchs_thread_count(tmp_path, capsys):
     torch.set_num_threads(2)  # `one_thread` restores the count afterwards
     assert train("--epochs", "1", "--threads", "1", "--out", str(tmp_path / "run")) == 0

@@ -61,6 +61,22 @@ def whole_number(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def at_most_per_cpu(minimum: int, per_cpu: int, limit_name: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from `minimum` to `per_cpu` x this machine's CPUs. More
+    threads or processes only compete for the same CPUs, and a huge count exhausts the memory
+    (`--threads 100000` failed with a MemoryError; `sample --jobs 100000` started as many processes)."""
+    count = whole_number(minimum)
+
+    def parse(text: str) -> int:
+        value = count(text)
+        limit = per_cpu * (os.cpu_count() or 1)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"expected at most {limit} ({limit_name}), found {text!r}")
+        return value
+
+    return parse
+
+
 def add_set_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], type=parse_set_argument, metavar="PATH=VALUE",
                         help="change a value of the spec before it is checked (repeatable; VALUE is "

@@ -9,7 +9,15 @@ import sys
 import time
 from pathlib import Path
 
-from archspec.commands import EXIT_OK, UsageError, add_spec_path, parse_input, parse_memory, whole_number
+from archspec.commands import (
+    EXIT_OK,
+    UsageError,
+    add_spec_path,
+    at_most_per_cpu,
+    parse_input,
+    parse_memory,
+    whole_number,
+)
 from archspec.files import write_texts, write_with
 
 NAME = "sample"
@@ -30,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-macs", type=_count, metavar="M", help="reject samples with more MACs")
     parser.add_argument("--max-memory", type=parse_memory, metavar="SIZE",
                         help="reject samples whose estimated memory for one image exceeds SIZE (e.g. 512MiB)")
-    parser.add_argument("--jobs", type=whole_number(1), metavar="J",
+    parser.add_argument("--jobs", type=at_most_per_cpu(1, 1, "the CPUs of this machine"), metavar="J",
                         help="processes that draw and check samples (default: one per usable core, "
                         "one for fewer than 1,000 samples); the outputs do not depend on it")
     parser.add_argument("--overwrite", action="store_true",

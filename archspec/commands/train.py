@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from archspec.commands import add_set_argument, add_spec_path, whole_number
+from archspec.commands import add_set_argument, add_spec_path, at_most_per_cpu, whole_number
 from archspec.scale import SCALE_OVERRIDE
 from archspec.train.data import AUGMENTATIONS, NORMALIZATIONS, data_names
 
@@ -25,7 +24,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="normalisation preset (default: the dataset's; eval: the training run's)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="auto: CUDA when available, else the CPU")
-    parser.add_argument("--workers", type=int, default=0, metavar="N",
+    parser.add_argument("--workers", type=worker_count, default=0, metavar="N",
                         help="DataLoader worker processes (default 0: load in the main process)")
     parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="CPU threads for torch's operators (default: OMP_NUM_THREADS if set; else 1 "
@@ -33,16 +32,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
 
 
 positive_int = whole_number(1)
-
-
-def thread_count(text: str) -> int:
-    """--threads: a whole number from 1 to this machine's CPUs. More only wait for each other, and a
-    huge count made torch.set_num_threads fail with a MemoryError traceback."""
-    count = positive_int(text)
-    cpus = os.cpu_count() or 1
-    if count > cpus:
-        raise argparse.ArgumentTypeError(f"expected at most {cpus} (the CPUs of this machine), found {text!r}")
-    return count
+thread_count = at_most_per_cpu(1, 1, "the CPUs of this machine")
+# Loader processes may wait on files: a few per CPU can help, thousands only take memory.
+worker_count = at_most_per_cpu(0, 4, "4 per CPU of this machine")
 
 
 def augment_list(text: str) -> tuple[str, ...]:
