@@ -233,25 +233,17 @@ def test_threads_must_be_a_positive_whole_number(command, value, capsys):
 
 
 @pytest.mark.parametrize("command", ["train", "eval"])
-def test_threads_beyond_the_cpus_are_refused(command, capsys, monkeypatch):
-    """`--threads 100000` ended in torch.set_num_threads's MemoryError traceback."""
+@pytest.mark.parametrize(("flag", "value", "limit"), [
+    ("--threads", "100000", "4 (the CPUs of this machine)"),  # torch.set_num_threads's MemoryError traceback
+    ("--workers", "17", "16 (4 per CPU of this machine)"),  # taken as is: as many DataLoader processes
+])
+def test_threads_and_workers_beyond_the_cpus_are_refused(command, flag, value, limit, capsys, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     arguments = ["--checkpoint", "x.pt"] if command == "eval" else []
     with pytest.raises(SystemExit) as exited:
-        main([command, str(DIGITS_SPEC), "--data", "digits", *arguments, "--threads", "100000"])
+        main([command, str(DIGITS_SPEC), "--data", "digits", *arguments, flag, value])
     assert exited.value.code == 2
-    assert "--threads: expected at most 4 (the CPUs of this machine), found '100000'" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("command", ["train", "eval"])
-def test_workers_beyond_four_per_cpu_are_refused(command, capsys, monkeypatch):
-    """`--workers 9999` was taken as is: as many DataLoader processes, until the memory ran out."""
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    arguments = ["--checkpoint", "x.pt"] if command == "eval" else []
-    with pytest.raises(SystemExit) as exited:
-        main([command, str(DIGITS_SPEC), "--data", "digits", *arguments, "--workers", "17"])
-    assert exited.value.code == 2
-    assert "--workers: expected at most 16 (4 per CPU of this machine), found '17'" in capsys.readouterr().err
+    assert f"{flag}: expected at most {limit}, found {value!r}" in capsys.readouterr().err
 
 
 def test_threads_sets_torchs_thread_count(tmp_path, capsys):
