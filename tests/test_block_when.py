@@ -108,6 +108,7 @@ def test_a_join_of_two_inputs_still_works():
 ])
 def test_a_true_or_false_in_an_error_is_written_as_a_spec_writes_it(node: str, message: str):
     text = SPEC.replace("{name: c, layer: relu}", node)
-    text = text.replace("blocks:\n", "blocks:\n  k2:\n    nodes:\n      - {layer: conv, width: \"${width}\", kernel: 1}\n")
+    nested = "  k2:\n    nodes:\n      - {layer: conv, width: \"${width}\", kernel: 1}\n"
+    text = text.replace("blocks:\n", "blocks:\n" + nested)
     errors = spec_errors(text)
     assert len(errors) == 1 and message in errors[0].message, errors
