@@ -89,20 +89,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Whoever read the output stopped reading (`archspec compile SPEC | head`): stop quietly, as
         # `cat` does, instead of a traceback. Python flushes stdout again at exit, which would fail
         # and complain once more: point it at /dev/null first (Python's documented recipe, exit 1).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
         return 1
     except OSError as error:
         if error.errno not in _FULL_OUTPUT:
             raise
         # `archspec check SPEC > /dev/full`, a full disk or quota: the output cannot be written. Say
         # so in one line; stdout goes to /dev/null so that Python's flush at exit fails no more.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
         print(f"archspec: error: cannot write the output: {error.strerror}", file=sys.stderr)
         return 1
 
 
 # The errors of writing to a device or file that takes no more: the output's, not a bug's.
 _FULL_OUTPUT = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _stdout_to_devnull() -> None:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -104,13 +104,14 @@ class NodeDefinition(BaseModel):
         elif kind == "op":
             allowed = ("start", "stop") if self.op == "slice" else ()
             needed, count = {"mul": 2, "slice": 1}.get(str(self.op)), 1 if self.reads is None else len(self.reads)
-            if needed is not None and count != needed:  # the default `from` is one input: the node before
-                errors.append((("from",) if self.reads is not None else (), (f"the `{self.op}` op takes "
+            at_from: SpecPath = ("from",) if self.reads is not None else ()  # the default: the node before
+            if needed is not None and count != needed:
+                errors.append((at_from, (f"the `{self.op}` op takes "
                                f"{'two inputs' if needed == 2 else 'one input'}, found {count}"),
                                "write `from: [a, b]`" if needed == 2 else "write `from: NODE` (one name)"))
             elif needed is None and count < 2:  # one input is that input: surely a forgotten other one
-                errors.append((("from",) if self.reads is not None else (), (f"the `{self.op}` op joins two or more "
-                               f"inputs, found {count}"), f"write `from: [a, b]` (the nodes to {self.op})"))
+                errors.append((at_from, f"the `{self.op}` op joins two or more inputs, found {count}",
+                               f"write `from: [a, b]` (the nodes to {self.op})"))
             if self.op == "slice" and "stop" not in settings:
                 errors.append(((), ("a slice needs `stop` (and may give `start`, default 0): the channels "
                                "start:stop of its input"), "write {op: slice, start: 0, stop: \"${in // 2}\"}"))

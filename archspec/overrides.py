@@ -114,14 +114,14 @@ class _Resolver:
                                          source.imported, overridden=tuple(self.overridden),
                                          expressions=self.expressions,
                                          note=f" (after {', '.join(labels)})" if labels else "")
-        has_expressions = "${" in source.text or any("${" in repr(o.value) for o in self.overrides if not o.problem)
-        if not has_expressions:
+        overrides_hold_expressions = any("${" in repr(o.value) for o in self.overrides if not o.problem)
+        if "${" not in source.text and not overrides_hold_expressions:
             if isinstance(self.data, dict):
                 self.data.pop(VARS, None)
             return self._scaled()
         if isinstance(self.data, dict):
             environment = self._variables()
-            paths = self._expression_paths()
+            paths = None if overrides_hold_expressions else self._expression_paths()
             if paths is not None:  # the loader said where the `${` are: visit those values alone
                 for path in paths:
                     self._resolve_at(path, environment)
@@ -247,12 +247,9 @@ class _Resolver:
 
     def _expression_paths(self) -> list[SpecPath] | None:
         """The paths of the source's `${...}` strings outside `vars` and `blocks`, in document order;
-        None where they are not known or an override's value may hold more of them."""
+        None where the loader could not say."""
         paths = self.source.expression_paths
-        if paths is None or any("${" in repr(override.value) for override in self.overrides
-                                                          if not override.problem):
-            return None
-        return [path for path in paths if path[0] not in (VARS, BLOCKS)]
+        return None if paths is None else [path for path in paths if path[0] not in (VARS, BLOCKS)]
 
     def _resolve_at(self, path: SpecPath, environment: dict[str, object]) -> None:
         """The expression at `path`, as the full walk would resolve it, copying only the containers on

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, create_model, model_serializer
 
 from archspec.blocks.base import BlockStage, Shortcut
-from archspec.blocks.defined_lowering import NestedUse, Use, lower_use, misplaced_bools
+from archspec.blocks.defined_lowering import NestedUse, Use, bool_problem, lower_use, misplaced_bools
 from archspec.blocks.defined_plans import NodePlan, node_plans, requirement_functions
 from archspec.definitions import MAX_NESTING, BlockDefinition, is_expression, reads_index
 from archspec.errors import SpecPath, format_path
@@ -206,8 +206,7 @@ def _made(evaluator: Evaluator, use: NestedUse, x: Shape) -> Use | None:
     data = {"block": use.kind, "width": x[0] if width is None else width, "stride": use.stride, **values}
     bools = misplaced_bools(use.model, data)
     for key in bools:  # Python's validation would read true as 1: a condition is no count
-        evaluator.problem((*use.origin, key), use.trace, f"{key}: expected a number, found {str(data[key]).lower()}",
-                          "true and false are not numbers here: write the number")
+        evaluator.problem((*use.origin, key), use.trace, *bool_problem(key, data[key]))
     if bools:
         return None
     try:

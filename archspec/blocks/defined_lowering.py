@@ -232,12 +232,8 @@ class _Lowering:
             if kind is None:
                 return None
             bools = misplaced_bools(plan.layer_model or LAYERS[kind], settings)
-            for key in bools:  # Python's validation would read true as 1: a condition is no count
-                written = spec_node.settings[key]
-                found = str(settings[key]).lower()
-                self.problem((*where, key), what, f"{key}: expected a number, found {found}",
-                             f"`{written}` gives {found}: write a number" if is_expression(written)
-                             else "true and false are not numbers here: write the number")
+            for key in bools:
+                self.problem((*where, key), what, *bool_problem(key, settings[key], spec_node.settings[key]))
             if bools:
                 return None
             try:
@@ -363,6 +359,14 @@ def misplaced_bools(model: type[BaseModel], settings: dict[str, Any]) -> list[st
     spec's validation refuses them."""
     return [key for key, value in settings.items() if isinstance(value, bool) and key in model.model_fields
             and not _takes_bool(model, key)]
+
+
+def bool_problem(key: str, value: bool, written: object = None) -> tuple[str, str]:
+    """The message and hint for a misplaced true or false (`misplaced_bools`), said as a spec writes it."""
+    found = shown_value(value)
+    return (f"{key}: expected a number, found {found}",
+            f"`{written}` gives {found}: write a number" if is_expression(written)
+            else "true and false are not numbers here: write the number")
 
 
 def _takes_bool(model: type[BaseModel], key: str) -> bool:

@@ -17,6 +17,9 @@ from typing import Any, TextIO
 from archspec.files import write_text, write_with
 
 METRICS, PLOT = "metrics.jsonl", "curves.png"
+_BAR_WIDTH = 24
+_REDRAW_SECONDS = 0.1
+PLOT_SECONDS = 10.0
 
 
 def json_line(row: dict[str, Any], indent: int | None = None) -> str:
@@ -25,9 +28,6 @@ def json_line(row: dict[str, Any], indent: int | None = None) -> str:
     finite = {key: None if isinstance(value, float) and not math.isfinite(value) else value
               for key, value in row.items()}
     return json.dumps(finite, indent=indent, allow_nan=False)
-_BAR_WIDTH = 24
-_REDRAW_SECONDS = 0.1
-PLOT_SECONDS = 10.0
 
 
 def duration(seconds: float) -> str:
