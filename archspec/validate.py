@@ -325,8 +325,10 @@ def _type_hint(found: object, items: list[dict]) -> str | None:
         return "write the number without quotes"
     if isinstance(found, bool) and kinds & {"int_type", "float_type"}:
         return "true and false are not numbers here: write the number"
-    if isinstance(found, float) and "int_type" in kinds and found.is_integer():
-        return f"write {int(found)}, without the decimal point"
+    # Only where the float holds the whole number exactly as written: 1e30 is 1000000000000000019884624838656
+    if isinstance(found, float) and "int_type" in kinds:
+        return (f"write {int(found)}, without the decimal point" if found.is_integer() and abs(found) <= 2 ** 53
+                else "write a whole number")
     return None
 
 

@@ -20,7 +20,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, create_model, model_serializer
 
 from archspec.blocks.base import BlockStage, Shortcut
-from archspec.blocks.defined_lowering import NestedUse, Use, bool_problem, lower_use, misplaced_bools
+from archspec.blocks.defined_lowering import (
+    NestedUse,
+    Use,
+    bool_problem,
+    field_read,
+    lower_use,
+    misplaced_bools,
+    root_field,
+    settings_problems,
+)
 from archspec.blocks.defined_plans import NodePlan, node_plans, requirement_functions
 from archspec.definitions import MAX_NESTING, BlockDefinition, is_expression, reads_index
 from archspec.errors import SpecPath, format_path
@@ -204,20 +213,21 @@ def _made(evaluator: Evaluator, use: NestedUse, x: Shape) -> Use | None:
     values = dict(use.values)
     width = values.pop("width", None)
     data = {"block": use.kind, "width": x[0] if width is None else width, "stride": use.stride, **values}
+    written = dict(use.written)
     bools = misplaced_bools(use.model, data)
     for key in bools:  # Python's validation would read true as 1: a condition is no count
-        evaluator.problem((*use.origin, key), use.trace, *bool_problem(key, data[key]))
+        evaluator.problem((*use.origin, key), use.trace, *bool_problem(key, data[key], written.get(key)))
     if bools:
         return None
     try:
         stage = use.model.model_validate(data)
     except ValidationError as error:
-        for item in error.errors(include_url=False):
-            field = item["loc"][0] if item["loc"] else None
-            evaluator.problem((*use.origin, field) if isinstance(field, str) else use.origin, use.trace,
-                              f"{field}: {item['msg']}", None)
+        for key, message, hint in settings_problems(error, data, written):
+            at = root_field(use.root, written.get(key[0]), data[key[0]]) if key else None
+            evaluator.problem(at or (*use.origin, *key), use.trace, message, hint)
         return None
-    return Use(stage, stage.width, use.stride, use.shortcut, use.trace, use.depth, use.origin, 0, use.root)
+    return Use(stage, stage.width, use.stride, use.shortcut, use.trace, use.depth, use.origin, 0, use.root,
+               use.written)
 
 
 def _name_the_use(evaluator: Evaluator, before: int, use: Use) -> None:
@@ -247,16 +257,8 @@ def _user_field(use: Use, spec_node: Any, within: SpecPath) -> SpecPath | None:
     if len(within) != 1 or not isinstance(within[0], str):
         return None
     written = spec_node.layer if within[0] == "layer" else spec_node.settings.get(within[0])
-    field = written[2:-1].strip() if isinstance(written, str) and written.startswith("${") and \
-        written.endswith("}") else None
-    if field is None or not field.isidentifier():
-        return None
-    root_origin, root_written = use.root
-    value = getattr(use.stage, field, None)
-    for name, found in root_written:
-        if name == field and found == value and type(found) is type(value):
-            return (*root_origin, name)
-    return None
+    field = field_read(written)
+    return None if field is None else root_field(use.root, written, getattr(use.stage, field, None))
 
 
 def _concrete(block: Node, resolved: Resolved) -> Node:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The spec's stage that a use is part of (however deeply nested): its path and the fields it wrote
 # (name, value). A value the stage wrote that fails inside the definition (`activation: conv`,
-# `groups: 5`) is reported at the user's field, not inside the library file (defined._user_field).
+# `groups: 5`) is reported at the user's field, not inside the library file (root_field).
 Root = tuple[SpecPath, tuple[tuple[str, Any], ...]]
 
 
@@ -49,6 +49,7 @@ class Use(NamedTuple):
     origin: SpecPath  # where the use is written (a stage, or a node of an enclosing definition)
     index: int = 0  # the copy's index in its stage (0 for a nested block)
     root: Root = ((), ())  # the stage that holds this use, nested or not, and the fields it wrote
+    written: tuple[tuple[str, Any], ...] = ()  # a nested use's settings as its enclosing definition writes them
 
 
 class NestedUse(NamedTuple):
@@ -63,6 +64,7 @@ class NestedUse(NamedTuple):
     depth: int
     origin: SpecPath
     root: Root
+    written: tuple[tuple[str, Any], ...] = ()  # the node's settings as the definition writes them
 
 
 class _Lowering:
@@ -101,9 +103,13 @@ class _Lowering:
         """The definition's `requires:`, each unmet one an error at the use, before any node is made."""
         settable = {*self.definition.fields, "width", "stride"}  # what a use writes, where it does
         written = {name for name in self.stage.model_fields_set if name in settable}
-        for where, message, hint in use_problems(self.stage.kind_name, self.definition.fields,
-                                                 self.definition.requires, self.environment, written,
-                                                 self.use.origin):
+        for at, message, hint in use_problems(self.stage.kind_name, self.definition.fields,
+                                              self.definition.requires, self.environment, written,
+                                              self.use.origin):
+            where = at
+            if self.use.depth > 0 and len(at) > len(self.use.origin):  # at the stage's field it carries
+                field = at[-1]
+                where = root_field(self.use.root, dict(self.use.written).get(field), self.environment.get(field)) or at
             # A nested use's trace ends with its module name already (`... > layer2.0.se`).
             self.problem(where, self.use.trace if self.use.depth > 0 else self.qualname, message, hint)
 
@@ -239,7 +245,8 @@ class _Lowering:
             try:
                 layer = derived(plan.layer_model or LAYERS[kind], layer=kind, **settings)
             except ValidationError as error:
-                self.layer_problems(error, settings, spec_node.settings, where, what)
+                for key, message, hint in settings_problems(error, settings, spec_node.settings):
+                    self.problem((*where, *key), what, message, hint)
                 return None
             except TypeError:  # an unhashable value (a list within a list): refused by the layer's rule
                 self.problem(where, what, "expected numbers or pairs of numbers as values")
@@ -267,27 +274,6 @@ class _Lowering:
         if spec_node.shortcut is not None:
             return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
         return self.nested(spec_node, name, inputs, settings, where, what)
-
-    def layer_problems(self, error: ValidationError, settings: dict[str, Any], written: dict[str, Any],
-                       where: SpecPath, what: str) -> None:
-        """A derived layer's validation errors in a spec's words (`width: expected >= 1, found -92`),
-        one per setting (a union such as `kernel`'s gives one item per member)."""
-        from archspec.validate import _expected, _show, _value_at, path_is_tag  # (validate imports the registry)
-
-        by_path: dict[SpecPath, list[dict]] = {}
-        for item in error.errors(include_url=False):  # the loc without Pydantic's union members
-            path = tuple(part for part in item["loc"] if not (isinstance(part, str) and path_is_tag(part)))
-            by_path.setdefault(path, []).append(item)  # type: ignore[arg-type]
-        for path, items in by_path.items():
-            if any(other[:len(path)] == path and len(other) > len(path) for other in by_path):
-                continue  # a union's other member failed deeper (`kernel[1]` of a pair): that one is said
-            if not path or path[0] not in settings:  # a rule across fields: as it is said
-                self.problem((*where, *path[:1]), what, items[0]["msg"])
-                continue
-            key, value = path[0], _value_at(settings, path)
-            expected = " or ".join(dict.fromkeys(_expected(item, path) for item in items))
-            hint = f"`{written[key]}` gives {settings[key]!r}" if is_expression(written.get(key)) else None
-            self.problem((*where, key), what, f"{format_path(path)}: expected {expected}, found {_show(value)}", hint)
 
     def layer_kind(self, written: str, where: SpecPath, what: str, given: dict[str, Any]) -> str | None:
         """The layer kind of a node: as written, or the value of its `${...}` (a field naming an
@@ -345,7 +331,8 @@ class _Lowering:
         model = self.stage.visible.get(kind) or BLOCKS[kind]
         stride = settings.pop("stride", 1)
         use = NestedUse(kind, model, tuple(settings.items()), stride, self.use.shortcut,
-                        f"{self.use.trace} > {what}", self.use.depth + 1, where, self.use.root)
+                        f"{self.use.trace} > {what}", self.use.depth + 1, where, self.use.root,
+                        tuple(spec_node.settings.items()))
         return Node(name, "defined", tuple(inputs), use, where)  # type: ignore[arg-type]
 
 
@@ -359,6 +346,49 @@ def misplaced_bools(model: type[BaseModel], settings: dict[str, Any]) -> list[st
     spec's validation refuses them."""
     return [key for key, value in settings.items() if isinstance(value, bool) and key in model.model_fields
             and not _takes_bool(model, key)]
+
+
+def field_read(written: object) -> str | None:
+    """The field that a setting written `${field}` reads; None for any other setting."""
+    field = written[2:-1].strip() if isinstance(written, str) and written.startswith("${") and \
+        written.endswith("}") else None
+    return field if field is not None and field.isidentifier() else None
+
+
+def root_field(root: Root, written: object, value: object) -> SpecPath | None:
+    """The spec stage's field that a setting written `${field}` carries down with `value` unchanged
+    (through every enclosing definition that passes it on as `${field}`), where the stage wrote it."""
+    field = field_read(written)
+    root_origin, root_written = root
+    for name, found in root_written:
+        if name == field and found == value and type(found) is type(value):
+            return (*root_origin, name)
+    return None
+
+
+def settings_problems(error: ValidationError, settings: dict[str, Any], written: dict[str, Any]
+                      ) -> list[tuple[SpecPath, str, str | None]]:
+    """A derived layer's or nested block's validation errors in a spec's words (`width: expected >= 1,
+    found -92`), one per setting (a union such as `kernel`'s gives one item per member): each as (the
+    setting's key, or () for a rule across fields; the message; the hint)."""
+    from archspec.validate import _expected, _show, _value_at, path_is_tag  # (validate imports the registry)
+
+    by_path: dict[SpecPath, list[dict]] = {}
+    for item in error.errors(include_url=False):  # the loc without Pydantic's union members
+        path = tuple(part for part in item["loc"] if not (isinstance(part, str) and path_is_tag(part)))
+        by_path.setdefault(path, []).append(item)  # type: ignore[arg-type]
+    problems: list[tuple[SpecPath, str, str | None]] = []
+    for path, items in by_path.items():
+        if any(other[:len(path)] == path and len(other) > len(path) for other in by_path):
+            continue  # a union's other member failed deeper (`kernel[1]` of a pair): that one is said
+        if not path or path[0] not in settings:  # a rule across fields: as it is said
+            problems.append((path[:1], items[0]["msg"], None))
+            continue
+        key, value = path[0], _value_at(settings, path)
+        expected = " or ".join(dict.fromkeys(_expected(item, path) for item in items))
+        hint = f"`{written[key]}` gives {settings[key]!r}" if is_expression(written.get(key)) else None
+        problems.append(((key,), f"{format_path(path)}: expected {expected}, found {_show(value)}", hint))
+    return problems
 
 
 def bool_problem(key: str, value: bool, written: object = None) -> tuple[str, str]:
