@@ -18,6 +18,7 @@ import torch
 import archspec
 from archspec.cli import main
 from archspec.commands import UsageError
+from archspec.commands.train import augment_list
 from archspec.train import loop, outdir
 from archspec.train.data import digits_split
 from archspec.train.report import ProgressBar
@@ -220,6 +221,20 @@ def test_bad_requests_exit_2_with_one_clear_line(case, tmp_path, capsys, monkeyp
         assert captured.err.startswith("archspec train: error: ") and captured.err.count("\n") == 1
     if case in ("unknown dataset", "wrong classes", "missing files", "bad augment", "batch too big"):
         assert not out.exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("value", [",", "", "crop,,flip", "none,flip", "flip,"])
+def test_augment_refuses_an_empty_name_or_none_beside_a_name(value, capsys):
+    """`--augment ,` and `crop,,flip` were read as fewer augmentations, `none,flip` as flip, silently."""
+    with pytest.raises(SystemExit) as exited:
+        main(["train", str(DIGITS_SPEC), "--data", "digits", "--augment", value])
+    assert exited.value.code == 2
+    assert f"--augment: expected a comma-separated list of flip, crop, rotate (or `none` alone), found {value!r}" in \
+        capsys.readouterr().err
+
+
+def test_augment_none_alone_is_no_augmentation():
+    assert augment_list("none") == () and augment_list(" crop , flip") == ("crop", "flip")
 
 
 @pytest.mark.parametrize("command", ["train", "eval"])
