@@ -279,6 +279,17 @@ def test_eval_refuses_a_checkpoint_of_another_network(trained_run, tmp_path, cap
     assert "is not a readable archspec checkpoint" in capsys.readouterr().err
 
 
+def test_eval_says_every_kind_of_mismatch_of_a_checkpoint_that_does_not_fit(trained_run, capsys):
+    """It showed only the first line of torch's message (one missing key); now what `--weights` says."""
+    run, _ = trained_run
+    assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(run / "last.pt"),
+                 "--set", "stages[1].width=48", "--set", "stem[0].bias=true"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"archspec eval: error: {run / 'last.pt'} does not fit {DIGITS_SPEC}: "
+                          "1 missing tensor: conv1.bias; 16 tensors of another shape: ") and err.count("\n") == 1
+    assert "layer2.0.conv1.weight (checkpoint 64x32x3x3, model 48x32x3x3)" in err
+
+
 def test_progress_bar_draws_only_on_a_terminal():
     plain = io.StringIO()
     bar = ProgressBar(2, 5, 10, stream=plain)  # StringIO is not a terminal
