@@ -19,7 +19,7 @@ import archspec
 from archspec.cli import main
 from archspec.commands import UsageError
 from archspec.commands.train import augment_list
-from archspec.train import loop, outdir
+from archspec.train import loop, outdir, preflight
 from archspec.train.data import digits_split
 from archspec.train.report import ProgressBar
 from conftest import SPECS
@@ -448,7 +448,7 @@ def test_the_batchnorm_check_agrees_with_a_training_forward_pass(spec, batch):
     """Static figures equal reality: refused exactly when PyTorch's training forward pass fails."""
     report = archspec.check(archspec.load(spec), (3, 32, 32) if spec == SPECS / "resnet18.yaml" else None)
     try:
-        loop._check_batch_norm(report, batch, 1)
+        preflight.check_batch_norm(report, batch, 1)
         refused = False
     except UsageError:
         refused = True
