@@ -20,17 +20,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, create_model, model_serializer
 
 from archspec.blocks.base import BlockStage, Shortcut
-from archspec.blocks.defined_lowering import (
-    NestedUse,
-    Use,
-    bool_problem,
-    field_read,
-    lower_use,
-    misplaced_bools,
-    root_field,
-    settings_problems,
-)
+from archspec.blocks.defined_lowering import NestedUse, Use, lower_use
 from archspec.blocks.defined_plans import NodePlan, node_plans, requirement_functions
+from archspec.blocks.defined_settings import bool_problem, field_read, misplaced_bools, root_field, settings_problems
 from archspec.definitions import MAX_NESTING, BlockDefinition, is_expression, reads_index
 from archspec.errors import SpecPath, format_path
 from archspec.expr import Compiled
