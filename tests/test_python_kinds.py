@@ -67,3 +67,24 @@ def test_a_spec_defining_a_name_registered_since_it_was_checked_is_refused(regis
     registered.append("test_unit")
     with pytest.raises(archspec.SpecError, match="`test_unit` is a built-in block kind"):
         archspec.load(spec)
+
+
+def test_facts_that_disagree_with_the_graph_stop_the_table_and_the_build(registered: list[str]):
+    """A kind whose own `facts` lie (1 parameter for a 108-parameter convolution) was checked with its
+    figures and built from its graph: the report said 515 parameters, the module had 622, and the
+    table's rows did not add up to its total."""
+    honest = _conv_kind("test_liar")
+
+    class Liar(honest):  # type: ignore[valid-type, misc]
+        def facts(self, index, x, shortcut):
+            return (self.width, x[1], x[2]), 1, 1, 1
+
+    archspec.register_block(Liar)
+    registered.append("test_liar")
+    spec = archspec.load("name: t\ninput: {channels: 3, size: 8}\nstages: [{block: test_liar, width: 4}]\n"
+                         "head: [{layer: flatten}, {layer: linear, width: 2}]\n")
+    message = r"static figures \(output 2, 515 parameters.*module is built from \(output 2, 622 parameters.*`test_liar`"
+    with pytest.raises(RuntimeError, match=message):
+        archspec.check(spec).rows()
+    with pytest.raises(RuntimeError, match=message):
+        archspec.compile(spec)
