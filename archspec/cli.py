@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import IO
 
 from archspec import __version__
 from archspec.commands import UsageError, report_errors, report_usage_error, secondary_rank
@@ -44,6 +45,12 @@ class _BadArguments(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         raise _BadArguments(self, message)
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        # argparse's own ignores an OSError: `--version` or `--help` into a full disk or /dev/full
+        # (unbuffered) then exited 0 with its text lost. Let `main` report it as any failed write.
+        if message:
+            (file or sys.stderr).write(message)
 
 
 def _asks_for_json(argv: Sequence[str]) -> bool:
@@ -84,7 +91,12 @@ def make_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _main(argv)
+        try:
+            return _main(argv)
+        finally:
+            # Flushed here, not at exit, so that a failed write is reported below: argparse's --version
+            # and --help end in SystemExit(0), and Python's flush at exit fails without a word or status.
+            sys.stdout.flush()
     except BrokenPipeError:
         # Whoever read the output stopped reading (`archspec compile SPEC | head`): stop quietly, as
         # `cat` does, instead of a traceback. Python flushes stdout again at exit, which would fail

@@ -4,6 +4,7 @@ both as `python -m archspec` in a fresh process and as the `archspec` console-sc
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -364,12 +365,19 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(argv: list[str]) -
 
 
 @pytest.mark.parametrize("argv", [["check", str(SPECS / "lenet.yaml")], ["gallery", str(SPECS)],
-                                  ["completion", "bash"], ["blocks"]])
-def test_an_output_that_takes_nothing_more_is_one_line_not_a_traceback(argv: list[str]) -> None:
-    """`archspec check SPEC > /dev/full` (or a full disk): the write's OSError was a traceback."""
+                                  ["completion", "bash"], ["blocks"], ["--version"], ["--help"],
+                                  ["check", "--help"]])
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_an_output_that_takes_nothing_more_is_one_line_not_a_traceback(argv: list[str], unbuffered: str) -> None:
+    """`archspec check SPEC > /dev/full` (or a full disk): the write's OSError was a traceback; argparse's
+    own `--version` and `--help` exited 0, their text lost, saying nothing (unbuffered: the write failed
+    inside argparse, which ignores it; buffered: Python's flush at exit failed without a status)."""
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        environment["PYTHONUNBUFFERED"] = unbuffered
     with open("/dev/full", "w") as full:
         process = subprocess.run([sys.executable, "-m", "archspec", *argv], check=False, cwd=ROOT, stdout=full,
-                                 stderr=subprocess.PIPE, text=True, timeout=120)
+                                 stderr=subprocess.PIPE, text=True, timeout=120, env=environment)
     assert process.returncode == 1
     assert process.stderr.startswith("archspec: error: cannot write the output: ")
     assert process.stderr.count("\n") == 1, process.stderr

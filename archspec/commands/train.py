@@ -38,7 +38,15 @@ worker_count = at_most_per_cpu(0, 4, "4 per CPU of this machine")
 
 
 def augment_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip() and part.strip() != "none")
+    """`crop,flip`, or `none`. An empty name (`--augment ,`, `crop,,flip`) is a slip, as is `none` beside
+    a name: both were read as fewer augmentations than the user may have meant, without a word."""
+    names = [part.strip() for part in text.split(",")]
+    if names == ["none"]:
+        return ()
+    if "" in names or "none" in names:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(AUGMENTATIONS)} (or `none` alone), found {text!r}")
+    return tuple(names)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

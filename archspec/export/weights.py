@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from archspec.export import ExportError
-from archspec.train.checkpoint import load_plain_data, load_problem
+from archspec.train.checkpoint import load_plain_data, load_problem, state_mismatch
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
@@ -36,19 +36,12 @@ def load_weights(network: nn.Module, path: Path, spec_name: str | None = None) -
                           "(a dict with the state_dict under \"model\")")
     trained_from = content.get("spec_name") if isinstance(content, Mapping) else None
     state = _unwrapped(dict(state))
-    ours = network.state_dict()
-    missing = [key for key in ours if key not in state]
-    unexpected = [key for key in state if key not in ours]
-    wrong = [f"{key} (checkpoint {_shape(state[key])}, model {_shape(tensor)})"
-             for key, tensor in ours.items() if key in state and state[key].shape != tensor.shape]
-    if missing or unexpected or wrong:
-        problems = [f"{len(items)} {what}: {', '.join(items[:3])}{', ...' if len(items) > 3 else ''}"
-                    for what, items in (("missing tensors", missing), ("unexpected tensors", unexpected),
-                                        ("tensors of another shape", wrong)) if items]
+    problems = state_mismatch(network.state_dict(), state)
+    if problems:
         origin = (f"they were trained from the spec `{trained_from}`, not `{spec_name}`"
                   if isinstance(trained_from, str) and spec_name and trained_from != spec_name
                   else "were they trained from this spec, at this --input size?")
-        raise ExportError(f"the weights in {path} do not fit this spec: {'; '.join(problems)} ({origin})")
+        raise ExportError(f"the weights in {path} do not fit this spec: {problems} ({origin})")
     network.load_state_dict(state, strict=True)
 
 
@@ -58,6 +51,3 @@ def _unwrapped(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             state = {key[len(prefix):]: value for key, value in state.items()}
     return state
 
-
-def _shape(tensor: torch.Tensor) -> str:
-    return "x".join(map(str, tensor.shape)) or "scalar"

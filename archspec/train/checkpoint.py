@@ -36,7 +36,7 @@ import random
 import re
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,26 @@ def _found(checkpoint: dict[str, Any], name: str) -> str:
     value = checkpoint[name]
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def state_mismatch(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> str | None:
+    """What keeps the state_dict `theirs` from loading strictly into a network whose state_dict is
+    `ours` (tensors on both sides): its missing, unexpected and other-shaped entries, three of each
+    named; None where it loads. Said alike by `eval --checkpoint`, `train --resume` and `--weights`."""
+    missing = [key for key in ours if key not in theirs]
+    unexpected = [key for key in theirs if key not in ours]
+    wrong = [f"{key} (checkpoint {_shape(theirs[key])}, model {_shape(tensor)})"
+             for key, tensor in ours.items() if key in theirs and theirs[key].shape != tensor.shape]
+    problems = [f"{len(items)} {one if len(items) == 1 else many}: {', '.join(items[:3])}"
+                f"{', ...' if len(items) > 3 else ''}"
+                for one, many, items in (("missing tensor", "missing tensors", missing),
+                                         ("unexpected tensor", "unexpected tensors", unexpected),
+                                         ("tensor of another shape", "tensors of another shape", wrong)) if items]
+    return "; ".join(problems) or None
+
+
+def _shape(tensor: Any) -> str:
+    return "x".join(map(str, tensor.shape)) or "scalar"
 
 
 def load_entry(name: str, load: Callable[[], None], problem: str) -> None:

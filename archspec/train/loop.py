@@ -41,6 +41,7 @@ from archspec.train.checkpoint import (
 )
 from archspec.train.data import check_augment, known_class_count, load_data
 from archspec.train.network import build_network, check_classes, checked_spec, load_trained_weights
+from archspec.train.preflight import check_batch_norm, check_numbers
 from archspec.train.report import MetricsLog, ProgressBar, epoch_line
 from archspec.train.steps import Precision, Totals, evaluate, train_epoch
 
@@ -93,7 +94,7 @@ def lr_factor(schedule: str, epochs: int) -> Any:
 
 
 def train(config: TrainConfig) -> int:
-    _check_numbers(config)
+    check_numbers(config)
     check_augment(config.augment)
     spec, report, spec_text = checked_spec(config.spec, config.overrides)
     if report.params == 0:  # torch's optimizers refuse an empty parameter list
@@ -127,7 +128,7 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
         if config.batch_size % context.world_size:
             raise UsageError(f"--batch-size {config.batch_size} (the global batch) does not split "
                              f"evenly over {context.world_size} processes")
-        _check_batch_norm(report, config.batch_size, context.world_size)
+        check_batch_norm(report, config.batch_size, context.world_size)
         threads_line = threads.apply(config.threads, report.macs, config.batch_size // context.world_size,
                                      int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size)))
         data, split = validation.split(_load_data(config, report.input_shape, context),
@@ -244,38 +245,6 @@ def _check_same_split(split: validation.Split, context: distributed.Context) -> 
     if any(record != digests[0] for record in digests):
         raise UsageError(f"the validation split differs between processes: {digests}; the training "
                          "data must be the same files on every node")
-
-
-def _check_numbers(config: TrainConfig) -> None:
-    problems = [f"--{name.replace('_', '-')} must be {rule}, found {value}" for name, value, ok, rule in (
-        ("epochs", config.epochs, config.epochs >= 1, "at least 1"),
-        ("batch_size", config.batch_size, config.batch_size >= 1, "at least 1"),
-        ("lr", config.lr, config.lr is None or (config.lr > 0 and math.isfinite(config.lr)), "positive"),
-        ("momentum", config.momentum, 0 <= config.momentum < 1, "in [0, 1)"),
-        ("weight_decay", config.weight_decay, 0 <= config.weight_decay < math.inf, "finite, zero or positive"),
-        # numpy's generators (the validation split, np.random.seed) take seeds in [0, 2**32)
-        ("seed", config.seed, 0 <= config.seed < 2**32, f"in [0, {2**32 - 1}]"),
-        ("workers", config.workers, config.workers >= 0, "zero or positive"),
-    ) if not ok]
-    fraction_problem = validation.check_fraction(config.val_fraction)
-    if fraction_problem:
-        problems.append(fraction_problem)
-    if problems:
-        raise UsageError("; ".join(problems))
-
-
-def _check_batch_norm(report: Any, batch_size: int, world_size: int) -> None:
-    """In training, BatchNorm needs more than one value per channel: the batch of one process times
-    the layer's height and width. (No batch is smaller than the per-process batch: the last
-    incomplete one is dropped.)"""
-    per_process = batch_size // world_size
-    for row in report.rows(None):
-        if row.kind == "batchnorm" and per_process * math.prod(row.output_shape[1:]) == 1:
-            split = f", {per_process} image per process over {world_size}" if world_size > 1 else ""
-            raise UsageError(f"--batch-size {batch_size}{split}: the BatchNorm layer {row.name} (output "
-                             f"{'x'.join(map(str, row.output_shape))}) would normalise each channel over "
-                             f"a single value, which training cannot do; use --batch-size "
-                             f"{2 * world_size} or more")
 
 
 def _claim(out: Path, context: distributed.Context) -> outdir.RunLock | None:

@@ -10,6 +10,7 @@ from archspec.check import Report
 from archspec.commands import UsageError
 from archspec.errors import SpecError
 from archspec.spec import Spec
+from archspec.train.checkpoint import state_mismatch
 
 
 def checked_spec(spec_path: str | Path, overrides: Sequence[str] = ()) -> tuple[Spec, Report, str]:
@@ -62,7 +63,10 @@ def build_network(report: Report, device: Any, channels_last: bool) -> Any:
 
 
 def load_trained_weights(network: Any, checkpoint: dict[str, Any], problem: str) -> None:
-    """The checkpoint's weights into `network`, strictly; a UsageError `problem: first mismatch`."""
+    """The checkpoint's weights into `network`, strictly; a UsageError `problem: what does not fit`."""
+    problems = state_mismatch(network.state_dict(), checkpoint["model"])
+    if problems:
+        raise UsageError(f"{problem}: {problems}")
     try:
         network.load_state_dict(checkpoint["model"])
     except RuntimeError as error:  # PyTorch lists every mismatch; its second line names the first
