@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from archspec._resolving import SCALE_OVERRIDE, needs_resolving
 from archspec.budget import DEFAULT_MAX_MEMORY
@@ -56,13 +56,21 @@ def register_block(kind: type[BlockStage]) -> type[BlockStage]:
     in `archspec blocks`; usable as a class decorator. `kind` subclasses
     `archspec.blocks.BlockStage` with a field `block: Literal["<name>"]` and implements `lower`
     (see archspec/blocks/residual.py); its static figures come from its graph unless it also gives
-    `facts`. A name already taken (built in, or registered before) is refused."""
+    `facts`. A name already taken (built in, a library kind, or registered before) is refused."""
     from archspec.blocks.base import BLOCKS, BlockStage
 
     if not (isinstance(kind, type) and issubclass(kind, BlockStage)):
         raise TypeError(f"register_block expects a subclass of archspec.blocks.BlockStage, found {kind!r}")
-    if "block" not in kind.model_fields or get_origin(kind.model_fields["block"].annotation) is not Literal:
-        raise TypeError(f"{kind.__name__} needs a field `block: Literal[\"<kind name>\"]`: the name specs use")
+    annotation = kind.model_fields["block"].annotation if "block" in kind.model_fields else None
+    names = get_args(annotation) if get_origin(annotation) is Literal else ()
+    if len(names) != 1 or not isinstance(names[0], str):
+        raise TypeError(f"{kind.__name__} needs a field `block: Literal[\"<kind name>\"]` with one name: the "
+                        f"name specs use" + (f"; found Literal{list(names)}" if names else ""))
+    from archspec.library import library_index
+
+    if names[0] in library_index():  # its library kinds nest it by name: they would nest this class instead
+        raise ValueError(f"block kind {names[0]!r} is a kind of archspec's library "
+                         f"({library_index()[names[0]].name}); give {kind.__name__} another block name")
     return BLOCKS.register(kind)
 
 

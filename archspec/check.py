@@ -65,6 +65,13 @@ class Report:
         if problems:  # tests/test_block_twins.py exists so that this never happens
             raise RuntimeError(f"archspec bug: the blocks' static twins passed {self.spec.name!r}, but its "
                                f"graph reports: {problems[0][1]}")
+        resolved = lowered.resolved
+        graph_figures = (resolved[-1].out_shape if resolved else self.input_shape,
+                         sum(r.params for r in resolved), sum(r.macs for r in resolved))
+        if self.figures is not None and graph_figures != tuple(self.figures[:3]):
+            # A Python kind's own `facts` that disagree with its `lower`: the report's figures would not be
+            # the module's that the build makes from this graph.
+            raise RuntimeError(_twin_disagreement(self.spec, self.figures, graph_figures))
         return lowered
 
     @property
@@ -173,6 +180,23 @@ def check(spec: Spec, input_shape: Shape | None = None,
     resolved = lowered.resolved  # a block kind without a static twin: the graph's figures
     return Report(spec, x, (), (resolved[-1].out_shape if resolved else x, sum(r.params for r in resolved),
                                 sum(r.macs for r in resolved)), lowered)
+
+
+def _twin_disagreement(spec: Spec, twin: Facts, graph: Facts) -> str:
+    """What to say where the static twins' figures differ from the graph's: the kinds registered from
+    Python with their own `facts`, else an archspec bug (tests/test_block_twins.py holds archspec's)."""
+    def figures(found: Facts) -> str:
+        return f"output {show(found[0])}, {found[1]:,} parameters, {found[2]:,} MACs"
+
+    from archspec.blocks.base import BLOCKS, BlockStage
+
+    own = [f"`{name}` ({kind.__qualname__})" for name, kind in BLOCKS.items()
+           if kind.facts is not BlockStage.facts and not kind.__module__.startswith("archspec.")]
+    which = (f"a kind's `facts` disagree with its `lower` ({', '.join(own)}): make them agree, or leave "
+             "`facts` out (the graph's figures are then used)") if own else (
+             "archspec bug: a block's static twin is wrong")
+    return (f"{spec.name!r}: the blocks' static figures ({figures(twin)}) differ from its graph's, which the "
+            f"module is built from ({figures(graph)}): {which}")
 
 
 def _lower_and_evaluate(spec: Spec, x: Shape

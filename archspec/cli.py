@@ -117,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 _FULL_OUTPUT = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
+# A path that names nothing the command could use, whatever it is for.
+_UNUSABLE_PATH = frozenset({errno.ENAMETOOLONG, errno.EACCES})
+
+
 def _stdout_to_devnull() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
@@ -138,6 +142,14 @@ def _main(argv: Sequence[str] | None) -> int:
         return report_errors(error.errors, as_json)
     except UsageError as error:
         return report_usage_error(f"archspec {args.command}", str(error), as_json)
+    except OSError as error:
+        # Python before 3.14 raises from a path probe (`is_dir()`, `exists()`) where a path the user typed
+        # is too long a name, or lies in a folder that cannot be searched: each command's checks of its
+        # paths would otherwise end in a traceback.
+        if error.errno not in _UNUSABLE_PATH or error.filename is None:
+            raise
+        return report_usage_error(f"archspec {args.command}", f"cannot use {error.filename}: {error.strerror}",
+                                  as_json, "give a shorter path, or one in a folder you can read")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -185,11 +185,12 @@ def _error_at(file: str | None, text: str, line: int, column: int, message: str,
 
 
 def read_source(source: str | Path) -> tuple[str, str | None]:
-    """(text, file name) from a path or from YAML text itself (text has a newline or a `:`)."""
+    """(text, file name) from a path or from YAML text itself (text has a newline, or a `:` and names no
+    file: `runs/10:30/spec.yaml` is a path)."""
     if not isinstance(source, (str, Path)):
         raise TypeError(f"expected a spec's path (str or pathlib.Path) or its YAML text (str), found "
                         f"{type(source).__name__}" + (": decode bytes first" if isinstance(source, bytes) else ""))
-    if isinstance(source, Path) or ("\n" not in source and ":" not in source):
+    if isinstance(source, Path) or ("\n" not in source and (":" not in source or _names_a_file(source))):
         path = Path(source)
         try:
             # Read at most one byte past the limit: a size from stat() cannot be trusted (a FIFO,
@@ -212,6 +213,13 @@ def read_source(source: str | Path) -> tuple[str, str | None]:
                             f"(byte offset {error.start}), which is not valid UTF-8",
                             "save the file as UTF-8") from None
     return source, None
+
+
+def _names_a_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL character: YAML text, not a file's name
+        return False
 
 
 def _too_large(file: str | None, size: int | None) -> SpecError:

@@ -352,7 +352,7 @@ _ITEMS = {"stem": "a layer such as {layer: relu}", "head": "a layer such as {lay
 
 def _expected(item: dict, path: SpecPath = ()) -> str:
     message: str = item["msg"]
-    for prefix in ("Input should be ", "Value error, ", "String should "):
+    for prefix in ("Input should be ", "Value error, ", "String should have ", "String should "):
         if message.startswith(prefix):
             message = message[len(prefix):]
             break

@@ -182,7 +182,21 @@ def test_dot_is_a_graph_with_a_cluster_per_stage_and_shapes_on_edges(tmp_path):
     assert text.count("subgraph ") == 6  # stem, layer1..layer4, head
     assert '"layer1.0-1" -> "layer2.0" [label="64x56x56"];' in text  # alike blocks share a node
     assert "shortcut: projection (conv 1x1/2, 256 + batchnorm)" in text
-    assert '"fc" -> output [label="1000"];' in text
+    assert '"fc" -> "(output)" [label="1000"];' in text
+
+
+def test_dot_layers_named_input_and_output_are_boxes_of_their_own(tmp_path):
+    """A layer named `input` had the input oval's node ID: the oval took the layer's label and the
+    first edge looped on it ("input" -> "input")."""
+    spec = tmp_path / "io.yaml"
+    spec.write_text("name: io\ninput: {channels: 3, size: 8}\nstem: [{layer: conv, width: 4, name: input}]\n"
+                    "head: [{layer: global_avgpool}, {layer: flatten}, {layer: linear, width: 3, name: output}]\n")
+    assert export(spec, "-f", "dot", "-o", tmp_path / "io.dot") == 0
+    edges = [line.split(" [")[0].strip().split(" -> ") for line in (tmp_path / "io.dot").read_text().splitlines()
+             if " -> " in line]
+    chain = [edges[0][0], *(head for _, head in edges)]
+    assert all(tail == before for (tail, _), before in zip(edges, chain))  # one path, input to output
+    assert len(set(chain)) == len(chain) == 5 and chain[1] == '"input"' and chain[-2] == '"output"'
 
 
 def test_diagrams_and_the_command_module_do_not_import_torch(tmp_path):

@@ -95,12 +95,15 @@ def dot(report: Report) -> str:
     """Graphviz DOT text of the diagram (render it with `dot -Tsvg`)."""
     model = diagram(report)
     title = _quote(model.title + "\n" + model.subtitle)
+    # The input's and output's node IDs hold parentheses, which no module name can: a layer named
+    # `input` or `output` is a box of its own, not the oval's.
+    source, sink = _quote("(input)"), _quote("(output)")
     lines = [f"digraph {_quote(model.title)} {{",
              f'  graph [rankdir=TB, labelloc=t, fontname="monospace", label={title}];',
              '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="monospace"];',
              '  edge [fontname="monospace", fontsize=10];',
-             f'  input [shape=oval, label={_quote("input " + show(model.input_shape))}];']
-    previous = "input"
+             f'  {source} [shape=oval, label={_quote("input " + show(model.input_shape))}];']
+    previous = source
     for number, group in enumerate(model.groups):
         lines.append(f"  subgraph {_quote(f'cluster_{number}')} {{")
         lines.append(f'    label={_quote(group.name)}; style="rounded,filled"; '
@@ -113,11 +116,11 @@ def dot(report: Report) -> str:
             lines.append(f"    {_quote(box.name)} [label={_quote(label)}];")
         lines.append("  }")
         for box in group.boxes:
-            lines.append(f"  {_quote(previous)} -> {_quote(box.name)} [label={_quote(show(box.in_shape))}];")
-            previous = box.name
-    lines.append(f'  output [shape=oval, label={_quote("output")}];')
+            lines.append(f"  {previous} -> {_quote(box.name)} [label={_quote(show(box.in_shape))}];")
+            previous = _quote(box.name)
+    lines.append(f'  {sink} [shape=oval, label={_quote("output")}];')
     last = model.groups[-1].boxes[-1].out_shape if model.groups else model.input_shape
-    lines.append(f"  {_quote(previous)} -> output [label={_quote(show(last))}];")
+    lines.append(f"  {previous} -> {sink} [label={_quote(show(last))}];")
     return "\n".join([*lines, "}"]) + "\n"
 
 

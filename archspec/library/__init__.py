@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from archspec.blocks.base import BlockStage
+from archspec.blocks.base import BLOCKS, BlockStage
 from archspec.blocks.defined import DefinedStage, stage_model
 from archspec.definitions import LAST_DEFINED, BlockDefinition, BlockDefinitions, check_kind_set, refuse
 from archspec.errors import SpecError
@@ -156,7 +156,9 @@ def spec_kinds(blocks: Mapping[str, BlockDefinition]) -> Mapping[str, type[Block
     key = json.dumps({kind: definition.model_dump(mode="json", by_alias=True) for kind, definition in blocks.items()},
                      sort_keys=True)
     known = _SPEC_KINDS.get(key)
-    if known is None:
+    # A Python kind registered since these definitions were made takes one of their names: check them
+    # again, so that the spec is refused as it would be in a fresh process, not built from the Python kind.
+    if known is None or any(kind in BLOCKS for kind in blocks):
         refuse(check_kind_set(blocks, library), "blocks")
         own: dict[str, type[BlockStage]] = {}
         visible: ChainMap[str, type[BlockStage]] = ChainMap(own, library)  # type: ignore[arg-type]
