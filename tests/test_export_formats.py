@@ -159,6 +159,15 @@ def test_svg_diagram_shows_stages_blocks_shortcuts_and_shapes(tmp_path):
     assert texts.count("projection shortcut") == 3 and texts.count("identity shortcut") == 4
 
 
+def test_merged_alike_blocks_keep_the_first_ones_name_when_copy_names_hold_a_dash(tmp_path):
+    """regnet's copies are `block3-0` .. `block3-6`: the merged box read `block3-block3-6`, having cut the
+    first name at its own dash."""
+    assert export(SPECS / "regnet_x_400mf.yaml", "-o", tmp_path / "regnet.svg") == 0
+    texts = ["".join(element.itertext()) for element in ET.parse(tmp_path / "regnet.svg").getroot().iter(
+        "{http://www.w3.org/2000/svg}text")]
+    assert any(text.startswith("trunk_output.block3.block3-1..block3-6  6 × ") for text in texts), texts
+
+
 def test_svg_draws_zero_pad_and_missing_shortcuts_and_concatenations(small, tmp_path):
     assert export(small["spec"], "-o", tmp_path / "small.svg") == 0
     texts = "\n".join(ET.parse(tmp_path / "small.svg").getroot().itertext())

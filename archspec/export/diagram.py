@@ -28,6 +28,7 @@ class Box:
     shortcut: str | None = None  # identity, projection, zero-pad or none; None: not a residual block
     shortcut_detail: str = ""  # "conv 1x1/2, 128 + batchnorm"
     count: int = 1
+    first_name: str = ""  # for merged alike blocks, the first one's name ("layer3.1")
 
     @property
     def title(self) -> str:
@@ -180,9 +181,12 @@ def _merge_alike(boxes: list[Box]) -> list[Box]:
     for box in boxes:
         last = merged[-1] if merged else None
         if (last is not None and last.in_shape == last.out_shape == box.in_shape == box.out_shape
-                and replace(last, name=box.name, count=1) == box):
-            name = f"{last.name.split('-')[0]}-{box.name.rsplit('.', 1)[-1]}"
-            merged[-1] = replace(box, name=name, count=last.count + 1)
+                and replace(last, name=box.name, count=1, first_name="") == box):
+            # The first block's name is kept, not cut out of the merged one: copy names may hold a `-`
+            # themselves (regnet's `block3-1`), and then `..` separates the two ends.
+            first, final = last.first_name or last.name, box.name.rsplit(".", 1)[-1]
+            separator = ".." if "-" in first.rsplit(".", 1)[-1] + final else "-"
+            merged[-1] = replace(box, name=f"{first}{separator}{final}", count=last.count + 1, first_name=first)
         else:
             merged.append(box)
     return merged
