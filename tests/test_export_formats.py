@@ -159,6 +159,15 @@ def test_svg_diagram_shows_stages_blocks_shortcuts_and_shapes(tmp_path):
     assert texts.count("projection shortcut") == 3 and texts.count("identity shortcut") == 4
 
 
+def test_a_small_networks_diagram_counts_its_multiply_accumulates_whole(tmp_path):
+    """lenet's 0.4 M read well, but a network of 20,736 MACs was drawn as "0.0 M multiply-accumulates"."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("name: tiny\ninput: {channels: 3, size: 8}\nstem: [{layer: conv, width: 4, kernel: 3}]\n")
+    assert export(spec, "-o", tmp_path / "tiny.svg") == 0
+    text = "\n".join(ET.parse(tmp_path / "tiny.svg").getroot().itertext())
+    assert "112 parameters, 3,888 multiply-accumulates at 3x8x8" in text
+
+
 def test_merged_alike_blocks_keep_the_first_ones_name_when_copy_names_hold_a_dash(tmp_path):
     """regnet's copies are `block3-0` .. `block3-6`: the merged box read `block3-block3-6`, having cut the
     first name at its own dash."""

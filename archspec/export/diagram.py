@@ -68,7 +68,8 @@ def diagram(report: Report) -> Diagram:
     if loose:
         groups.append(Group("head" if seen_stage else "layers", tuple(loose), False))
     spec = report.spec
-    macs = f"{report.macs / 1e9:.2f} G" if report.macs >= 1e9 else f"{report.macs / 1e6:.1f} M"
+    macs = (f"{report.macs / 1e9:.2f} G" if report.macs >= 1e9 else f"{report.macs / 1e6:.1f} M"
+            if report.macs >= 1e5 else f"{report.macs:,}")  # a small network's 20,736 is not "0.0 M"
     subtitle = f"{report.params:,} parameters, {macs} multiply-accumulates at {show(report.input_shape)}"
     return Diagram(spec.name, subtitle, report.input_shape, tuple(groups))
 
