@@ -105,6 +105,28 @@ def test_onnx_passes_the_checker_and_matches_pytorch_at_two_batch_sizes(small, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.onnx"]  # no temporary left
 
 
+def test_onnx_writes_adaptive_max_pooling_whose_size_does_not_divide_the_map(tmp_path):
+    """torch's exporter has no ONNX form of it (5 rows from 13, 3 columns from 13); the even case beside it."""
+    spec_path = tmp_path / "pools.yaml"
+    spec_path.write_text("name: pools\ninput: {channels: 2, size: 13}\nstem:\n"
+                         "  - {layer: conv, width: 4, kernel: 3, padding: 1}\n"
+                         "  - {layer: adaptive_maxpool, size: [5, 3]}\n"
+                         "  - {layer: adaptive_maxpool, size: [5, 1]}\n"
+                         "head:\n  - {layer: flatten}\n  - {layer: linear, width: 3}\n", encoding="utf-8")
+    torch.manual_seed(0)
+    network = archspec.compile(archspec.load(spec_path)).eval()
+    torch.save(network.state_dict(), tmp_path / "weights.pt")
+    target = tmp_path / "pools.onnx"
+    assert export(spec_path, "-o", target, "--weights", tmp_path / "weights.pt") == 0
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    for batch in (1, 3):
+        x = torch.randn(batch, 2, 13, 13, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            expected = network(x)
+        (got,) = session.run(None, {"input": x.numpy()})
+        assert np.abs(got - expected.numpy()).max() < 1e-5
+
+
 def test_exported_program_reloads_and_runs_with_a_dynamic_batch(small, tmp_path):
     target = tmp_path / "small.pt2"
     assert export(small["spec"], "-o", target, "--weights", small["checkpoint"]) == 0  # format from suffix
