@@ -276,6 +276,31 @@ def test_bad_requests_exit_2_with_a_message_and_write_nothing(small, tmp_path, c
     assert sorted(os.listdir(tmp_path)) == before
 
 
+@pytest.mark.parametrize("format_name", ["python", "svg", "dot"])
+def test_dash_writes_a_text_format_to_standard_output_and_no_file(small, tmp_path, monkeypatch, capsys, format_name):
+    """`-o -` wrote a file named `-` in the current folder (as `archspec scale -o -` does not)."""
+    monkeypatch.chdir(tmp_path)
+    assert export(small["spec"], "-f", format_name, "-o", "-") == 0
+    printed = capsys.readouterr().out
+    assert os.listdir(tmp_path) == []
+    assert export(small["spec"], "-f", format_name, "-o", "net.txt") == 0
+    assert printed == (tmp_path / "net.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([], "-o - (standard output) needs --format"),
+    (["-f", "onnx"], "--format onnx writes a binary file"),
+    (["-f", "exported"], "--format exported writes a binary file"),
+    (["-f", "python", "--weights", "{checkpoint}"], "give -o PATH.py, not -o -"),
+])
+def test_dash_refuses_what_standard_output_cannot_hold(small, tmp_path, monkeypatch, capsys, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    assert export(small["spec"], "-o", "-", *[a.format(checkpoint=small["checkpoint"]) for a in arguments]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err and captured.out == ""
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_spec_failing_the_check_exits_2_and_writes_nothing(tmp_path, capsys):
     spec = tmp_path / "broken.yaml"
     spec.write_text(BROKEN_SPEC, encoding="utf-8")

@@ -4,6 +4,7 @@ a torch.export program, or a diagram (SVG, DOT). Imports torch only for the form
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from archspec.progress import activity
 NAME = "export"
 HELP = "write the network as PyTorch source, ONNX, a torch.export program, or an SVG/DOT diagram"
 _BY_SUFFIX = {**{f.suffix: f.name for f in FORMATS.values()}, ".gv": "dot"}
+STDOUT = "-"  # `-o -`: the text formats go to standard output, as `archspec scale -o -` does
+_TEXT_FORMATS = ("python", "svg", "dot")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", "-f", choices=list(FORMATS), metavar="FORMAT",
                         help="; ".join(f"{f.name}: {f.help}" for f in FORMATS.values())
                         + " (default: from the suffix of -o)")
-    parser.add_argument("-o", "--output", type=Path, metavar="PATH",
-                        help="file to write (default: the spec's name with the format's suffix, e.g. "
-                             "resnet18.onnx, in the current folder)")
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="file to write, or `-` for standard output (python, svg, dot) (default: the "
+                             "spec's name with the format's suffix, e.g. resnet18.onnx, in the current folder)")
     parser.add_argument("--weights", type=Path, metavar="CHECKPOINT",
                         help="load trained weights first: an `archspec train` checkpoint or a "
                              "state_dict (python also writes them as a state_dict beside the source)")
@@ -34,11 +37,15 @@ def run(args: argparse.Namespace) -> int:
 
     spec = load(args.spec, spec_overrides(args))
     name, target = _format_and_target(args, spec.name)
+    if target is None and name == "python" and args.weights:
+        raise UsageError("-f python --weights writes the state_dict to a file beside the source, named "
+                         "after it; give -o PATH.py, not -o -")
     try:
         from archspec.export.output import check_target
 
-        check_target(target)  # before any slow work: an unwritable path fails at once
-        weights_target = target.with_suffix(".pt") if name == "python" and args.weights else None
+        if target is not None:
+            check_target(target)  # before any slow work: an unwritable path fails at once
+        weights_target = target.with_suffix(".pt") if target and name == "python" and args.weights else None
         if weights_target is not None:
             _check_weights_target(weights_target, target, args.weights)
         report = check(spec, args.input, max_memory=args.max_memory)
@@ -49,15 +56,18 @@ def run(args: argparse.Namespace) -> int:
             written, note = _export(name, report, target, args.weights, weights_target)
     except ExportError as error:
         raise UsageError(str(error)) from None
+    if target is None:  # standard output holds the text alone
+        return EXIT_OK
     size = sum(path.stat().st_size for path in written)
     print(f"wrote {' and '.join(map(str, written))} ({_size(size)}, {time.perf_counter() - started:.1f} s)"
           + (f": {note}" if note else ""))
     return EXIT_OK
 
 
-def _export(name: str, report, target: Path, weights: Path | None,
+def _export(name: str, report, target: Path | None, weights: Path | None,
             weights_target: Path | None) -> tuple[list[Path], str]:
-    """Writes `target` (and, for python with --weights, the state_dict beside it); what it wrote."""
+    """Writes `target` (and, for python with --weights, the state_dict beside it); what it wrote.
+    A text format's target None: standard output."""
     if not FORMATS[name].needs_module and weights is None:
         return _write_diagram(name, report, target), ""
     import torch
@@ -87,38 +97,55 @@ def _export(name: str, report, target: Path, weights: Path | None,
     return _write_diagram(name, report, target), "the weights fit the spec (a diagram does not show them)"
 
 
-def _write_python(report, network, target: Path, weights_target: Path | None) -> list[Path]:
+def _write_python(report, network, target: Path | None, weights_target: Path | None) -> list[Path]:
     import torch
 
     from archspec.export.output import staged
     from archspec.export.python_source import python_source
 
     source = python_source(report, network, weights_target.name if weights_target else None)
+    if target is None or weights_target is None:
+        return _write_text(target, source)
     with staged(target) as source_file:
         source_file.write_text(source, encoding="utf-8")
-        if weights_target is None:
-            return [target]
         with staged(weights_target) as weights_file:  # both files appear, or neither
             torch.save(network.state_dict(), weights_file)
     return [target, weights_target]
 
 
-def _write_diagram(name: str, report, target: Path) -> list[Path]:
+def _write_diagram(name: str, report, target: Path | None) -> list[Path]:
     from archspec.export.diagram import diagram, dot
-    from archspec.export.output import write_text
     from archspec.export.svg import svg
 
-    write_text(target, svg(diagram(report)) if name == "svg" else dot(report))
+    return _write_text(target, svg(diagram(report)) if name == "svg" else dot(report))
+
+
+def _write_text(target: Path | None, text: str) -> list[Path]:
+    from archspec.export.output import write_text
+
+    if target is None:
+        sys.stdout.write(text)
+        return []
+    write_text(target, text)
     return [target]
 
 
-def _format_and_target(args: argparse.Namespace, spec_name: str) -> tuple[str, Path]:
+def _format_and_target(args: argparse.Namespace, spec_name: str) -> tuple[str, Path | None]:
+    """The format, and the file to write (None: standard output)."""
+    if args.output == STDOUT:
+        if args.format is None:
+            raise UsageError(f"-o - (standard output) needs --format {', '.join(_TEXT_FORMATS)}")
+        if args.format not in _TEXT_FORMATS:
+            raise UsageError(f"--format {args.format} writes a binary file, not text for standard output "
+                             f"(-o -); give -o PATH")
+        return args.format, None
+    output = Path(args.output) if args.output is not None else None
     if args.format is None:
-        if args.output is None or args.output.suffix.lower() not in _BY_SUFFIX:
+        if output is None or output.suffix.lower() not in _BY_SUFFIX:
             suffixes = ", ".join(sorted(_BY_SUFFIX))
             raise UsageError(f"give --format ({', '.join(FORMATS)}), or -o PATH ending in one of {suffixes}")
-        return _BY_SUFFIX[args.output.suffix.lower()], args.output
-    return args.format, args.output or Path(spec_name + FORMATS[args.format].suffix)
+        return _BY_SUFFIX[output.suffix.lower()], output
+    return args.format, output or Path(spec_name + FORMATS[args.format].suffix)
 
 
 def _check_weights_target(weights_target: Path, target: Path, weights: Path) -> None:
