@@ -301,6 +301,26 @@ def test_dash_refuses_what_standard_output_cannot_hold(small, tmp_path, monkeypa
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("format_name, output, message", [
+    ("dot", "spec.yaml", "-o {tmp}/spec.yaml is the spec being exported"),
+    ("svg", "link.svg", "-o {tmp}/link.svg is the spec being exported"),  # a link to it
+    ("exported", "trained.pt", "-o {tmp}/trained.pt is the checkpoint given to --weights"),
+    ("onnx", "spec.yaml", "-o {tmp}/spec.yaml is the spec being exported"),
+    ("python", "spec.yaml", "-o {tmp}/spec.yaml is the spec being exported"),
+])
+def test_an_export_never_replaces_its_spec_or_its_checkpoint(small, tmp_path, capsys, format_name, output, message):
+    """-o naming the spec or the --weights checkpoint replaced it with the export: the spec, or the
+    trained weights, were lost."""
+    spec, weights = tmp_path / "spec.yaml", tmp_path / "trained.pt"
+    spec.write_bytes(small["spec"].read_bytes())
+    weights.write_bytes(small["checkpoint"].read_bytes())
+    (tmp_path / "link.svg").symlink_to(spec)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert export(spec, "-f", format_name, "-o", tmp_path / output, "--weights", weights) == 2
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
 def test_a_spec_failing_the_check_exits_2_and_writes_nothing(tmp_path, capsys):
     spec = tmp_path / "broken.yaml"
     spec.write_text(BROKEN_SPEC, encoding="utf-8")

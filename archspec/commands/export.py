@@ -43,11 +43,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         from archspec.export.output import check_target
 
+        inputs = {"the spec being exported": args.spec, "the checkpoint given to --weights": args.weights}
         if target is not None:
             check_target(target)  # before any slow work: an unwritable path fails at once
+            replaced = _replaced_input(target, inputs)
+            if replaced:
+                raise ExportError(f"-o {target} is {replaced}: the export would replace it; choose another -o")
         weights_target = target.with_suffix(".pt") if target and name == "python" and args.weights else None
         if weights_target is not None:
-            _check_weights_target(weights_target, target, args.weights)
+            _check_weights_target(weights_target, target, inputs)
         report = check(spec, args.input, max_memory=args.max_memory)
         if not report.ok:
             return report_errors(report.errors)
@@ -148,14 +152,22 @@ def _format_and_target(args: argparse.Namespace, spec_name: str) -> tuple[str, P
     return args.format, output or Path(spec_name + FORMATS[args.format].suffix)
 
 
-def _check_weights_target(weights_target: Path, target: Path, weights: Path) -> None:
+def _replaced_input(path: Path, inputs: dict[str, Path | None]) -> str | None:
+    """Which of the command's input files `path` is, if any, followed through symbolic links as the
+    writing is: writing it would lose the spec or the trained weights the export is made from."""
+    return next((what for what, given in inputs.items() if given is not None and path.resolve() == given.resolve()),
+                None)
+
+
+def _check_weights_target(weights_target: Path, target: Path, inputs: dict[str, Path | None]) -> None:
     """The state_dict goes beside the source, named after -o: a path the user did not write, so a
     problem with it says where it comes from and that -o is what to change."""
     from archspec.export.output import check_target
 
     beside = f"the state_dict written beside the source, {weights_target},"
-    if weights_target.resolve() == weights.resolve():
-        raise ExportError(f"{beside} would replace the checkpoint given to --weights; choose another -o")
+    replaced = _replaced_input(weights_target, inputs)
+    if replaced:
+        raise ExportError(f"{beside} would replace {replaced}; choose another -o")
     if weights_target.resolve() == target.resolve():  # each file would replace the other
         raise ExportError(f"{beside} would be the source file itself; give -o a name ending in .py")
     if weights_target.is_dir():
