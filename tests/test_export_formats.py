@@ -105,13 +105,19 @@ def test_onnx_passes_the_checker_and_matches_pytorch_at_two_batch_sizes(small, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.onnx"]  # no temporary left
 
 
-def test_onnx_writes_adaptive_max_pooling_whose_size_does_not_divide_the_map(tmp_path):
-    """torch's exporter has no ONNX form of it (5 rows from 13, 3 columns from 13); the even case beside it."""
+@pytest.mark.parametrize("count_include_pad", ["true", "false"])
+def test_onnx_writes_pooling_that_onnx_computes_otherwise(tmp_path, count_include_pad):
+    """Adaptive max pooling whose size does not divide the map (5 rows from 7, 3 columns from 7): torch's
+    exporter has no ONNX form of it. ceil_mode where PyTorch drops the last window, which ONNX keeps
+    (13 -> 7 where ONNX says 8; 5 -> 3 where ONNX says 4): the model failed onnx.checker."""
     spec_path = tmp_path / "pools.yaml"
     spec_path.write_text("name: pools\ninput: {channels: 2, size: 13}\nstem:\n"
                          "  - {layer: conv, width: 4, kernel: 3, padding: 1}\n"
+                         "  - {layer: maxpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}\n"
                          "  - {layer: adaptive_maxpool, size: [5, 3]}\n"
-                         "  - {layer: adaptive_maxpool, size: [5, 1]}\n"
+                         "  - {layer: avgpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true, "
+                         f"count_include_pad: {count_include_pad}}}\n"
+                         "  - {layer: adaptive_maxpool, size: [3, 1]}\n"
                          "head:\n  - {layer: flatten}\n  - {layer: linear, width: 3}\n", encoding="utf-8")
     torch.manual_seed(0)
     network = archspec.compile(archspec.load(spec_path)).eval()
@@ -125,6 +131,19 @@ def test_onnx_writes_adaptive_max_pooling_whose_size_does_not_divide_the_map(tmp
             expected = network(x)
         (got,) = session.run(None, {"input": x.numpy()})
         assert np.abs(got - expected.numpy()).max() < 1e-5
+
+
+def test_a_model_onnx_shape_inference_refuses_is_an_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """onnx.checker's shape inference raises its own InferenceError, which went up as a traceback."""
+    import archspec.export.onnx as onnx_export
+
+    monkeypatch.setattr(onnx_export, "DECOMPOSITIONS", {})  # ceil_mode as torch writes it: ONNX says 3 x 3
+    spec_path = tmp_path / "ceil.yaml"
+    spec_path.write_text("name: ceil\ninput: {channels: 1, size: 5}\nstem:\n"
+                         "  - {layer: maxpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}\n", encoding="utf-8")
+    assert export(spec_path, "-o", tmp_path / "ceil.onnx") == 2
+    assert "fails onnx.checker" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ceil.yaml"]
 
 
 def test_exported_program_reloads_and_runs_with_a_dynamic_batch(small, tmp_path):
