@@ -184,6 +184,9 @@ def test_threads_sets_torchs_thread_count(tmp_path, capsys):
     torch.set_num_threads(2)  # `one_thread` restores the count afterwards
     assert train("--epochs", "1", "--threads", "1", "--out", str(tmp_path / "run")) == 0
     assert torch.get_num_threads() == 1
+    capsys.readouterr()
+    assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(tmp_path / "run" / "last.pt")]) == 0
+    assert capsys.readouterr().out.startswith("digits-resnet after 1 epoch on digits ")  # not "1 epochs"
 
 
 def test_eval_refuses_a_checkpoint_of_another_network(trained_run, tmp_path, capsys):
