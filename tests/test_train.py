@@ -154,10 +154,39 @@ def test_resumed_run_ends_with_bit_identical_weights(tmp_path, monkeypatch, caps
     assert "nothing to do" in capsys.readouterr().out
 
 
+def test_a_run_interrupted_in_its_first_epoch_does_not_send_to_resume(tmp_path, monkeypatch, capsys):
+    """It said `last.pt holds the last completed epoch; ... --resume continues`: there was none, and
+    --resume was refused."""
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        interrupt_in_epoch(patch, 1)
+        assert train("--epochs", "1", "--batch-size", "256", "--out", str(out)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted before the first epoch ended" in err and "--resume" not in err
+    assert not (out / "last.pt").exists() and not (out / "best.pt").exists()
+    assert train("--epochs", "1", "--batch-size", "256", "--out", str(out)) == 0  # as it says
+
+
+def test_overwrite_interrupted_in_its_first_epoch_keeps_no_checkpoint_of_the_run_before(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """The run before's last.pt stayed beside the new run's empty metrics, and --resume continued it."""
+    out = tmp_path / "run"
+    assert train("--epochs", "1", "--batch-size", "256", "--out", str(out)) == 0
+    with monkeypatch.context() as patch:
+        interrupt_in_epoch(patch, 1)
+        assert train("--epochs", "2", "--batch-size", "256", "--out", str(out), "--overwrite") == 130
+    assert "holds no checkpoint" in capsys.readouterr().err
+    assert not (out / "last.pt").exists() and not (out / "best.pt").exists() and metrics(out) == []
+    assert train("--epochs", "2", "--batch-size", "256", "--out", str(out), "--resume") == 2
+
+
 def test_threads_sets_torchs_thread_count(tmp_path, capsys):
     torch.set_num_threads(2)  # `one_thread` restores the count afterwards
     assert train("--epochs", "1", "--threads", "1", "--out", str(tmp_path / "run")) == 0
     assert torch.get_num_threads() == 1
+    capsys.readouterr()
+    assert main(["eval", str(DIGITS_SPEC), "--checkpoint", str(tmp_path / "run" / "last.pt")]) == 0
+    assert capsys.readouterr().out.startswith("digits-resnet after 1 epoch on digits ")  # not "1 epochs"
 
 
 def test_eval_refuses_a_checkpoint_of_another_network(trained_run, tmp_path, capsys):

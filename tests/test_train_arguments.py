@@ -87,6 +87,25 @@ def test_bad_requests_exit_2_with_one_clear_line(case, tmp_path, capsys, monkeyp
         assert not out.exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize(("spec", "line", "where", "hint"), [
+    # a conv classifier then a pool and a flatten: the flatten has no width to set
+    ("squeezenet1_1", 25, "head[1].width", ("set `width: 10` on head[1], the head's last `width` "
+                                           "(on the command line `--set head[1].width=10`)")),
+    ("resnetv2_50", 23, "head[3].width", "`--set head[3].width=10`"),
+    # the classifier's width is a var: that is what to change
+    ("efficientnet_b0", 42, "head[3].width", "set the var `classes: 10` (on the command line `--set classes=10`)"),
+])
+def test_a_wrong_class_count_names_the_width_that_sets_it(spec, line, where, hint, tmp_path, capsys):
+    """The hint said "set the last layer's `width: 10`" at a flatten, which has no width."""
+    path = SPECS / f"{spec}.yaml"
+    assert main(["train", str(path), "--data", "digits", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:{line}:") and f"error: {where}: the network outputs 1000 class scores" in err
+    assert hint in err and not (tmp_path / "run").exists()
+    fixed = hint.split("`--set ")[1].split("`")[0]
+    assert archspec.check(archspec.load(path, [fixed])).output_shape == (10,)
+
+
 @pytest.mark.parametrize("value", [",", "", "crop,,flip", "none,flip", "flip,"])
 def test_augment_refuses_an_empty_name_or_none_beside_a_name(value, capsys):
     """`--augment ,` and `crop,,flip` were read as fewer augmentations, `none,flip` as flip, silently."""

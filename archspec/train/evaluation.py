@@ -64,7 +64,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     if args.json:
         print(json_line(result, indent=2))
         return EXIT_OK
-    print(f"{spec.name} after {checkpoint.get('epoch')} epochs on {data_name} ({data.location}): "
+    epochs = checkpoint.get("epoch")
+    print(f"{spec.name} after {epochs} epoch{'' if epochs == 1 else 's'} on {data_name} ({data.location}): "
           f"{split_name} accuracy {totals.accuracy:.2%} ({int(totals.correct):,}/{int(totals.count):,}), "
           f"{split_name} loss {totals.mean_loss:.4f}")
     if args.confusion:

@@ -162,6 +162,8 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
         model = _wrap(network, config, context, device)
         log = MetricsLog(out, f"{spec.name} on {config.data}") if context.is_main else None
         if context.is_main:
+            if checkpoint is None:
+                outdir.remove_checkpoints(out)
             outdir.write_spec_files(out, spec, report, spec_text, config.spec, config.overrides)
             log.start(rows, best["epoch"] or None)
             print(f"training {spec.name} ({report.params:,} parameters) on {config.data}: "
@@ -215,8 +217,12 @@ def _train_in_group(config: TrainConfig, spec: Any, report: Any, spec_text: str,
         return EXIT_OK
     except KeyboardInterrupt:
         if context.is_main and out is not None:
-            print(f"\ninterrupted: {out / LAST} holds the last completed epoch; the same command "
-                  "with --resume continues from there", file=sys.stderr)
+            if (out / LAST).is_file():
+                print(f"\ninterrupted: {out / LAST} holds the last completed epoch; the same command "
+                      "with --resume continues from there", file=sys.stderr)
+            else:  # --resume would find nothing to continue
+                print(f"\ninterrupted before the first epoch ended: {out} holds no checkpoint; the "
+                      "same command starts the run again", file=sys.stderr)
         raise
     finally:
         if run_lock is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def check_classes(spec: Spec, report: Report, classes: int, data_name: str) -> N
         hint = f"end the head with `{{layer: flatten}}` and `{{layer: linear, width: {classes}}}`"
     elif output[0] != classes:
         message = f"the network outputs {output[0]} class scores, but {data_name} has {classes} classes"
-        hint = f"set the last layer's `width: {classes}`"
+        where, hint = _class_width(spec, output[0], classes)
     else:
         return
     if document is None:
@@ -49,6 +50,30 @@ def check_classes(spec: Spec, report: Report, classes: int, data_name: str) -> N
 
         raise SpecError([Diagnostic(where, message, hint)])
     raise SpecError([document.diagnostic(where, message, hint)])
+
+
+def _class_width(spec: Spec, scores: int, classes: int) -> tuple[tuple[str | int, ...], str]:
+    """Where the class count is set and what to write there: the head's last layer or block with a
+    `width` (squeezenet's classifier is a conv followed by a pool and a flatten, which have none),
+    or the var its width is (`width: "${classes}"`)."""
+    last = len(spec.head) - 1
+    for index in range(last, -1, -1):
+        width = getattr(spec.head[index], "width", None)
+        if width is None:
+            continue
+        if width != scores:  # the layers after it change the count: no single width to change
+            break
+        where = ("head", index, "width")
+        expressions = getattr(spec.document, "expressions", {})  # only a document with vars has them
+        var = re.fullmatch(r"\$\{\s*([A-Za-z_]\w*)\s*\}", expressions.get(where, ""))
+        if var:
+            return where, f"set the var `{var[1]}: {classes}` (on the command line `--set {var[1]}={classes}`)"
+        if index == last:
+            return where, f"set the last layer's `width: {classes}`"
+        return where, (f"set `width: {classes}` on head[{index}], the head's last `width` "
+                       f"(on the command line `--set head[{index}].width={classes}`)")
+    return (("head", last, "width") if last >= 0 else ("head",),
+            f"end the head with `{{layer: linear, width: {classes}}}`")
 
 
 def build_network(report: Report, device: Any, channels_last: bool) -> Any:

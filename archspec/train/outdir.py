@@ -73,6 +73,13 @@ def check_previous_run(out: Path, *, resume: bool, overwrite: bool) -> None:
                              "choose another --out") from None
 
 
+def remove_checkpoints(out: Path) -> None:
+    """A fresh run on a directory (--overwrite) starts without the run before's checkpoints: killed
+    before its first epoch ended, it would leave them beside its own metrics, for --resume to continue."""
+    for name in (LAST, BEST):
+        (out / name).unlink(missing_ok=True)
+
+
 @dataclass
 class RunLock:
     path: Path
