@@ -277,6 +277,8 @@ def test_diagrams_and_the_command_module_do_not_import_torch(tmp_path):
      "weights file {tmp}/nothing.pt does not exist"),
     (["-f", "onnx", "-o", "{tmp}/x.onnx", "--weights", "{tmp}/garbage.pt"], "is not a PyTorch checkpoint"),
     (["-f", "python", "-o", "{tmp}/x.py", "--weights", "{tmp}/other.pt"], "do not fit this spec"),
+    # the hint named --input alone; --set and --scale change the network as often
+    (["-f", "svg", "-o", "{tmp}/x.svg", "--weights", "{tmp}/other.pt"], "with the same --set, --scale and --input?"),
     # the state_dict goes to -o's name with .pt: it was written, then replaced by the source ("wrote net.pt
     # and net.pt"); a folder there was reported as if -o named it
     (["-f", "python", "-o", "{tmp}/net.pt", "--weights", "{checkpoint}"],

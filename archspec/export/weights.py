@@ -40,7 +40,7 @@ def load_weights(network: nn.Module, path: Path, spec_name: str | None = None) -
     if problems:
         origin = (f"they were trained from the spec `{trained_from}`, not `{spec_name}`"
                   if isinstance(trained_from, str) and spec_name and trained_from != spec_name
-                  else "were they trained from this spec, at this --input size?")
+                  else "were they trained from this spec, with the same --set, --scale and --input?")
         raise ExportError(f"the weights in {path} do not fit this spec: {problems} ({origin})")
     network.load_state_dict(state, strict=True)
 
