@@ -1,7 +1,9 @@
 """`archspec eval`: a checkpoint's test (or validation) loss, accuracy and confusion matrix.
 
 The dataset and its normalisation default to the training run's (from the checkpoint's config), so
-`eval` measures exactly what the run's per-epoch line reported. `--split val` rebuilds the run's
+`eval` measures what the run's per-epoch line reported (exactly, in the same precision: a run trained
+with --amp reported its figures under autocast, which `eval` uses only with --amp; in float32 the loss
+can differ in its last digits). `--split val` rebuilds the run's
 validation split from the seed and fraction in the checkpoint, and checks it is the same images.
 """
 
