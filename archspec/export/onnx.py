@@ -57,4 +57,3 @@ def export_onnx(network: nn.Module, input_shape: Shape, path: Path) -> str:
         opset = next((o.version for o in onnx.load(str(temporary), load_external_data=False).opset_import
                       if o.domain in ("", "ai.onnx")), None)
     return f"ONNX opset {opset}, input {INPUT_NAME!r} N x {' x '.join(map(str, input_shape))} (N dynamic)"
-

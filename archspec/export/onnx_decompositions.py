@@ -15,14 +15,18 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
+from archspec.shapes import window_out
+
 aten = torch.ops.aten
+
+
 def adaptive_max_pool2d(x: torch.Tensor, output_size: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """aten.adaptive_max_pool2d in operators ONNX has, for the input's fixed height and width: a
     rectangle's maximum is the maximum over its columns of the maxima over its rows. The indices (flat,
     row x width + column, as torch's) come along because the operator returns them."""
     (height, width), (rows_out, columns_out) = x.shape[-2:], output_size
     if height % rows_out == 0 and width % columns_out == 0:  # even windows: plain max pooling has an ONNX form
-        return torch.ops.aten.max_pool2d_with_indices(x, [height // rows_out, width // columns_out])
+        return aten.max_pool2d_with_indices(x, [height // rows_out, width // columns_out])
     rows, row_at = _window_maxima(x, -2, height, rows_out)
     values, column_at = _window_maxima(rows, -1, width, columns_out)
     return values, torch.gather(row_at, -1, column_at) * width + column_at
@@ -79,9 +83,7 @@ def _pair(values: Sequence[int]) -> tuple[int, int]:
 def _extra(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
     """The padding past the right one that ceil_mode's last window reaches, as PyTorch counts windows."""
     span = dilation * (kernel - 1) + 1
-    count = -(-(size + 2 * padding - span) // stride) + 1
-    if (count - 1) * stride >= size + padding:  # it would start in the right padding: PyTorch drops it
-        count -= 1
+    count = window_out(size, kernel, stride, padding, dilation, ceil_mode=True)  # PyTorch's count of windows
     return max(0, (count - 1) * stride + span - (size + 2 * padding))
 
 

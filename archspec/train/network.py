@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from archspec.blocks.defined_settings import field_read
 from archspec.check import Report
 from archspec.commands import UsageError
 from archspec.errors import SpecError
@@ -65,9 +65,9 @@ def _class_width(spec: Spec, scores: int, classes: int) -> tuple[tuple[str | int
             break
         where = ("head", index, "width")
         expressions = getattr(spec.document, "expressions", {})  # only a document with vars has them
-        var = re.fullmatch(r"\$\{\s*([A-Za-z_]\w*)\s*\}", expressions.get(where, ""))
+        var = field_read(expressions.get(where))
         if var:
-            return where, f"set the var `{var[1]}: {classes}` (on the command line `--set {var[1]}={classes}`)"
+            return where, f"set the var `{var}: {classes}` (on the command line `--set {var}={classes}`)"
         if index == last:
             return where, f"set the last layer's `width: {classes}`"
         return where, (f"set `width: {classes}` on head[{index}], the head's last `width` "
