@@ -1,0 +1,37 @@
+"""Several independent mistakes in one spec: each is reported in the same run, once, at its place and in
+the order of the files, and none hides, garbles or echoes another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import archspec
+from archspec import SpecError
+from archspec.errors import Diagnostic
+
+
+def errors_of(path: Path | str) -> list[Diagnostic]:
+    try:
+        return list(archspec.check(archspec.load(path)).errors)
+    except SpecError as error:
+        return list(error.errors)
+
+
+def places(errors: list[Diagnostic]) -> list[tuple[str, int | None, int | None]]:
+    return [(Path(error.file or "").name, error.line, error.column) for error in errors]
+
+
+def test_a_node_key_error_does_not_hide_the_definitions_from_errors(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: t\ninput: {channels: 3, size: 8}\n"
+        "blocks:\n  b:\n    nodes:\n"
+        "      - {name: c, layer: conv, width: 4, kernel: 1, epss: 1}\n"  # line 6: unknown key
+        "      - {name: n, layer: batchnorm}\n"
+        "      - {op: add, from: [c, nothere]}\n"  # line 8: `from` names no node
+        "stages: [{block: b, width: 4}]\n")
+    errors = errors_of(spec)
+    assert [(e.path, e.line) for e in errors] == [
+        (("blocks", "b", "nodes", 0, "epss"), 6), (("blocks", "b", "nodes", 2, "from"), 8)]
+    # `n` is read by nothing, but the `from` that names no node was surely meant to: no echo of it
+    assert not any("never read" in e.message for e in errors)
