@@ -81,6 +81,9 @@ class Diagnostic:
     line: int | None = None  # 1-based, like an editor
     column: int | None = None  # 1-based
     source_line: str | None = field(default=None, compare=False)
+    # Which file, in reading order: 0 the spec, then its imports as they are read. Errors list the
+    # spec's own first, then each imported file's, each by line (lines of two files do not compare).
+    file_order: int = field(default=0, compare=False)
 
     @property
     def path_text(self) -> str:
@@ -129,9 +132,9 @@ def _excerpt(line: str, column: int, width: int = 100) -> tuple[str, int]:
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """By position in the file, so the report reads top to bottom; unplaced ones last."""
+    """By file, then by position in it, so the report reads top to bottom; unplaced ones last."""
     unique = list(dict.fromkeys(diagnostics))
-    return sorted(unique, key=lambda d: (d.line is None, d.line or 0, d.column or 0, d.path_text))
+    return sorted(unique, key=lambda d: (d.line is None, d.file_order, d.line or 0, d.column or 0, d.path_text))
 
 
 class SpecError(ValueError):

@@ -51,6 +51,7 @@ class Document:
     # Where the text writes a string with `${` (in document order), so that resolving visits those
     # values alone; None where not known (data not read from text, or merge keys reordering it).
     expression_paths: tuple[SpecPath, ...] | None = None
+    file_order: int = 0  # 0: the spec; an imported file: its place in reading order (Diagnostic.file_order)
 
     def diagnostic(
         self, path: SpecPath, message: str, hint: str | None = None, *, at_key: bool = False
@@ -73,7 +74,7 @@ class Document:
             lines = self.text.splitlines()
             if mark[0] < len(lines):
                 source_line = lines[mark[0]]
-        return Diagnostic(tuple(path), message, hint, self.file, line, column, source_line)
+        return Diagnostic(tuple(path), message, hint, self.file, line, column, source_line, self.file_order)
 
 
 class _Builder:

@@ -35,3 +35,17 @@ def test_a_node_key_error_does_not_hide_the_definitions_from_errors(tmp_path):
         (("blocks", "b", "nodes", 0, "epss"), 6), (("blocks", "b", "nodes", 2, "from"), 8)]
     # `n` is read by nothing, but the `from` that names no node was surely meant to: no echo of it
     assert not any("never read" in e.message for e in errors)
+
+
+def test_an_imported_files_errors_follow_the_specs_and_name_it_as_the_spec_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lib.yaml").write_text(
+        "blocks:\n  ext:\n    nodes:\n"
+        "      - {layer: conv, width: \"${width}\", kernal: 3}\n")  # lib.yaml line 4
+    Path("main.yaml").write_text(
+        "name: t\nimports: [lib.yaml]\n"
+        "input: {channels: 3, size: 0}\n"  # line 3
+        "stem:\n  - {layer: relu}\n  - {layer: relu}\n  - {layer: relu}\n"
+        "stages: [{block: basic, width: 4, stride: -1}]\n")  # line 8
+    assert places(errors_of("main.yaml")) == [("main.yaml", 3, 28), ("main.yaml", 8, 43), ("lib.yaml", 4, 50)]
+    assert [error.file for error in errors_of("main.yaml")] == ["main.yaml", "main.yaml", "lib.yaml"]
