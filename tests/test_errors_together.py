@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import archspec
 from archspec import SpecError
 from archspec.errors import Diagnostic
+from archspec.sample import Sampler
 
 
 def errors_of(path: Path | str) -> list[Diagnostic]:
@@ -49,3 +52,18 @@ def test_an_imported_files_errors_follow_the_specs_and_name_it_as_the_spec_is_na
         "stages: [{block: basic, width: 4, stride: -1}]\n")  # line 8
     assert places(errors_of("main.yaml")) == [("main.yaml", 3, 28), ("main.yaml", 8, 43), ("lib.yaml", 4, 50)]
     assert [error.file for error in errors_of("main.yaml")] == ["main.yaml", "main.yaml", "lib.yaml"]
+
+
+def test_a_sample_reports_its_failed_expressions_with_its_other_errors(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "name: s\nvars:\n  w: {int: [8, 64, 8]}\n"
+        "input: {channels: 3, size: 0}\n"  # line 4: a wrong value
+        "stem:\n  - {layer: conv, width: \"${w}\", kernel: \"${kk}\"}\n"  # line 6: an unknown name
+        "  - {layer: relu, x: 1}\n")  # line 7: an unknown key
+    with pytest.raises(SpecError) as raised:
+        Sampler(space, seed=0).sample(0)
+    errors = raised.value.errors
+    assert [(e.path, e.line) for e in errors] == [
+        (("input", "size"), 4), (("stem", 0, "kernel"), 6), (("stem", 1, "x"), 7)]
+    assert all(e.message.endswith("(in sample 0)") for e in errors)
