@@ -77,6 +77,15 @@ class Document:
         return Diagnostic(tuple(path), message, hint, self.file, line, column, source_line, self.file_order)
 
 
+    def boolean_word(self, path: SpecPath, value: object) -> str | None:
+        """The word (`yes`, `no`, `on`, `off`) that YAML 1.1 read as the boolean `value` at `path`, as the
+        text writes it; None for any other value, and for `true` and `false`, which say what they are."""
+        mark = self.marks.get(tuple(path)) if isinstance(value, bool) else None
+        lines = self.text.splitlines() if mark is not None else []
+        word = re.match(r"[A-Za-z]+\b", lines[mark[0]][mark[1]:]) if mark is not None and mark[0] < len(lines) else None
+        return word.group(0) if word and word.group(0).lower() not in ("true", "false") else None
+
+
 class _Builder:
     """Turns a composed YAML node graph into plain data, recording marks and collecting errors."""
 

@@ -58,6 +58,11 @@ class ResolvedDocument(Document):
         placed = super().diagnostic(path, message, hint, at_key=at_key)
         return replace(placed, message=placed.message + self.note) if self.note else placed
 
+    def boolean_word(self, path: SpecPath, value: object) -> str | None:
+        """None where an override or an expression gave the value: the file's text did not write it."""
+        overridden = any(tuple(path)[:len(where)] == where for where, _ in self.overridden)
+        return None if overridden or tuple(path) in self.expressions else super().boolean_word(path, value)
+
 
 def resolve(document: Document) -> tuple[ResolvedDocument, list[Diagnostic], list[SpecPath]]:
     """The resolve pass alone (no overrides, no validation): the resolved document, the errors found,

@@ -1,0 +1,32 @@
+"""How YAML's own surface reaches the user's errors: words YAML 1.1 reads as booleans, aliases, merge keys."""
+
+from __future__ import annotations
+
+import pytest
+
+import archspec
+from archspec import SpecError
+
+
+def errors_of(text: str, overrides: list[str] | None = None) -> list:
+    with pytest.raises(SpecError) as raised:
+        archspec.load(text, overrides)
+    return raised.value.errors
+
+
+def test_a_yaml_boolean_word_where_a_name_goes_is_shown_as_written_with_the_quoted_form():
+    name, width, conv_name = errors_of("name: yes\ninput: {channels: 3, size: 8}\n"
+                                       "stem: [{layer: conv, width: on, name: no}]\n")
+    assert (name.path, name.line, name.column) == (("name",), 1, 7)
+    assert "found `yes`, which YAML reads as true" in name.message and name.hint == 'quote it to write the word: "yes"'
+    assert "found `no`, which YAML reads as false" in conv_name.message and '"no"' in (conv_name.hint or "")
+    assert "found `on`, which YAML reads as true" in width.message and "write the number" in (width.hint or "")
+
+
+def test_a_boolean_an_override_or_an_expression_gives_is_not_read_from_the_file():
+    # the file writes `name: no` and a `${flag}`: neither is the word that made these booleans
+    expression, overridden = errors_of("name: no\nvars: {flag: true}\ninput: {channels: 3, size: 8}\n"
+                                       "stem: [{layer: conv, width: 4, name: \"${flag}\"}]\n", ["name=on"])
+    assert overridden.message == "--set name=on: expected a string, found true"
+    assert expression.path == ("stem", 0, "name") and "found true" in expression.message
+    assert "YAML reads" not in expression.message
