@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SpecPath = tuple[str | int, ...]
 
@@ -133,8 +133,19 @@ def _excerpt(line: str, column: int, width: int = 100) -> tuple[str, int]:
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     """By file, then by position in it, so the report reads top to bottom; unplaced ones last."""
-    unique = list(dict.fromkeys(diagnostics))
+    unique = _one_per_place(dict.fromkeys(diagnostics))
     return sorted(unique, key=lambda d: (d.line is None, d.file_order, d.line or 0, d.column or 0, d.path_text))
+
+
+def _one_per_place(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per problem in the text: a YAML alias (`*conv`, `<<: *conv`) repeats a value at
+    several paths, and its mistake, placed at the anchor, is one to fix: the first path, naming the others."""
+    places: dict[tuple[object, ...], list[Diagnostic]] = {}
+    for each in diagnostics:
+        key = (each.file, each.line, each.column, each.message, each.hint) if each.line is not None else (each,)
+        places.setdefault(key, []).append(each)
+    return [same[0] if len(same) == 1 else replace(same[0], message=f"{same[0].message} (the same text is "
+            f"also {' and '.join(other.path_text for other in same[1:])})") for same in places.values()]
 
 
 class SpecError(ValueError):

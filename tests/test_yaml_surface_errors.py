@@ -30,3 +30,12 @@ def test_a_boolean_an_override_or_an_expression_gives_is_not_read_from_the_file(
     assert overridden.message == "--set name=on: expected a string, found true"
     assert expression.path == ("stem", 0, "name") and "found true" in expression.message
     assert "YAML reads" not in expression.message
+
+
+def test_a_mistake_in_an_anchored_mapping_is_one_error_at_the_anchor_naming_every_use():
+    errors = errors_of("name: n\ninput: {channels: 3, size: 8}\nstem:\n"
+                       "  - &c {layer: conv, width: 8, kernel: 0}\n"  # line 4: the mistake, used three times
+                       "  - {layer: relu}\n  - *c\n  - {<<: *c, width: 16}\n"
+                       "  - {layer: relu, x: 1}\n")  # line 8: another mistake
+    assert [(e.path, e.line, e.column) for e in errors] == [(("stem", 0, "kernel"), 4, 40), (("stem", 4, "x"), 8, 19)]
+    assert errors[0].message.endswith("(the same text is also stem[2].kernel and stem[3].kernel)")
