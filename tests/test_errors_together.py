@@ -67,3 +67,15 @@ def test_a_sample_reports_its_failed_expressions_with_its_other_errors(tmp_path)
     assert [(e.path, e.line) for e in errors] == [
         (("input", "size"), 4), (("stem", 0, "kernel"), 6), (("stem", 1, "x"), 7)]
     assert all(e.message.endswith("(in sample 0)") for e in errors)
+
+
+def test_a_misspelt_key_in_an_override_is_told_the_key_it_misspells_beside_the_files_errors():
+    text = ("name: t\ninput: {channels: 3, size: 8}\n"
+            "stem: [{layer: conv, width: 8, kernel: 0}]\n"  # line 3: the file's own mistake
+            "head: [{layer: flatten}, {layer: linear, width: 10}]\n")
+    with pytest.raises(SpecError) as raised:
+        archspec.load(text, ["head[-1].widht=3"])
+    placed, override = raised.value.errors
+    assert (placed.path, placed.line) == (("stem", 0, "kernel"), 3)
+    assert override.message == "--set head[-1].widht=3: unknown key `widht`"
+    assert override.hint == "did you mean `width`, which the spec has there?"
