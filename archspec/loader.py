@@ -95,6 +95,7 @@ class _Builder:
         self.marks: dict[SpecPath, tuple[int, int]] = {}
         self.key_marks: dict[SpecPath, tuple[int, int]] = {}
         self.errors: list[tuple[SpecPath, yaml.Node, str, str | None]] = []
+        self.replaced: list[SpecPath] = []  # values an error left out (null, or a merge's keys): see PartlyRead
         self.nodes_seen = 0
         self._scalar_loader = yaml.SafeLoader("")
         self._scalars: dict[tuple[str, str], object] = {}
@@ -159,6 +160,7 @@ class _Builder:
             if isinstance(value, dict):
                 merged = {**value, **merged}  # earlier sources win, as in the YAML merge-key spec
             else:
+                self.replaced.append(path)
                 self.errors.append((path, source, ("expected a mapping after `<<:`, found "
                                     f"{'a list' if isinstance(value, list) else repr(value)}"),
                                     "merge an anchored mapping: `<<: *defaults`"))
@@ -172,16 +174,19 @@ class _Builder:
             try:
                 self._scalars[key] = self._scalar_loader.construct_object(node)
             except ValueError:  # Python reads at most 4,300 digits of an integer (sys.get_int_max_str_digits)
+                self.replaced.append(path)
                 self.errors.append((path, node, f"the number is too long: {len(node.value):,} characters",
                                     "write a smaller number: widths are at most 65536, repeats at most 1000"))
                 return None
         value = self._scalars[key]
         if isinstance(value, float) and not math.isfinite(value):
+            self.replaced.append(path)
             self.errors.append((path, node, f"expected a finite number, found `{node.value}`", None))
             return None
         return value
 
     def _bad_tag(self, node: yaml.Node, path: SpecPath) -> None:
+        self.replaced.append(path)
         self.errors.append(
             (path, node, f"YAML tag `{node.tag}` is not allowed in a spec",
              "a spec is plain data: use maps, lists, strings and numbers only"))
@@ -310,12 +315,22 @@ def load_document(source: str | Path) -> Document:
     document = Document(data, file, text, builder.marks, builder.key_marks,
                         expression_paths=None if builder.merged else tuple(builder.expression_paths))
     if builder.errors:
-        raise SpecError([
+        raise PartlyRead([
             Document(None, file, text, {path: (node.start_mark.line, node.start_mark.column)})
             .diagnostic(path, message, hint)
             for path, node, message, hint in builder.errors
-        ])
+        ], document, tuple(builder.replaced))
     return document
+
+
+class PartlyRead(SpecError):
+    """Mistakes in the text itself (a duplicate key, a tag, NaN), with the document built without them
+    (the first of two keys kept, the value null): `archspec.load` validates the rest, so that every
+    error comes at once. `replaced` holds the paths whose value an error left out: errors there echo it."""
+
+    def __init__(self, errors: list[Diagnostic], document: Document, replaced: tuple[SpecPath, ...]):
+        super().__init__(errors)
+        self.document, self.replaced = document, replaced
 
 
 class _SpecDumper(yaml.SafeDumper):

@@ -39,3 +39,15 @@ def test_a_mistake_in_an_anchored_mapping_is_one_error_at_the_anchor_naming_ever
                        "  - {layer: relu, x: 1}\n")  # line 8: another mistake
     assert [(e.path, e.line, e.column) for e in errors] == [(("stem", 0, "kernel"), 4, 40), (("stem", 4, "x"), 8, 19)]
     assert errors[0].message.endswith("(the same text is also stem[2].kernel and stem[3].kernel)")
+
+
+def test_a_duplicate_key_a_tag_or_nan_does_not_hide_the_specs_other_errors():
+    errors = errors_of("name: n\ninput: {channels: 3, size: 0}\n"  # line 2: a wrong value
+                       "stem:\n  - {layer: conv, width: 8, width: 9}\n"  # line 4: a duplicate key
+                       "  - {layer: conv, width: !!python/object 8, kernel: .nan}\n"  # line 5: a tag and NaN
+                       "  - {layer: relu, foo: 1}\n")  # line 6: an unknown key
+    assert [(e.path, e.line, e.column) for e in errors] == [
+        (("input", "size"), 2, 28), (("stem", 0, "width"), 4, 29), (("stem", 1, "width"), 5, 26),
+        (("stem", 1, "kernel"), 5, 53), (("stem", 2, "foo"), 6, 19)]
+    # the values the loader left out are not reported again as missing or null
+    assert not any("null" in e.message or "missing" in e.message for e in errors)
