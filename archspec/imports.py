@@ -43,7 +43,8 @@ class _Importer:
         folder = Path(document.file).parent if document.file else Path.cwd()
         for index, name in enumerate(names):
             where = (IMPORTS, index)
-            path = (folder / name).resolve()
+            written = folder / name  # as the spec's own path is given: errors name the file so
+            path = written.resolve()
             if path in chain:
                 cycle = " -> ".join(p.name for p in (*chain[chain.index(path):], path))
                 self.error(document, where, f"`{name}` imports itself: {cycle}", "remove one of these imports")
@@ -63,9 +64,9 @@ class _Importer:
                            f"paths are relative to the folder of {document.file or 'the spec'}")
                 continue
             try:
-                imported = load_document(path)
+                imported = replace(load_document(written), file_order=self.files)
             except SpecError as error:
-                self.errors.extend(error.errors)
+                self.errors.extend(replace(each, file_order=self.files) for each in error.errors)
                 continue
             self.file(imported, (*chain, path))
 

@@ -89,7 +89,7 @@ def test_aliases_within_the_node_limit_still_work():
 
 
 @pytest.mark.parametrize("text, line", [
-    ("name: a\nname: b\n", 2),
+    ("name: a\nname: b\ninput: {channels: 3, size: 8}\n", 2),  # (a missing `input` is an error too)
     ("name: a\ninput: {channels: 3, channels: 4, size: 8}\n", 2),
     ("name: a\ninput:\n  channels: 3\n  size: 8\n  size: 9\n", 5),
 ])
