@@ -22,9 +22,9 @@ from archspec.shapes import Shape
 # Copies and groups: some 30 MB at most. 10,000 RegNetX samples have some 25,000 distinct block copies.
 MAX_REMEMBERED = 65_536
 
-# A stem or head layer's or a stage's figures: output shape, parameters, MACs, and its peak as a
-# Sequential of its entries (activation values).
-GroupFacts = tuple[Shape, int, int, int]
+# A stem or head layer's or a stage's figures: output shape, parameters, MACs, its peak as a
+# Sequential of its entries (activation values), and its modules' buffers (bytes).
+GroupFacts = tuple[Shape, int, int, int, int]
 
 _MEMO: ContextVar[dict[object, BlockFacts | GroupFacts | None] | None] = ContextVar("figures_memo", default=None)
 

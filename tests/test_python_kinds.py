@@ -77,7 +77,7 @@ def test_facts_that_disagree_with_the_graph_stop_the_table_and_the_build(registe
 
     class Liar(honest):  # type: ignore[valid-type, misc]
         def facts(self, index, x, shortcut):
-            return (self.width, x[1], x[2]), 1, 1, 1
+            return (self.width, x[1], x[2]), 1, 1, 1, 0
 
     archspec.register_block(Liar)
     registered.append("test_liar")
