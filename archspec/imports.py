@@ -19,6 +19,7 @@ from archspec.loader import Document, load_document
 IMPORTS = "imports"
 MAX_FILES = 64  # files one spec may import, directly or not
 MAX_DEPTH = 8  # a file importing a file importing ...
+YAML_SUFFIXES = (".yaml", ".yml")  # what an imported definitions file may be named (its target too)
 
 
 class _Importer:
@@ -58,6 +59,13 @@ class _Importer:
                 self.error(document, where, f"expected at most {MAX_FILES} imported files",
                            "merge some of the definitions into fewer files")
                 return
+            # A definitions file is YAML: a spec from elsewhere must not make archspec read (and quote
+            # in its errors) whatever file it names, such as /proc/self/environ or a key file.
+            if path.suffix.lower() not in YAML_SUFFIXES:
+                self.error(document, where, f"cannot import `{name}`: expected a YAML file (.yaml or .yml), "
+                           f"found {path.name!r}", "block definitions live in YAML files, e.g. "
+                           "`imports: [blocks/se.yaml]`")
+                continue
             if not path.is_file():
                 what = "does not exist" if not path.exists() else "is not a regular file"
                 self.error(document, where, f"cannot import `{name}`: {path} {what}",

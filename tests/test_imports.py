@@ -79,8 +79,32 @@ def test_an_imported_file_that_is_no_definitions_file_is_an_error_placed_in_it(t
 
 
 def test_a_folder_is_not_imported_and_the_error_says_where_paths_start(tmp_path: Path):
-    (tmp_path / "blocks").mkdir()
-    (error,) = _errors(_spec(tmp_path, ["blocks"], kind="basic"))
+    (tmp_path / "blocks.yaml").mkdir()
+    (error,) = _errors(_spec(tmp_path, ["blocks.yaml"], kind="basic"))
     assert (error.file, error.path, error.line) == (str(tmp_path / "net.yaml"), ("imports", 0), 3)
     assert "not a regular file" in error.message
     assert f"relative to the folder of {tmp_path / 'net.yaml'}" in (error.hint or "")
+
+
+@pytest.mark.parametrize("target", ["environ", "secrets.txt", "key.pem"])
+def test_an_import_that_is_no_yaml_file_is_refused_without_reading_it(tmp_path: Path, target: str):
+    # A spec is data: whatever file it names must not be read, let alone quoted in an error.
+    (tmp_path / target).write_text("SECRET_TOKEN=abc123\n")
+    (error,) = _errors(_spec(tmp_path, [target]))
+    assert error.path == ("imports", 0) and error.line == 3
+    assert "expected a YAML file (.yaml or .yml)" in error.message and target in error.message
+    assert "SECRET_TOKEN" not in f"{error.message} {error.hint} {error.source_line}"
+    assert "blocks/se.yaml" in error.hint
+
+
+def test_a_yaml_named_link_to_a_file_of_another_kind_is_refused(tmp_path: Path):
+    (tmp_path / "secrets").write_text("SECRET_TOKEN=abc123\n")
+    (tmp_path / "blocks.yaml").symlink_to(tmp_path / "secrets")
+    (error,) = _errors(_spec(tmp_path, ["blocks.yaml"]))
+    assert "expected a YAML file" in error.message and "SECRET_TOKEN" not in str(error)
+
+
+def test_a_yml_file_is_imported(tmp_path: Path):
+    (tmp_path / "defs.yml").write_text(RELU_KIND.format(kind="mine"))
+    report = archspec.check(archspec.load(_spec(tmp_path, ["defs.yml"])))
+    assert report.ok and report.output_shape == (3, 8, 8)
