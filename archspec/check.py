@@ -68,7 +68,7 @@ class Report:
         resolved = lowered.resolved
         graph_figures = (resolved[-1].out_shape if resolved else self.input_shape,
                          sum(r.params for r in resolved), sum(r.macs for r in resolved))
-        graph_memory = estimate_memory(resolved).total if self.twin_memory is not None else None
+        graph_memory = estimate_memory(resolved, x=self.input_shape).total if self.twin_memory is not None else None
         if self.figures is not None and (graph_figures != tuple(self.figures[:3])
                                          or graph_memory != self.twin_memory):
             # A Python kind's own `facts` that disagree with its `lower`: the report's figures (its memory
@@ -104,7 +104,7 @@ class Report:
     @property
     def memory(self) -> MemoryEstimate:
         """Estimated memory to build and run the network on one image (see `archspec.budget`)."""
-        return estimate_memory(self.resolved)
+        return estimate_memory(self.resolved, x=self.input_shape)
 
     @property
     def memory_bytes(self) -> int:
@@ -175,7 +175,7 @@ def check(spec: Spec, input_shape: Shape | None = None,
     if twin is not None:
         return Report(spec, x, (), twin[0], twin_memory=twin[1])
     lowered, problems, layers = _lower_and_evaluate(spec, x)
-    too_big = (memory_problem(estimate_memory(lowered.resolved, layers), max_memory)
+    too_big = (memory_problem(estimate_memory(lowered.resolved, layers, x), max_memory)
                if not problems and max_memory is not None else None)
     problems += [too_big] if too_big else []
     if problems:

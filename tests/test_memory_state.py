@@ -129,3 +129,12 @@ def test_blocks_written_in_yaml_hold_what_their_modules_hold():
 @given(valid_specs(max_width=12, user_blocks=True))
 def test_drawn_networks_hold_what_their_modules_hold(document: dict):
     assert_state_equals_the_module(to_spec(document))
+
+
+def test_a_network_with_no_layers_holds_its_input_on_both_paths():
+    """With no layer the graph's estimate was 0 bytes and the twins' the input's 64: the guard that holds
+    the two equal stopped the table and the build of `{name: '0', input: {channels: 1, size: 4}}`."""
+    report = archspec.check("{name: '0', input: {channels: 1, size: 4}}")
+    assert report.ok and report.memory_bytes == report.memory.total == 1 * 4 * 4 * 4
+    assert [row[0] for row in report.rows()] == []  # the table: no layer, and no guard stopping it
+    assert sum(p.numel() for p in archspec.compile(report.spec).parameters()) == report.params == 0
