@@ -51,6 +51,8 @@ class Document:
     # Where the text writes a string with `${` (in document order), so that resolving visits those
     # values alone; None where not known (data not read from text, or merge keys reordering it).
     expression_paths: tuple[SpecPath, ...] | None = None
+    # Every file imported, directly or not (resolved paths): what `export -o` must not replace.
+    imported_files: tuple[str, ...] = ()
 
     def diagnostic(
         self, path: SpecPath, message: str, hint: str | None = None, *, at_key: bool = False

@@ -113,7 +113,8 @@ class Sampler:
 
     def _with(self, data: object) -> Document:
         source = self.document
-        return Document(data, source.file, source.text, source.marks, source.key_marks, source.imported)
+        return Document(data, source.file, source.text, source.marks, source.key_marks, source.imported,
+                        imported_files=source.imported_files)
 
     def _checked(self, resolved: tuple[ResolvedDocument, list[Diagnostic], Any], index: int) -> ResolvedDocument:
         document, errors, _ = resolved

@@ -342,6 +342,29 @@ def test_an_export_never_replaces_its_spec_or_its_checkpoint(small, tmp_path, ca
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
 
 
+@pytest.mark.parametrize("output, extra", [
+    ("blocks/unit.yaml", ()), ("blocks/outer.yaml", ()),  # imported with blocks, and importing only
+    ("link.yaml", ()),  # a link to an imported file
+    ("blocks/outer.yaml", ("--set", "stages[0].width=5")),  # a spec resolved from overrides
+])
+def test_an_export_never_replaces_a_block_file_the_spec_imports(tmp_path, capsys, output, extra):
+    """-o naming a file of the spec's `imports:` (or one those import) replaced it with the export,
+    as it once did the spec itself: the block definitions were lost."""
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "unit.yaml").write_text(
+        "blocks:\n  unit:\n    nodes:\n      - {name: conv, layer: conv, width: \"${width}\", padding: 1}\n")
+    (tmp_path / "blocks" / "outer.yaml").write_text("imports: [unit.yaml]\n")
+    spec = tmp_path / "net.yaml"
+    spec.write_text("name: net\ninput: {channels: 1, size: 8}\nimports: [blocks/outer.yaml]\n"
+                    "stages:\n  - {block: unit, width: 4}\n")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "blocks" / "unit.yaml")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert export(spec, *extra, "-f", "dot", "-o", tmp_path / output) == 2
+    imported = (tmp_path / output).resolve()
+    assert f"is a block file the spec imports ({imported}): the export would replace it" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+
 def test_a_spec_failing_the_check_exits_2_and_writes_nothing(tmp_path, capsys):
     spec = tmp_path / "broken.yaml"
     spec.write_text(BROKEN_SPEC, encoding="utf-8")

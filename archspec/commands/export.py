@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from archspec.export.output import check_target
 
-        inputs = {"the spec being exported": args.spec, "the checkpoint given to --weights": args.weights}
+        inputs = {"the spec being exported": args.spec, "the checkpoint given to --weights": args.weights,
+                  **_imported_files(spec)}
         if target is not None:
             check_target(target)  # before any slow work: an unwritable path fails at once
             replaced = _replaced_input(target, inputs)
@@ -157,6 +158,12 @@ def _replaced_input(path: Path, inputs: dict[str, Path | None]) -> str | None:
     writing is: writing it would lose the spec or the trained weights the export is made from."""
     return next((what for what, given in inputs.items() if given is not None and path.resolve() == given.resolve()),
                 None)
+
+
+def _imported_files(spec) -> dict[str, Path | None]:
+    """The block files the spec imports (`imports:`, directly or not): the export is made from them too."""
+    files = spec.document.imported_files if spec.document is not None else ()
+    return {f"a block file the spec imports ({file})": Path(file) for file in files}
 
 
 def _check_weights_target(weights_target: Path, target: Path, inputs: dict[str, Path | None]) -> None:
