@@ -401,3 +401,21 @@ def test_a_keyword_module_name_is_refused_by_the_torch_export_formats(tmp_path, 
     assert "module names with a Python keyword (`def`, `def.0`" in error and "Traceback" not in error
     assert error.count("\n") == 1 and sorted(os.listdir(tmp_path)) == ["keyword.yaml"]
     assert export(spec, "-o", tmp_path / "net.py") == 0
+
+
+def test_a_keyword_module_name_is_refused_from_the_static_names_before_anything_is_built(
+        tmp_path, capsys, monkeypatch):
+    """The refusal came after the whole module was built (and any --weights loaded): the report's
+    names are the module's, so the check needs neither."""
+    import archspec.build
+
+    def no_build(*_args, **_kwargs):
+        raise AssertionError("the module was built")
+
+    monkeypatch.setattr(archspec.build, "build_module", no_build)
+    spec = tmp_path / "keyword.yaml"
+    spec.write_text("name: keyword\ninput: {channels: 1, size: 8}\nstem:\n  - {layer: conv, width: 4, name: class}\n")
+    assert export(spec, "-o", tmp_path / "net.onnx") == 2
+    error = capsys.readouterr().err
+    assert "onnx: module names with a Python keyword (`class`) cannot be written" in error
+    assert sorted(os.listdir(tmp_path)) == ["keyword.yaml"]

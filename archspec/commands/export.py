@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         report = check(spec, args.input, max_memory=args.max_memory)
         if not report.ok:
             return report_errors(report.errors)
+        if name in ("onnx", "exported"):
+            _refuse_keyword_names(report, name)  # from the static names: before building anything
         started = time.perf_counter()
         with activity("export", f"writing {target} ({name})"):
             written, note = _export(name, report, target, args.weights, weights_target)
@@ -89,7 +91,6 @@ def _export(name: str, report, target: Path | None, weights: Path | None,
         load_weights(network, weights, report.spec.name)
     if name == "python":
         return _write_python(report, network, target, weights_target), ""
-    _refuse_keyword_names(network, name)
     untrained = "" if weights else "; untrained: freshly initialised weights (give --weights CHECKPOINT)"
     if name == "onnx":
         from archspec.export.onnx import export_onnx
@@ -182,14 +183,17 @@ def _check_weights_target(weights_target: Path, target: Path, inputs: dict[str, 
     check_target(weights_target)
 
 
-def _refuse_keyword_names(network, name: str) -> None:
+def _refuse_keyword_names(report, name: str) -> None:
     """torch.export writes each module as a Python attribute (`self.def.class`): a keyword among the
     names made its program a SyntaxError when loaded, and ONNX export (which goes through it) fail
-    with torch's multi-line report. The python format writes them with getattr and takes them."""
+    with torch's multi-line report. The python format writes them with getattr and takes them. The
+    report's names are the module's (and its bare parameters'), so no module is built for this."""
     import keyword
 
-    named = [module for module, _ in network.named_modules()
-             if any(keyword.iskeyword(part) for part in module.split("."))]
+    from archspec.graph import walk
+
+    named = [resolved.qualname for top in report.resolved for _, resolved in walk(top)
+             if any(keyword.iskeyword(part) for part in resolved.qualname.split("."))]
     if named:
         shown = ", ".join(f"`{module}`" for module in named[:3]) + (", ..." if len(named) > 3 else "")
         raise ExportError(f"{name}: module names with a Python keyword ({shown}) cannot be written by "
