@@ -166,19 +166,20 @@ def check(spec: Spec, input_shape: Shape | None = None,
     `max_memory` (bytes, None for no limit) refuses a network whose estimated memory exceeds it
     (see `archspec.budget`)."""
     x = input_shape or spec.input.shape()
-    report = _checked(spec, x, max_memory)
+    report = check_plain(spec, x, max_memory)
     problems = [(d.path, d.message, d.hint) for d in report.errors]
     if not too_small_only(problems):
         return report
-    hint = smallest_input_hint(x, lambda shape, budget: _checked(spec, shape, budget), spec.input.shape(),
+    hint = smallest_input_hint(x, lambda shape, budget: check_plain(spec, shape, budget), spec.input.shape(),
                                max_memory)
     if hint is None:
         return report
     return replace(report, errors=tuple(replace(d, hint=hint) for d in report.errors))
 
 
-def _checked(spec: Spec, x: Shape, max_memory: int | None) -> Report:
-    """`check`, without looking for the smallest input where the input is too small."""
+def check_plain(spec: Spec, x: Shape, max_memory: int | None) -> Report:
+    """`check`, without looking for the smallest input where the input is too small: for callers that
+    read the verdict alone (`archspec sample` rejects such a network, whatever the hint)."""
     too_deep = block_count_problem(spec)
     if too_deep:
         return Report(spec, x, tuple(_place(spec, [too_deep])), None, Lowered((), ()))

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from archspec.check import check
+from archspec.check import check_plain
 from archspec.errors import Diagnostic, SpecError
 from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.figures_memo import remembering_figures
@@ -97,7 +97,7 @@ class Sampler:
             spec = validate(document(data=expanded))
         except SpecError as error:
             raise SpecError([_in_sample(d, index) for d in error.errors]) from None
-        report = check(spec, self.input_shape, max_memory=None)
+        report = check_plain(spec, self.input_shape or spec.input.shape(), None)
         if not report.ok:
             return Sample(index, tries, values, "rejected", "check", report.errors[0].message)
         sample = Sample(index, tries, values, params=report.params, macs=report.macs, memory=report.memory_bytes)
