@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import archspec
@@ -22,6 +23,7 @@ from archspec.layers import LAYERS
 from archspec.library import library_kinds
 from archspec.loader import dump
 from archspec.testing import valid_specs
+from archspec.testing.kinds import SHORTCUTS, Knobs, draw_image_layer
 
 EXAMPLES = 1000  # each of the ~50 kinds is drawn several times in these; the draws take seconds
 
@@ -85,7 +87,15 @@ def test_valid_specs_write_every_field_of_every_layer_kind_and_both_values_of_it
     def collect(document: dict) -> None:
         written_settings(document, found)
 
+    # And the layers of stems and list stages alone, many times: each value of each field is met many
+    # times over there, whatever kinds other tests register (the networks' draws follow the registry).
+    @settings(max_examples=3 * EXAMPLES, deadline=None, database=None, derandomize=True)
+    @given(st.data(), st.sampled_from([(4, 8, 8), (3, 5, 7), (6, 16, 16)]))
+    def collect_layers(data: st.DataObject, x: tuple[int, int, int]) -> None:
+        written_settings(draw_image_layer(data.draw, x, Knobs(1, 8, SHORTCUTS, "B")), found)
+
     collect()
+    collect_layers()
     wanted: set[tuple] = set()
     for kind in LAYERS.names():
         for name, info in LAYERS[kind].model_fields.items():
