@@ -69,10 +69,13 @@ class Report:
         resolved = lowered.resolved
         graph_figures = (resolved[-1].out_shape if resolved else self.input_shape,
                          sum(r.params for r in resolved), sum(r.macs for r in resolved))
-        if self.figures is not None and graph_figures != tuple(self.figures[:3]):
-            # A Python kind's own `facts` that disagree with its `lower`: the report's figures would not be
-            # the module's that the build makes from this graph.
-            raise RuntimeError(_twin_disagreement(self.spec, self.figures, graph_figures))
+        graph_memory = estimate_memory(resolved).total if self.twin_memory is not None else None
+        if self.figures is not None and (graph_figures != tuple(self.figures[:3])
+                                         or graph_memory != self.twin_memory):
+            # A Python kind's own `facts` that disagree with its `lower`: the report's figures (its memory
+            # budget too: the peak and the buffers) would not be the module's that the build makes.
+            raise RuntimeError(_twin_disagreement(self.spec, (*self.figures[:3], self.twin_memory),
+                                                  (*graph_figures, graph_memory)))
         return lowered
 
     @property
@@ -197,11 +200,12 @@ def check_plain(spec: Spec, x: Shape, max_memory: int | None) -> Report:
                                 sum(r.macs for r in resolved)), lowered)
 
 
-def _twin_disagreement(spec: Spec, twin: Facts, graph: Facts) -> str:
+def _twin_disagreement(spec: Spec, twin: tuple[object, ...], graph: tuple[object, ...]) -> str:
     """What to say where the static twins' figures differ from the graph's: the kinds registered from
     Python with their own `facts`, else an archspec bug (tests/test_block_twins.py holds archspec's)."""
-    def figures(found: Facts) -> str:
-        return f"output {show(found[0])}, {found[1]:,} parameters, {found[2]:,} MACs"
+    def figures(found: tuple[object, ...]) -> str:
+        memory = f", a memory budget of {found[3]:,} bytes" if len(found) > 3 and found[3] is not None else ""
+        return f"output {show(found[0])}, {found[1]:,} parameters, {found[2]:,} MACs{memory}"
 
     from archspec.blocks.base import BLOCKS, BlockStage
 
