@@ -11,7 +11,7 @@ Python: this module and everything it imports never import torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -25,6 +25,7 @@ from archspec.names import ModuleNames, layer_places, module_names
 from archspec.nesting import nest_figures
 from archspec.ranges import InputRange, find_input_range
 from archspec.shapes import Facts, Shape, show
+from archspec.smallest_input import smallest_input_hint, too_small_only
 from archspec.spec import ListStage, Spec
 from archspec.twin_check import child_name, twin_figures
 
@@ -168,6 +169,20 @@ def check(spec: Spec, input_shape: Shape | None = None,
     `max_memory` (bytes, None for no limit) refuses a network whose estimated memory exceeds it
     (see `archspec.budget`)."""
     x = input_shape or spec.input.shape()
+    report = check_plain(spec, x, max_memory)
+    problems = [(d.path, d.message, d.hint) for d in report.errors]
+    if not too_small_only(problems):
+        return report
+    hint = smallest_input_hint(x, lambda shape, budget: check_plain(spec, shape, budget), spec.input.shape(),
+                               max_memory)
+    if hint is None:
+        return report
+    return replace(report, errors=tuple(replace(d, hint=hint) for d in report.errors))
+
+
+def check_plain(spec: Spec, x: Shape, max_memory: int | None) -> Report:
+    """`check`, without looking for the smallest input where the input is too small: for callers that
+    read the verdict alone (`archspec sample` rejects such a network, whatever the hint)."""
     too_deep = block_count_problem(spec)
     if too_deep:
         return Report(spec, x, tuple(_place(spec, [too_deep])), None, Lowered((), ()))

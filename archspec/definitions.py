@@ -406,3 +406,10 @@ def depth_of(kind: str, definitions: Mapping[str, BlockDefinition], outside: Map
 
 def is_expression(value: object) -> bool:
     return isinstance(value, str) and has_expression(value)
+
+
+def field_read(written: object) -> str | None:
+    """The field that a setting written `${field}` reads; None for any other setting."""
+    field = written[2:-1].strip() if isinstance(written, str) and written.startswith("${") and \
+        written.endswith("}") else None
+    return field if field is not None and field.isidentifier() else None

@@ -28,6 +28,7 @@ class _Importer:
         self.blocks: dict[str, object] = {}
         self.origins: dict[str, Document] = {}  # kind -> the document it is defined in
         self.files = 0
+        self.read_files: list[Path] = []  # every file read, in order
 
     def error(self, document: Document, path: SpecPath, message: str, hint: str | None = None) -> None:
         self.errors.append(document.diagnostic(path, message, hint))
@@ -76,6 +77,7 @@ class _Importer:
             except SpecError as error:
                 self.errors.extend(replace(each, file_order=self.files) for each in error.errors)
                 continue
+            self.read_files.append(path)
             self.file(imported, (*chain, path))
 
     def file(self, document: Document, chain: tuple[Path, ...]) -> None:
@@ -121,4 +123,5 @@ def with_imports(document: Document) -> Document:
     merged = {key: value for key, value in data.items() if key != IMPORTS}
     merged["blocks"] = importer.blocks
     imported = {kind: source for kind, source in importer.origins.items() if source is not document}
-    return replace(document, data=merged, imported=imported)
+    return replace(document, data=merged, imported=imported,
+                   imported_files=tuple(dict.fromkeys(str(path) for path in importer.read_files)))

@@ -52,6 +52,8 @@ class Document:
     # values alone; None where not known (data not read from text, or merge keys reordering it).
     expression_paths: tuple[SpecPath, ...] | None = None
     file_order: int = 0  # 0: the spec; an imported file: its place in reading order (Diagnostic.file_order)
+    # Every file imported, directly or not (resolved paths): what `export -o` must not replace.
+    imported_files: tuple[str, ...] = ()
 
     def diagnostic(
         self, path: SpecPath, message: str, hint: str | None = None, *, at_key: bool = False

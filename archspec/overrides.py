@@ -126,6 +126,7 @@ class _Resolver:
         source = self.source
         self.document = ResolvedDocument(self.data, source.file, source.text, source.marks, source.key_marks,
                                          source.imported, overridden=tuple(self.overridden),
+                                         imported_files=source.imported_files,
                                          expressions=self.expressions,
                                          note=f" (after {', '.join(labels)})" if labels else "")
         overrides_hold_expressions = any("${" in repr(o.value) for o in self.overrides if not o.problem)

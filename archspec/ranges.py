@@ -44,6 +44,14 @@ class InputRange:
                    for size, low, high, period, remainders in zip(
                        (height, width), self.min_size, self.max_size, self.period, self.remainders))
 
+    def smallest_from(self, axis: int, size: int) -> int | None:
+        """The smallest accepted size along `axis` (0: height, 1: width) that is at least `size`."""
+        low, high, period = self.min_size[axis], self.max_size[axis], self.period[axis]
+        start = max(size, low)
+        found = next(candidate for candidate in range(start, start + period)
+                     if candidate % period in self.remainders[axis])
+        return found if high is None or found <= high else None
+
     def describe(self) -> str:
         axes = [_describe_axis(name, low, high, period, remainders) for name, low, high, period, remainders
                 in zip("HW", self.min_size, self.max_size, self.period, self.remainders)]
@@ -71,13 +79,18 @@ class _Axis:
     remainders: tuple[int, ...] = (0,)
 
 
-def find_input_range(nodes: Sequence[Node], resolved: Sequence[Resolved], x: Shape) -> InputRange:
+def find_input_range(nodes: Sequence[Node], resolved: Sequence[Resolved], x: Shape,
+                     same_module: bool = True) -> InputRange:
+    """The sizes at which `nodes` (checked at `x`) have valid shapes; with `same_module`, only those
+    where every layer also keeps its parameters (the module built for `x` runs them), else also those
+    where a `linear` after `flatten` takes another number of features (the spec checks there)."""
     reference = _layer_params(resolved)
 
     def works(height: int, width: int) -> bool:
         evaluator = Evaluator()
         result = evaluator.run_all(tuple(nodes), (x[0], height, width), "")
-        return result is not None and not evaluator.problems and _layer_params(result) == reference
+        return result is not None and not evaluator.problems and (
+            not same_module or _layer_params(result) == reference)
 
     height, width = x[1], x[2]
     search = _scanned_axis if _joins_round_apart(resolved) else _searched_axis

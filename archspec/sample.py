@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from archspec.check import check
+from archspec.check import check_plain
 from archspec.errors import Diagnostic, SpecError, SpecPath
 from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.figures_memo import remembering_figures
@@ -104,7 +104,7 @@ class Sampler:
             raise SpecError([_in_sample(d, index) for d in [*failed, *later]]) from None
         if failed:
             raise SpecError([_in_sample(d, index) for d in failed])
-        report = check(spec, self.input_shape, max_memory=None)
+        report = check_plain(spec, self.input_shape or spec.input.shape(), None)
         if not report.ok:
             return Sample(index, tries, values, "rejected", "check", report.errors[0].message)
         sample = Sample(index, tries, values, params=report.params, macs=report.macs, memory=report.memory_bytes)
@@ -120,7 +120,8 @@ class Sampler:
 
     def _with(self, data: object) -> Document:
         source = self.document
-        return Document(data, source.file, source.text, source.marks, source.key_marks, source.imported)
+        return Document(data, source.file, source.text, source.marks, source.key_marks, source.imported,
+                        imported_files=source.imported_files)
 
     def _checked(self, resolved: tuple[ResolvedDocument, list[Diagnostic], Any], index: int) -> ResolvedDocument:
         document, errors, _ = resolved

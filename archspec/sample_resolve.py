@@ -63,7 +63,8 @@ class SampleResolver:
         """The document of resolved (or then expanded) data: the full pass's for the same data."""
         source = self.document_source
         return ResolvedDocument(data, source.file, source.text, source.marks, source.key_marks, source.imported,
-                                expressions=self.expressions)  # read only, so shared
+                                expressions=self.expressions,  # read only, so shared
+                                imported_files=source.imported_files)
 
 
 def _collect(value: object, path: SpecPath, found: dict[SpecPath, str]) -> None:

@@ -80,6 +80,11 @@ def expect_flat(x: Shape, what: str) -> int:
     return x[0]
 
 
+# The hint of an input too small for a window; the check replaces it with the smallest input the
+# network takes, where it finds it (archspec/smallest_input.py).
+TOO_SMALL_HINT = "use a larger input size, or less downsampling before this layer"
+
+
 def windowed(x: Shape, what: str, channels: int, kernel: Pair, stride: Pair, padding: Pair,
              dilation: Pair = (1, 1), ceil_mode: bool = False) -> Shape:
     """Output shape of a 2-d window op; refuses an input too small for the window."""
@@ -96,5 +101,5 @@ def windowed(x: Shape, what: str, channels: int, kernel: Pair, stride: Pair, pad
         raise ShapeProblem(
             f"{what} with kernel {show(kernel)}, stride {show(stride)}, padding {show(padding)} "
             f"does not fit its {height}x{width} input (output would be {max(0, out_h)}x{max(0, out_w)})",
-            "use a larger input size, or less downsampling before this layer", "kernel")
+            TOO_SMALL_HINT, "kernel")
     return (channels, out_h, out_w)

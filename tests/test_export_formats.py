@@ -342,6 +342,29 @@ def test_an_export_never_replaces_its_spec_or_its_checkpoint(small, tmp_path, ca
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
 
 
+@pytest.mark.parametrize("output, extra", [
+    ("blocks/unit.yaml", ()), ("blocks/outer.yaml", ()),  # imported with blocks, and importing only
+    ("link.yaml", ()),  # a link to an imported file
+    ("blocks/outer.yaml", ("--set", "stages[0].width=5")),  # a spec resolved from overrides
+])
+def test_an_export_never_replaces_a_block_file_the_spec_imports(tmp_path, capsys, output, extra):
+    """-o naming a file of the spec's `imports:` (or one those import) replaced it with the export,
+    as it once did the spec itself: the block definitions were lost."""
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "unit.yaml").write_text(
+        "blocks:\n  unit:\n    nodes:\n      - {name: conv, layer: conv, width: \"${width}\", padding: 1}\n")
+    (tmp_path / "blocks" / "outer.yaml").write_text("imports: [unit.yaml]\n")
+    spec = tmp_path / "net.yaml"
+    spec.write_text("name: net\ninput: {channels: 1, size: 8}\nimports: [blocks/outer.yaml]\n"
+                    "stages:\n  - {block: unit, width: 4}\n")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "blocks" / "unit.yaml")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert export(spec, *extra, "-f", "dot", "-o", tmp_path / output) == 2
+    imported = (tmp_path / output).resolve()
+    assert f"is a block file the spec imports ({imported}): the export would replace it" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+
 def test_a_spec_failing_the_check_exits_2_and_writes_nothing(tmp_path, capsys):
     spec = tmp_path / "broken.yaml"
     spec.write_text(BROKEN_SPEC, encoding="utf-8")
@@ -378,3 +401,21 @@ def test_a_keyword_module_name_is_refused_by_the_torch_export_formats(tmp_path, 
     assert "module names with a Python keyword (`def`, `def.0`" in error and "Traceback" not in error
     assert error.count("\n") == 1 and sorted(os.listdir(tmp_path)) == ["keyword.yaml"]
     assert export(spec, "-o", tmp_path / "net.py") == 0
+
+
+def test_a_keyword_module_name_is_refused_from_the_static_names_before_anything_is_built(
+        tmp_path, capsys, monkeypatch):
+    """The refusal came after the whole module was built (and any --weights loaded): the report's
+    names are the module's, so the check needs neither."""
+    import archspec.build
+
+    def no_build(*_args, **_kwargs):
+        raise AssertionError("the module was built")
+
+    monkeypatch.setattr(archspec.build, "build_module", no_build)
+    spec = tmp_path / "keyword.yaml"
+    spec.write_text("name: keyword\ninput: {channels: 1, size: 8}\nstem:\n  - {layer: conv, width: 4, name: class}\n")
+    assert export(spec, "-o", tmp_path / "net.onnx") == 2
+    error = capsys.readouterr().err
+    assert "onnx: module names with a Python keyword (`class`) cannot be written" in error
+    assert sorted(os.listdir(tmp_path)) == ["keyword.yaml"]

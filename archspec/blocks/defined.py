@@ -22,8 +22,8 @@ from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, Validatio
 from archspec.blocks.base import BlockStage, Shortcut
 from archspec.blocks.defined_lowering import NestedUse, Use, lower_use
 from archspec.blocks.defined_plans import NodePlan, node_plans, requirement_functions
-from archspec.blocks.defined_settings import bool_problem, field_read, misplaced_bools, root_field, settings_problems
-from archspec.definitions import MAX_NESTING, BlockDefinition, is_expression, reads_index
+from archspec.blocks.defined_settings import bool_problem, misplaced_bools, root_field, settings_problems
+from archspec.definitions import MAX_NESTING, BlockDefinition, field_read, is_expression, reads_index
 from archspec.errors import SpecPath, format_path
 from archspec.expr import Compiled
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, Op, Problem, Resolved, register_op

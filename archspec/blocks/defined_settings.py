@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from archspec.definitions import is_expression
+from archspec.definitions import field_read, is_expression
 from archspec.errors import SpecPath, format_path
 from archspec.expr_operations import shown_value
 from archspec.process_memo import forgettable
@@ -31,13 +31,6 @@ def misplaced_bools(model: type[BaseModel], settings: dict[str, Any]) -> list[st
     spec's validation refuses them."""
     return [key for key, value in settings.items() if isinstance(value, bool) and key in model.model_fields
             and not _takes_bool(model, key)]
-
-
-def field_read(written: object) -> str | None:
-    """The field that a setting written `${field}` reads; None for any other setting."""
-    field = written[2:-1].strip() if isinstance(written, str) and written.startswith("${") and \
-        written.endswith("}") else None
-    return field if field is not None and field.isidentifier() else None
 
 
 def root_field(root: Root, written: object, value: object) -> SpecPath | None:

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from archspec.export.output import check_target
 
-        inputs = {"the spec being exported": args.spec, "the checkpoint given to --weights": args.weights}
+        inputs = {"the spec being exported": args.spec, "the checkpoint given to --weights": args.weights,
+                  **_imported_files(spec)}
         if target is not None:
             check_target(target)  # before any slow work: an unwritable path fails at once
             replaced = _replaced_input(target, inputs)
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         report = check(spec, args.input, max_memory=args.max_memory)
         if not report.ok:
             return report_errors(report.errors)
+        if name in ("onnx", "exported"):
+            _refuse_keyword_names(report, name)  # from the static names: before building anything
         started = time.perf_counter()
         with activity("export", f"writing {target} ({name})"):
             written, note = _export(name, report, target, args.weights, weights_target)
@@ -88,7 +91,6 @@ def _export(name: str, report, target: Path | None, weights: Path | None,
         load_weights(network, weights, report.spec.name)
     if name == "python":
         return _write_python(report, network, target, weights_target), ""
-    _refuse_keyword_names(network, name)
     untrained = "" if weights else "; untrained: freshly initialised weights (give --weights CHECKPOINT)"
     if name == "onnx":
         from archspec.export.onnx import export_onnx
@@ -159,6 +161,12 @@ def _replaced_input(path: Path, inputs: dict[str, Path | None]) -> str | None:
                 None)
 
 
+def _imported_files(spec) -> dict[str, Path | None]:
+    """The block files the spec imports (`imports:`, directly or not): the export is made from them too."""
+    files = spec.document.imported_files if spec.document is not None else ()
+    return {f"a block file the spec imports ({file})": Path(file) for file in files}
+
+
 def _check_weights_target(weights_target: Path, target: Path, inputs: dict[str, Path | None]) -> None:
     """The state_dict goes beside the source, named after -o: a path the user did not write, so a
     problem with it says where it comes from and that -o is what to change."""
@@ -175,14 +183,17 @@ def _check_weights_target(weights_target: Path, target: Path, inputs: dict[str, 
     check_target(weights_target)
 
 
-def _refuse_keyword_names(network, name: str) -> None:
+def _refuse_keyword_names(report, name: str) -> None:
     """torch.export writes each module as a Python attribute (`self.def.class`): a keyword among the
     names made its program a SyntaxError when loaded, and ONNX export (which goes through it) fail
-    with torch's multi-line report. The python format writes them with getattr and takes them."""
+    with torch's multi-line report. The python format writes them with getattr and takes them. The
+    report's names are the module's (and its bare parameters'), so no module is built for this."""
     import keyword
 
-    named = [module for module, _ in network.named_modules()
-             if any(keyword.iskeyword(part) for part in module.split("."))]
+    from archspec.graph import walk
+
+    named = [resolved.qualname for top in report.resolved for _, resolved in walk(top)
+             if any(keyword.iskeyword(part) for part in resolved.qualname.split("."))]
     if named:
         shown = ", ".join(f"`{module}`" for module in named[:3]) + (", ..." if len(named) > 3 else "")
         raise ExportError(f"{name}: module names with a Python keyword ({shown}) cannot be written by "

@@ -46,6 +46,8 @@ from archspec.testing.kinds import (
     Knobs,
     draw_image_layer,
     fits_the_budget,
+    int_or_pair,
+    maybe,
     register_block_strategy,
 )
 from archspec.testing.library import draw_library_stage
@@ -196,9 +198,10 @@ def _stage(draw: Draw, options: Options, knobs: Knobs, x: tuple[int, ...], numbe
 
 def _head(draw: Draw, style: str, x: tuple[int, ...], max_width: int) -> list[dict]:
     linear = {"layer": "linear", "width": draw(st.integers(1, max_width))}
+    maybe(draw, linear, "bias", st.booleans())
     pool: list[dict] = {
         "global": [{"layer": "global_avgpool"}],
-        "adaptive": [{"layer": "adaptive_avgpool", "size": draw(st.integers(1, 3))}],
+        "adaptive": [{"layer": "adaptive_avgpool", "size": draw(int_or_pair(st.integers(1, 3)))}],
         "fixed_pool": [{"layer": "avgpool", "kernel": list(x[1:])}],
         "flatten": [],
         "none": [],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
 
@@ -277,11 +277,19 @@ def draw_conv(draw: Draw, x: Shape, knobs: Knobs) -> dict:
 
 
 def draw_pool(draw: Draw, x: Shape, knobs: Knobs) -> dict:
-    kernel = draw(int_or_pair(st.integers(1, 3)))
-    layer: dict = {"layer": draw(st.sampled_from(["maxpool", "avgpool"])), "kernel": kernel}
-    maybe(draw, layer, "stride", int_or_pair(st.sampled_from([1, 2])))
-    maybe(draw, layer, "padding", up_to_half(kernel, 0))
-    maybe(draw, layer, "ceil_mode", st.booleans())
+    layer: dict = {"layer": draw(st.sampled_from(["maxpool", "avgpool"]))}
+    if draw(st.integers(0, 2)) == 0:
+        # A window that strides past the input's end, padded, with `ceil_mode`: PyTorch then drops a
+        # last window that would start in the padding, and ONNX counts those windows otherwise. Drawn
+        # on its own now and then, as the independent draws below meet it once in dozens of pools.
+        kernel = draw(st.integers(2, 3))
+        layer.update(kernel=kernel, stride=draw(st.integers(2, 3)), padding=draw(st.integers(1, kernel // 2)),
+                     ceil_mode=True)
+    else:
+        layer["kernel"] = kernel = draw(int_or_pair(st.integers(1, 3)))
+        maybe(draw, layer, "stride", int_or_pair(st.sampled_from([1, 2, 3])))
+        maybe(draw, layer, "padding", up_to_half(kernel, 0))
+        maybe(draw, layer, "ceil_mode", st.booleans())
     if layer["layer"] == "avgpool":
         maybe(draw, layer, "count_include_pad", st.booleans())
     return layer
@@ -304,18 +312,43 @@ def shape_keeping_layers() -> tuple[str, ...]:
     return tuple(kept)
 
 
-# Settings of shape-keeping layers drawn now and then instead of their defaults; a kind with a
-# required field (stochastic_depth's `p`) is drawn only with one of these.
+# Settings of shape-keeping layers that `field_choices` cannot derive from a field's default: a
+# required field (stochastic_depth's `p`; such a kind is drawn only with one of these).
 POINTWISE_SETTINGS: dict[str, tuple[dict, ...]] = {
-    "relu": ({"inplace": False},), "relu6": ({"inplace": False},), "leaky_relu": ({"negative_slope": 0.2},),
-    "dropout": ({"p": 0.25},), "local_response_norm": ({"size": 3},), "layernorm": ({"eps": 1e-6},),
-    "stochastic_depth": ({"p": 0.2}, {"p": 0.1, "mode": "batch"}), "layer_scale": ({"scale": 0.5},)}
+    "stochastic_depth": ({"p": 0.2}, {"p": 0.1, "mode": "batch"})}
+
+
+def field_choices(kind: str) -> dict[str, tuple[Any, ...]]:
+    """For each optional field of a layer kind of the registry, values to write: its default and
+    others read from the field itself (a boolean's other value, a literal's other members, a number
+    near the default), so that every field is drawn written, not only left out: a field added to a
+    kind is drawn the day it is added."""
+    from archspec.layers import LAYERS
+
+    choices: dict[str, tuple[Any, ...]] = {}
+    for name, info in LAYERS[kind].model_fields.items():
+        default = info.default
+        if name in ("layer", "name") or info.is_required():
+            continue
+        if isinstance(default, bool):
+            choices[name] = (default, not default)
+        elif isinstance(default, str):
+            choices[name] = (default, *(other for other in get_args(info.annotation) if other != default))
+        elif isinstance(default, float):
+            choices[name] = (default, default / 2)
+        elif isinstance(default, int):
+            choices[name] = (default, default + 1)
+    return choices
 
 
 def draw_pointwise(draw: Draw, x: Shape, knobs: Knobs) -> dict:
     kind = draw(st.sampled_from(sorted({*shape_keeping_layers(), *POINTWISE_SETTINGS})))
-    settings = ([{}] if kind in shape_keeping_layers() else []) + list(POINTWISE_SETTINGS.get(kind, ()))
-    return {"layer": kind, **draw(st.sampled_from(settings))}
+    layer = {"layer": kind, **(draw(st.sampled_from(POINTWISE_SETTINGS[kind])) if kind in POINTWISE_SETTINGS
+                               else {})}
+    for name, values in field_choices(kind).items():
+        if name not in layer:
+            maybe(draw, layer, name, st.sampled_from(values))
+    return layer
 
 
 def draw_shuffle(draw: Draw, x: Shape, knobs: Knobs) -> dict:
@@ -343,7 +376,9 @@ IMAGE_LAYERS = {"conv": draw_conv, "pool": draw_pool, "pointwise": draw_pointwis
 
 def draw_image_layer(draw: Draw, x: Shape, knobs: Knobs, kind: str | None = None) -> dict | None:
     """A layer valid for image input `x`, or None when the drawn window does not fit."""
-    layer = IMAGE_LAYERS[kind or draw(st.sampled_from(sorted(IMAGE_LAYERS)))](draw, x, knobs)
+    # The shape-keeping kinds (and their settings) are most of the registry: drawn three times as often.
+    layer = IMAGE_LAYERS[kind or draw(st.sampled_from([*sorted(IMAGE_LAYERS), "pointwise", "pointwise"]))](
+        draw, x, knobs)
     try:
         layer_shape(layer, x, ())
     except Refused:

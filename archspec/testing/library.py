@@ -56,7 +56,7 @@ def _accepted(entry: dict, x: Shape, knobs: Knobs) -> bool:
     return True
 
 
-def draw_library_stage(draw: Draw, x: Shape, knobs: Knobs, kind: str, tries: int = 3) -> dict | None:
+def draw_library_stage(draw: Draw, x: Shape, knobs: Knobs, kind: str, tries: int = 5) -> dict | None:
     """A stage of the library kind `kind` valid for input `x`; None where none is. Up to `tries`
     drawn stages (some kinds fit only some widths: RegNet's group width must divide them), then the
     kind's defaults at the last drawn width, then a stride-1 copy that keeps the input's width."""

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.blocks.defined_settings import field_read
 from archspec.check import Report
 from archspec.commands import UsageError
+from archspec.definitions import field_read
 from archspec.errors import SpecError
 from archspec.spec import Spec
 from archspec.train.checkpoint import state_mismatch
