@@ -23,23 +23,33 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import archspec
-from archspec.blocks.base import BlockStage, forget_block_figures
+from archspec.blocks.base import BlockFacts, BlockStage, forget_block_figures
 from archspec.layers import LAYERS
 from archspec.library import library_kinds
 from archspec.library.twins import ELEMENTWISE, LARGEST, library_twins, twin
+from archspec.shapes import Shape, ShapeProblem
 from archspec.testing import SHORTCUTS
 from tests.conftest import SPECS
-from tests.test_block_twins import graph_facts, twin_facts
+from tests.test_block_twins import graph_facts
 
 TWINS = library_twins()
 KINDS = sorted(TWINS)
-NOT_ELEMENTWISE = ["conv", "batchnorm", "flatten", "global_avgpool", "stochastic_depth", "no_such_layer"]
+
+
+def twin_facts(block: BlockStage, index: int, x: Shape, shortcut: str) -> BlockFacts | None:
+    """The kind's twin itself (its stage model's `facts` asks the graph where it declines)."""
+    try:
+        return TWINS[block.block](block, index, x, shortcut)  # type: ignore[attr-defined, arg-type]
+    except ShapeProblem:
+        return None
+# Layer kinds a node cannot make from a bare `layer: ${activation}` (a required setting, or none such).
+NOT_ELEMENTWISE = ["conv", "linear", "stochastic_depth", "no_such_layer"]
 
 
 def test_the_five_networks_kinds_have_twins():
     """The kinds of se-resnet50, mobilenet_v2, efficientnet_b0, densenet121 and convnext_tiny
     (issues 13/14: their first check within 100x of a meta forward)."""
-    assert {"se_bottleneck", "squeeze_excite"} <= set(KINDS)
+    assert {"se_bottleneck", "squeeze_excite", "inverted_residual", "conv_norm_act"} <= set(KINDS)
 
 
 def _typical(default: Any) -> st.SearchStrategy[Any]:
@@ -128,6 +138,20 @@ def test_the_shipped_specs_blocks_are_answered_by_their_twins(path):
         found = twin_facts(block, index, x, shortcut)
         assert found is not None, (block, index, x, shortcut)
         assert found == graph_facts(block, index, x, shortcut)
+
+
+def test_where_a_twin_declines_a_valid_block_its_graph_answers_for_it_alone():
+    """A rare field value (BatchNorm as conv_norm_act's activation) is left to the block's graph: the
+    check still passes on the first tier, with the graph's figures, without lowering the network."""
+    spec = archspec.load("name: t\ninput: {channels: 4, size: 6}\n"
+                         "stages: [{block: conv_norm_act, width: 4, activation: batchnorm}]\n")
+    block = spec.stages[0]
+    assert twin_facts(block, 0, (4, 6, 6), "B") is None
+    forget_block_figures()
+    report = archspec.check(spec)
+    assert report.ok and report.lowered is None
+    assert block.facts(0, (4, 6, 6), "B") == graph_facts(block, 0, (4, 6, 6), "B") == (
+        (4, 6, 6), 4 * 4 * 9 + 8 + 8, 4 * 4 * 9 * 36, report.memory.total // 4 - (4 * 4 * 9 + 16))
 
 
 def test_a_twin_is_refused_for_a_kind_its_library_file_does_not_define():

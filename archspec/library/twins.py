@@ -8,7 +8,8 @@ which refuses a kind that file does not define. The library's stage model of a k
 `facts` when it is made (`LibraryKinds`); a spec's own definition of the same name does not. A twin
 returns exactly the figures of the kind's lowered graph (`graph_facts`), and None (or raises
 ShapeProblem) wherever the graph would report a problem, or wherever a field is of a type or size it
-does not handle: the check then lowers the block, which says what is wrong or gives the figures.
+does not handle (a rare activation, NaN, a number past `LARGEST`): the block's graph then gives the
+figures, or says what is wrong.
 tests/test_library_twins.py holds every registered twin to its graph.
 """
 
@@ -20,7 +21,7 @@ from math import isfinite, prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.blocks.base import BlockFacts, Shortcut, conv_moment, elementwise_moment, norm_moment
+from archspec.blocks.base import BlockFacts, Shortcut, conv_moment, elementwise_moment, graph_facts, norm_moment
 from archspec.layer_rules import SCALAR_OPERAND, conv_facts
 from archspec.shapes import MAX_COUNT, Shape
 
@@ -76,9 +77,12 @@ def library_twins() -> dict[str, Twin]:
 
 
 def as_facts(function: Twin) -> Callable[..., BlockFacts | None]:
-    """`function` as a stage model's `facts` method."""
+    """`function` as a stage model's `facts` method: where it declines, this block's graph gives the
+    figures (or None where it reports a problem), so that a rare field value costs one block's
+    lowering, not the whole network's."""
     def facts(self: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-        return function(self, index, x, shortcut)
+        found = function(self, index, x, shortcut)
+        return found if found is not None else graph_facts(self, index, x, shortcut)
     facts.__doc__ = f"The static twin of library kind `{function.__name__}` ({function.__module__})."
     return facts
 
