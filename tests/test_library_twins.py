@@ -49,7 +49,8 @@ NOT_ELEMENTWISE = ["conv", "linear", "stochastic_depth", "no_such_layer"]
 def test_the_five_networks_kinds_have_twins():
     """The kinds of se-resnet50, mobilenet_v2, efficientnet_b0, densenet121 and convnext_tiny
     (issues 13/14: their first check within 100x of a meta forward)."""
-    assert {"se_bottleneck", "squeeze_excite", "inverted_residual", "conv_norm_act"} <= set(KINDS)
+    assert {"se_bottleneck", "squeeze_excite", "inverted_residual", "conv_norm_act", "mbconv",
+            "mbconv_layers", "squeeze_excitation"} <= set(KINDS)
 
 
 def _typical(default: Any) -> st.SearchStrategy[Any]:

@@ -1,0 +1,54 @@
+"""Static twin of `mbconv_layers` (mbconv_layers.yaml), the main path of torchvision's EfficientNet
+MBConv; `mbconv` (mbconv.yaml) nests it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from archspec.blocks.base import BlockFacts, Shortcut
+from archspec.expr_operations import make_divisible
+from archspec.library.conv_norm_act import GROUPS_DEFAULT, conv_norm_act_part
+from archspec.library.twins import Part, batchnorm, chain, conv, count, gate, norm_settings, number, twin
+from archspec.shapes import Shape
+
+if TYPE_CHECKING:
+    from archspec.blocks.defined import DefinedStage
+
+EXPANDED_DEFAULT = "${divisible(in * expand_ratio, 8)}"
+
+
+def mbconv_layers_part(x: Shape, width: int, stride: int, expand_ratio: object, expanded: object, kernel: object,
+                       eps: object, momentum: object) -> Part | None:
+    """The 1x1 expansion (left out where `expanded` equals the input's channels), the k x k depthwise
+    convolution, squeeze-and-excitation and the 1x1 projection + BatchNorm on image `x`; None where a
+    field is out of what the twin takes, or `requires:` or a layer would refuse it."""
+    if not (number(expand_ratio) and norm_settings(eps, momentum)):
+        return None
+    if expanded == EXPANDED_DEFAULT:
+        expanded = make_divisible(x[0] * expand_ratio, 8)  # type: ignore[operator]
+    if not (isinstance(expanded, int) and count(expanded)):
+        return None
+    parts: list[Part] = []
+    if expanded != x[0]:
+        expansion = conv_norm_act_part(x, expanded, 1, 1, GROUPS_DEFAULT, "silu", eps, momentum)
+        if expansion is None:
+            return None
+        parts.append(expansion)
+    depthwise = conv_norm_act_part(parts[-1][0] if parts else x, expanded, stride, kernel, "depthwise", "silu",
+                                   eps, momentum)
+    if depthwise is None:
+        return None
+    hidden = depthwise[0]
+    excitation = gate(hidden, max(1, x[0] // 4), "silu", "sigmoid")
+    projected = conv(hidden, width, 1, bias=False)
+    if excitation is None:
+        return None
+    return chain(x, [*parts, depthwise, excitation, chain(hidden, [projected, batchnorm(projected[0])])])
+
+
+@twin("mbconv_layers")
+def mbconv_layers(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+    if len(x) != 3:
+        return None
+    return mbconv_layers_part(x, block.width, block.block_stride(index), block.expand_ratio,  # type: ignore[attr-defined]
+                              block.expanded, block.kernel, block.eps, block.momentum)  # type: ignore[attr-defined]
