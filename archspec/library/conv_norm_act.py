@@ -15,6 +15,7 @@ from archspec.library.twins import (
     count,
     elementwise,
     norm_settings,
+    stage_part,
     twin,
     whole,
 )
@@ -50,7 +51,4 @@ def conv_norm_act_part(x: Shape, width: int, stride: int, kernel: object, groups
 
 @twin("conv_norm_act")
 def conv_norm_act(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-    if len(x) != 3:
-        return None
-    return conv_norm_act_part(x, block.width, block.block_stride(index), block.kernel,  # type: ignore[attr-defined]
-                              block.groups, block.activation, block.eps, block.momentum)  # type: ignore[attr-defined]
+    return stage_part(conv_norm_act_part, block, index, x, "kernel", "groups", "activation", "eps", "momentum")

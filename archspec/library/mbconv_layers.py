@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from archspec.blocks.base import BlockFacts, Shortcut
 from archspec.expr_operations import make_divisible
 from archspec.library.conv_norm_act import GROUPS_DEFAULT, conv_norm_act_part
-from archspec.library.twins import Part, batchnorm, chain, conv, count, gate, norm_settings, number, twin
+from archspec.library.twins import Part, batchnorm, chain, conv, count, gate, norm_settings, number, stage_part, twin
 from archspec.shapes import Shape
 
 if TYPE_CHECKING:
@@ -48,7 +48,4 @@ def mbconv_layers_part(x: Shape, width: int, stride: int, expand_ratio: object, 
 
 @twin("mbconv_layers")
 def mbconv_layers(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-    if len(x) != 3:
-        return None
-    return mbconv_layers_part(x, block.width, block.block_stride(index), block.expand_ratio,  # type: ignore[attr-defined]
-                              block.expanded, block.kernel, block.eps, block.momentum)  # type: ignore[attr-defined]
+    return stage_part(mbconv_layers_part, block, index, x, "expand_ratio", "expanded", "kernel", "eps", "momentum")

@@ -87,6 +87,15 @@ def as_facts(function: Twin) -> Callable[..., BlockFacts | None]:
     return facts
 
 
+def stage_part(part: Callable[..., Part | None], block: DefinedStage, index: int, x: Shape,
+               *fields: str) -> Part | None:
+    """`part(x, width, stride, *the block's fields named)`, for copy `index` on image `x`; None on a
+    flat vector (every library kind with a twin convolves its input)."""
+    if len(x) != 3:
+        return None
+    return part(x, block.width, block.block_stride(index), *(getattr(block, name) for name in fields))
+
+
 # Checks of field values, as the definitions' expressions and the layers' validation would treat them.
 
 def whole(value: Any, least: int = 1, most: int = LARGEST) -> bool:
@@ -157,5 +166,5 @@ def gate(x: Shape, squeeze: int, activation: str, scale: str) -> Part | None:
 
 
 __all__ = ["ELEMENTWISE", "LARGEST", "Part", "Twin", "as_facts", "batchnorm", "chain", "conv", "count",
-           "elementwise", "gate", "global_avgpool", "library_twins", "norm_settings", "number", "twin",
+           "elementwise", "gate", "global_avgpool", "library_twins", "norm_settings", "number", "stage_part", "twin",
            "twin_of", "whole"]
