@@ -50,20 +50,24 @@ def test_the_five_networks_kinds_have_twins():
     """The kinds of se-resnet50, mobilenet_v2, efficientnet_b0, densenet121 and convnext_tiny
     (issues 13/14: their first check within 100x of a meta forward)."""
     assert {"se_bottleneck", "squeeze_excite", "inverted_residual", "conv_norm_act", "mbconv",
-            "mbconv_layers", "squeeze_excitation"} <= set(KINDS)
+            "mbconv_layers", "squeeze_excitation", "dense_layer", "transition",
+            "convnext_block"} <= set(KINDS)
 
 
 def _typical(default: Any) -> st.SearchStrategy[Any]:
-    """A field's values near its default, valid or not, of the types a spec writes."""
+    """A field's values near its default, valid or not, of the types a spec writes (the default
+    itself half the time: a block with several fields is then often valid)."""
     if isinstance(default, bool):
-        return st.booleans()
-    if isinstance(default, int):
-        return st.integers(-1, max(2 * default, 6))
-    if isinstance(default, float):
-        return st.sampled_from([default, 2 * default, default / 2, -default, 0.0, 0.5, 1.0, 2.5, 3, 0])
-    if isinstance(default, str) and default.startswith("${"):  # a count written as an expression
-        return st.one_of(st.just(default), st.integers(-1, 16), st.just("depthwise"))
-    return st.sampled_from([*sorted(ELEMENTWISE), *NOT_ELEMENTWISE])  # a layer kind (an activation)
+        near: st.SearchStrategy[Any] = st.booleans()
+    elif isinstance(default, int):
+        near = st.integers(-1, max(2 * default, 6))
+    elif isinstance(default, float):
+        near = st.sampled_from([2 * default, default / 2, -default, 0.0, 0.5, 1.0, 2.5, 3, 0])
+    elif isinstance(default, str) and default.startswith("${"):  # a count written as an expression
+        near = st.one_of(st.integers(-1, 16), st.just("depthwise"))
+    else:
+        near = st.sampled_from([*sorted(ELEMENTWISE), *NOT_ELEMENTWISE])  # a layer kind (an activation)
+    return st.one_of(st.just(default), near)
 
 
 def _wild(default: Any) -> st.SearchStrategy[Any]:
