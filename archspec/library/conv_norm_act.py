@@ -3,17 +3,15 @@ EfficientNet blocks of mbconv_layers.yaml nest it."""
 
 from __future__ import annotations
 
+from math import prod
 from typing import TYPE_CHECKING
 
 from archspec.blocks.base import BlockFacts, Shortcut
+from archspec.layer_rules import conv_facts, conv_working, norm_working
 from archspec.library.twins import (
     ELEMENTWISE,
     Part,
-    batchnorm,
-    chain,
-    conv,
     count,
-    elementwise,
     norm_settings,
     stage_part,
     twin,
@@ -44,9 +42,18 @@ def conv_norm_act_part(x: Shape, width: int, stride: int, kernel: object, groups
         split = groups
     else:
         return None
-    convolved = conv(x, width, kernel, stride, (kernel - 1) // 2, split, bias=False)
-    out = convolved[0]
-    return chain(x, [convolved, batchnorm(out), elementwise(out)])
+    return conv_norm_act_figures(x, width, kernel, stride, split)
+
+
+def conv_norm_act_figures(x: Shape, width: int, kernel: int, stride: int, groups: int) -> Part:
+    """`conv_norm_act_part` of fields checked already (raises ShapeProblem where the convolution does
+    not fit): a chain of the convolution, BatchNorm (2 values a channel) and the activation."""
+    kernels, strides = (kernel, kernel), (stride, stride)
+    padding = (kernel - 1) // 2
+    out, params, macs = conv_facts(x, width, kernels, strides, (padding, padding), groups=groups, bias=False)
+    values, out_values = prod(x), prod(out)
+    return out, params + 2 * width, macs, max(values + out_values + conv_working(x, out, kernels, strides, groups),
+                                              values + 2 * out_values + norm_working(out))
 
 
 @twin("conv_norm_act")

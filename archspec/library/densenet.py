@@ -6,6 +6,7 @@ from math import prod
 from typing import TYPE_CHECKING
 
 from archspec.blocks.base import BlockFacts, Shortcut
+from archspec.layer_rules import conv_working, norm_working
 from archspec.library.twins import Part, batchnorm, chain, conv, count, elementwise, number, twin, whole
 from archspec.shapes import Shape, windowed
 
@@ -15,17 +16,26 @@ if TYPE_CHECKING:
 
 @twin("dense_layer")
 def dense_layer(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+    # Written out in plain ints (not `conv` and `chain`): densenet121's first check runs it 58 times.
     growth, size, rate = block.width, block.bn_size, block.drop_rate  # type: ignore[attr-defined]
-    if not (len(x) == 3 and whole(size) and number(rate) and 0 <= rate < 1 and count(size * growth)):
+    inner = size * growth
+    if not (len(x) == 3 and whole(size) and number(rate) and 0 <= rate < 1 and count(inner)):
         return None
-    reduced = conv(x, size * growth, 1, bias=False)
-    grown = conv(reduced[0], growth, 3, 1, 1, bias=False)
-    parts = [batchnorm(x), elementwise(x), reduced, batchnorm(reduced[0]), elementwise(reduced[0]), grown]
-    if rate > 0:
-        parts.append(elementwise(grown[0]))  # dropout
-    new, params, macs, peak = chain(x, parts)
-    out = (x[0] + new[0], *x[1:])  # the input, its new maps concatenated after it
-    return out, params, macs, max(peak, prod(x) + prod(new) + prod(out))
+    channels, height, width = x
+    area = height * width
+    values, reduced, grown = channels * area, inner * area, growth * area
+    reduced_shape, grown_shape = (inner, height, width), (growth, height, width)  # 1x1; 3x3 padded by 1
+    weights1, weights2 = inner * channels, growth * inner * 9
+    # norm1 (on the input), then with the input held: relu1, conv1, norm2, relu2, conv2, dropout.
+    after = max(2 * values,
+                values + reduced + conv_working(x, reduced_shape, (1, 1), (1, 1)),
+                2 * reduced + norm_working(reduced_shape),
+                reduced + grown + conv_working(reduced_shape, grown_shape, (3, 3), (1, 1)),
+                2 * grown if rate > 0 else 0)
+    peak = max(2 * values + norm_working(x), values + after)
+    out = (channels + growth, height, width)  # the input, its new maps concatenated after it
+    return (out, 2 * channels + weights1 + 2 * inner + weights2, (weights1 + weights2) * area,
+            max(peak, values + grown + (channels + growth) * area))
 
 
 @twin("transition")

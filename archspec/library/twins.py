@@ -21,8 +21,8 @@ from math import isfinite, prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.blocks.base import BlockFacts, Shortcut, conv_moment, elementwise_moment, graph_facts, norm_moment
-from archspec.layer_rules import SCALAR_OPERAND, conv_facts
+from archspec.blocks.base import BlockFacts, Shortcut, graph_facts
+from archspec.layer_rules import SCALAR_OPERAND, conv_facts, conv_working, norm_working
 from archspec.shapes import MAX_COUNT, Shape
 
 if TYPE_CHECKING:
@@ -118,22 +118,23 @@ def norm_settings(eps: Any, momentum: Any) -> bool:
     return number(eps) and 0 < eps <= 1 and number(momentum) and 0 <= momentum <= 1
 
 
-# The parts blocks are made of: layers by their rules (archspec.layers) and budget moments.
+# The parts blocks are made of: layers by their rules (archspec.layers) and their moments' values
+# (archspec.blocks.base's conv_moment, norm_moment, elementwise_moment, without making a Moment).
 
 def conv(x: Shape, width: int, kernel: int, stride: int = 1, padding: int = 0, groups: int = 1,
          bias: bool = True) -> Part:
     """A convolution (raises ShapeProblem where it does not fit, as its rule does)."""
     kernels, strides = (kernel, kernel), (stride, stride)
     out, params, macs = conv_facts(x, width, kernels, strides, (padding, padding), groups=groups, bias=bias)
-    return out, params, macs, conv_moment(x, out, kernels, strides, groups).values
+    return out, params, macs, prod(x) + prod(out) + conv_working(x, out, kernels, strides, groups)  # conv_moment
 
 
 def batchnorm(x: Shape) -> Part:
-    return x, 2 * x[0], 0, norm_moment(x).values
+    return x, 2 * x[0], 0, 2 * prod(x) + norm_working(x)  # norm_moment
 
 
 def elementwise(x: Shape) -> Part:
-    return x, 0, 0, elementwise_moment(x).values
+    return x, 0, 0, 2 * prod(x)  # elementwise_moment
 
 
 def global_avgpool(x: Shape) -> Part:
