@@ -84,6 +84,20 @@ class LibraryKinds(Mapping[str, type[DefinedStage]]):
     def __len__(self) -> int:
         return len(self._index)
 
+    def expanded_nodes(self, kind: str) -> int:
+        """`nodes_per_copy` of library kind `kind` (capped as it is), from the definitions: the kinds it
+        nests need no stage model for it."""
+        model = self._models.get(kind)
+        if model is not None:
+            return model.nodes_per_copy()
+        with self._lock:
+            if kind not in self._definitions:
+                self._read_with_nested(kind)
+        known = 0
+        for node in self._definitions[kind].nodes:  # a library kind nests library or built-in kinds
+            known = min(known + (self.expanded_nodes(node.block) if node.block in self._index else 1), 10**9)
+        return known
+
     def _read_with_nested(self, kind: str) -> None:
         """Reads the file of `kind` and of every library kind its definitions nest, not read yet, and
         checks them together with those read before (names, nested fields, cycles)."""
