@@ -135,7 +135,8 @@ class BlockStage(ValidatedCopies):
         say what. tests/test_block_twins.py proves twin == graph for every registered block, on
         inputs that fit and inputs that do not. The default evaluates the block's graph instead, once
         per distinct (kind, fields, copy, input shape, shortcut), and reuses the figures for alike
-        copies: a kind needs a hand-written twin only where a benchmark shows the graph is too slow."""
+        copies: a kind needs a hand-written twin only where a benchmark shows the graph is too slow
+        (the library's YAML kinds get theirs from archspec/library/twins.py)."""
         return graph_facts(self, index, x, shortcut)
 
 
