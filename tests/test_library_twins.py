@@ -210,3 +210,20 @@ def test_a_library_twin_that_disagrees_with_its_graph_stops_the_graph(lie, messa
         with pytest.raises(RuntimeError, match=message + ".*archspec bug: a block's static twin is wrong"):
             report.resolved  # noqa: B018 (the property read is the test)
     assert archspec.check(spec).resolved
+
+
+def test_a_checks_library_figures_are_kept_for_the_process_until_forgotten():
+    """A repeated check of a spec reads its blocks' figures (the benchmark's `check` row); the first
+    check of a process (`forget_block_figures`, the `check, nothing cached` row) computes them."""
+    from archspec.library import twins as twins_module
+
+    spec = archspec.load(SPECS / "mobilenet_v2.yaml")
+    forget_block_figures()
+    assert twins_module._KNOWN == {}
+    first = archspec.check(spec)
+    kept = {id(block) for block, _ in twins_module._KNOWN.values()}
+    assert {id(entry) for entry in spec.stages[0].blocks if not hasattr(entry, "layer")} == kept
+    again = archspec.check(spec)
+    assert again.figures == first.figures and again.resolved  # the graph agrees (the guard passes)
+    forget_block_figures()
+    assert twins_module._KNOWN == {}

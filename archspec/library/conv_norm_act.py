@@ -47,7 +47,9 @@ def conv_norm_act_part(x: Shape, width: int, stride: int, kernel: object, groups
 
 def conv_norm_act_figures(x: Shape, width: int, kernel: int, stride: int, groups: int) -> Part:
     """`conv_norm_act_part` of fields checked already (raises ShapeProblem where the convolution does
-    not fit): a chain of the convolution, BatchNorm (2 values a channel) and the activation."""
+    not fit): a chain of the convolution, BatchNorm (2 values a channel) and an elementwise activation.
+    The activation holds less than the BatchNorm before it (no working values), so these are also the
+    figures of the convolution and BatchNorm alone (a projection without activation)."""
     kernels, strides = (kernel, kernel), (stride, stride)
     padding = (kernel - 1) // 2
     out, params, macs = conv_facts(x, width, kernels, strides, (padding, padding), groups=groups, bias=False)

@@ -6,17 +6,12 @@ from math import prod
 from typing import TYPE_CHECKING
 
 from archspec.blocks.base import BlockFacts, Shortcut
-from archspec.library.twins import Part, batchnorm, chain, conv, count, elementwise, twin, whole
+from archspec.library.conv_norm_act import conv_norm_act_figures
+from archspec.library.twins import chain, count, twin, whole
 from archspec.shapes import Shape
 
 if TYPE_CHECKING:
     from archspec.blocks.defined import DefinedStage
-
-
-def _conv_bn_relu6(x: Shape, width: int, kernel: int, stride: int, groups: int) -> Part:
-    convolved = conv(x, width, kernel, stride, kernel // 2, groups, bias=False)
-    out = convolved[0]
-    return chain(x, [convolved, batchnorm(out), elementwise(out)])
 
 
 @twin("inverted_residual")
@@ -28,11 +23,12 @@ def inverted_residual(block: DefinedStage, index: int, x: Shape, shortcut: Short
     if not count(hidden):
         return None
     # Module `conv`, an nn.Sequential: [expansion (a Sequential)], depthwise (a Sequential), projection, BatchNorm.
-    parts = [_conv_bn_relu6(x, hidden, 1, 1, 1)] if ratio != 1 else []
+    # (conv, BatchNorm, ReLU6 as torchvision's Conv2dNormActivation: conv_norm_act's figures)
+    parts = [conv_norm_act_figures(x, hidden, 1, 1, 1)] if ratio != 1 else []
     expanded = parts[0][0] if parts else x
-    parts.append(_conv_bn_relu6(expanded, hidden, 3, stride, expanded[0]))
-    projected = conv(parts[-1][0], width, 1, bias=False)
-    out, params, macs, peak = chain(x, [*parts, projected, batchnorm(projected[0])])
+    parts.append(conv_norm_act_figures(expanded, hidden, 3, stride, expanded[0]))
+    parts.append(conv_norm_act_figures(parts[-1][0], width, 1, 1, 1))  # the projection and its BatchNorm
+    out, params, macs, peak = chain(x, parts)
     if stride == 1 and x[0] == width:  # the residual addition: input, the path's output and the sum
         peak = max(peak, prod(x) + 2 * prod(out))
     return out, params, macs, peak

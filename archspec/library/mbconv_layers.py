@@ -10,9 +10,7 @@ from archspec.expr_operations import make_divisible
 from archspec.library.conv_norm_act import conv_norm_act_figures
 from archspec.library.twins import (
     Part,
-    batchnorm,
     chain,
-    conv,
     count,
     gate,
     norm_settings,
@@ -50,8 +48,8 @@ def mbconv_layers_part(x: Shape, width: int, stride: int, expand_ratio: object, 
     excitation = gate(hidden, max(1, x[0] // 4), "silu", "sigmoid")
     if excitation is None:
         return None
-    projected = conv(hidden, width, 1, bias=False)
-    return chain(x, [*parts, depthwise, excitation, chain(hidden, [projected, batchnorm(projected[0])])])
+    projection = conv_norm_act_figures(hidden, width, 1, 1, 1)  # `N.0`, `N.1`: 1x1 conv, BatchNorm
+    return chain(x, [*parts, depthwise, excitation, projection])
 
 
 @twin("mbconv_layers")

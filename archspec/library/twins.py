@@ -21,8 +21,9 @@ from math import isfinite, prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.blocks.base import BlockFacts, Shortcut, graph_facts
+from archspec.blocks.base import BlockFacts, Shortcut, evaluated_facts
 from archspec.layer_rules import SCALAR_OPERAND, conv_facts, conv_working, norm_working
+from archspec.process_memo import forgettable
 from archspec.shapes import MAX_COUNT, Shape
 
 if TYPE_CHECKING:
@@ -79,12 +80,32 @@ def library_twins() -> dict[str, Twin]:
 def as_facts(function: Twin) -> Callable[..., BlockFacts | None]:
     """`function` as a stage model's `facts` method: where it declines, this block's graph gives the
     figures (or None where it reports a problem), so that a rare field value costs one block's
-    lowering, not the whole network's."""
+    lowering, not the whole network's. Kept for the process by block object, copy, input and
+    shortcut (a repeated check of a spec only reads them; an id costs less than hashing the block's
+    fields, which would add a tenth to a first check), emptied by `forget_block_figures`."""
     def facts(self: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+        known = _KNOWN.get(id(self))
+        if known is None:
+            if len(_KNOWN) > 4096:
+                _KNOWN.clear()
+            known = _KNOWN[id(self)] = (self, {})
+        key = (index, x, shortcut)
+        try:
+            return known[1][key]
+        except KeyError:
+            pass
         found = function(self, index, x, shortcut)
-        return found if found is not None else graph_facts(self, index, x, shortcut)
+        if found is None:
+            found = evaluated_facts(self, index, x, shortcut)
+        known[1][key] = found
+        return found
     facts.__doc__ = f"The static twin of library kind `{function.__name__}` ({function.__module__})."
     return facts
+
+
+# Each block object (kept, so that its id stays its own) -> its copies' figures by (index, input, shortcut).
+_KNOWN: dict[int, tuple[DefinedStage, dict[tuple[int, Shape, Shortcut], BlockFacts | None]]] = {}
+forgettable(_KNOWN.clear)
 
 
 def stage_part(part: Callable[..., Part | None], block: DefinedStage, index: int, x: Shape,
@@ -137,11 +158,6 @@ def elementwise(x: Shape) -> Part:
     return x, 0, 0, 2 * prod(x)  # elementwise_moment
 
 
-def global_avgpool(x: Shape) -> Part:
-    out = (x[0], 1, 1)
-    return out, 0, 0, prod(x) + x[0] + SCALAR_OPERAND  # a `mean`, divided by a Python number
-
-
 def chain(x: Shape, parts: list[Part]) -> Part:
     """Parts run one after another on `x` (a Sequential, or a graph that is a chain): the block's input
     is held while the later ones run (`archspec.budget.sequence_peak`)."""
@@ -157,15 +173,21 @@ def gate(x: Shape, squeeze: int, activation: str, scale: str) -> Part | None:
     back, the gate `scale`, and the input times it (squeeze_excite, squeeze_excitation)."""
     if activation not in ELEMENTWISE or scale not in ELEMENTWISE or not count(squeeze):
         return None
-    pooled = global_avgpool(x)
-    squeezed = conv(pooled[0], squeeze, 1)
-    expanded = conv(squeezed[0], x[0], 1)
-    _, params, macs, peak = chain(x, [pooled, squeezed, elementwise(squeezed[0]), expanded,
-                                      elementwise(expanded[0])])
-    values = prod(x)
-    return x, params, macs, max(peak, values + x[0] + values)  # the multiplication: input, gate, product
+    # Written out in plain ints (a check runs it once per SE block): on the pooled C x 1 x 1 map, fc1 and
+    # fc2 are 1x1 convolutions with bias, each activation an output beside its input.
+    channels, values = x[0], prod(x)
+    pooled, squeezed = (channels, 1, 1), (squeeze, 1, 1)
+    weights = channels * squeeze
+    after = max(channels + squeeze + conv_working(pooled, squeezed, (1, 1), (1, 1)),  # fc1
+                2 * squeeze,  # activation
+                squeeze + channels + conv_working(squeezed, pooled, (1, 1), (1, 1)),  # fc2
+                2 * channels)  # the gate
+    peak = max(values + channels + SCALAR_OPERAND,  # the pool (a `mean`, divided by a Python number)
+               values + after,  # the input held
+               2 * values + channels)  # the multiplication: input, gate, product
+    return x, 2 * weights + squeeze + channels, 2 * weights, peak
 
 
 __all__ = ["ELEMENTWISE", "LARGEST", "Part", "Twin", "as_facts", "batchnorm", "chain", "conv", "count",
-           "elementwise", "gate", "global_avgpool", "library_twins", "norm_settings", "number", "stage_part", "twin",
+           "elementwise", "gate", "library_twins", "norm_settings", "number", "stage_part", "twin",
            "twin_of", "whole"]
