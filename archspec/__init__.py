@@ -18,7 +18,7 @@ from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.check import Report
 from archspec.errors import Diagnostic, SpecError
 from archspec.imports import with_imports
-from archspec.loader import load_document
+from archspec.loader import Document, PartlyRead, load_document
 from archspec.shapes import MAX_COUNT, Shape, input_shape
 from archspec.spec import Spec
 from archspec.validate import validate
@@ -42,13 +42,32 @@ def load(source: str | Path, overrides: Mapping[str, object] | Sequence[str] | N
     as YAML). `vars` and `${...}` expressions are resolved here too. `scale` names one of the spec's
     `scales`, applied after them (as `--scale`).
     """
-    document = with_imports(load_document(source))
+    try:
+        document = load_document(source)
+    except PartlyRead as error:  # the text's own mistakes: the rest is validated too, every error at once
+        raise SpecError([*error.errors, *_errors_beside(error, overrides, scale)]) from None
+    return _validated(document, overrides, scale)
+
+
+def _validated(document: Document, overrides: Mapping[str, object] | Sequence[str] | None,
+               scale: str | None) -> Spec:
+    document = with_imports(document)
     if not overrides and scale is None and not needs_resolving(document):
         return validate(document)  # nothing to resolve: no extra work
     from archspec.overrides import Override, resolved_spec, to_overrides  # the resolve pass, only when needed
 
     chosen = () if scale is None else (Override(SCALE_OVERRIDE, scale, f"--scale {scale}"),)
     return resolved_spec(document, (*to_overrides(overrides), *chosen))
+
+
+def _errors_beside(error: PartlyRead, overrides: Mapping[str, object] | Sequence[str] | None,
+                   scale: str | None) -> list[Diagnostic]:
+    """The errors of the rest of a document the loader read in part (not those where it left a value out)."""
+    try:
+        _validated(error.document, overrides, scale)
+    except SpecError as later:
+        return [each for each in later.errors if not any(each.path[:len(p)] == p for p in error.replaced)]
+    return []
 
 
 def register_block(kind: type[BlockStage]) -> type[BlockStage]:

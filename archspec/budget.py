@@ -1,8 +1,13 @@
 """Resource budget: refuse, before anything is allocated, a spec too big to build or to run.
 
-    memory = 4 bytes x (parameters + the most activation values alive at once)
+    memory = 4 bytes x (parameters + the most activation values alive at once) + buffers
 
-The second term follows the forward pass of one image (batch 1, eval mode, no_grad, PyTorch's CPU
+The last term is what the built modules hold beside their parameters, at its real size
+(`LayerBase.buffer_bytes`): BatchNorm's running statistics, running_mean and running_var (float32,
+one a channel) and num_batches_tracked (one int64). tests/test_memory_bound.py holds parameters plus
+buffers equal to the built module's, in bytes, for every layer and block kind and the shipped specs.
+
+The activation term follows the forward pass of one image (batch 1, eval mode, no_grad, PyTorch's CPU
 kernels) as the built modules run it, and is an upper bound of what they allocate:
 - a layer holds its input, its output and its kernel's temporaries (`LayerBase.working_values`:
   im2col or oneDNN's blocked copies for a convolution, the padded squares of local response
@@ -18,12 +23,11 @@ kernels) as the built modules run it, and is an upper bound of what they allocat
 tests/test_memory_bound.py measures, for every layer and block kind, the allocator's real peak of
 such a forward and holds it at most this estimate. Not covered: training (gradients, optimizer
 state, every activation kept for the backward pass), batches (activations scale with the batch),
-GPUs (cuDNN picks its own workspace), BatchNorm's running statistics (buffers, not parameters: two
-values a channel), oneDNN's scratch past `layer_rules.ONEDNN_THREADS` threads. A convolution counts the
-larger of its two CPU paths' temporaries, so large 3x3 convolutions, which oneDNN runs without
-unfolding the input, are over-estimated (VGG-16 at 224x224: 135 MiB estimated, 38 MiB measured). The
-budget guards against specs that cannot even be built or run, such as a typo that asks for a
-65536-channel convolution on a 4096x4096 input, not against tight training runs.
+GPUs (cuDNN picks its own workspace), oneDNN's scratch past `layer_rules.ONEDNN_THREADS` threads. A
+convolution counts the larger of its two CPU paths' temporaries, so large 3x3 convolutions, which
+oneDNN runs without unfolding the input, are over-estimated (VGG-16 at 224x224: 135 MiB estimated,
+38 MiB measured). The budget guards against specs that cannot even be built or run, such as a typo
+that asks for a 65536-channel convolution on a 4096x4096 input, not against tight training runs.
 """
 
 from __future__ import annotations
@@ -169,21 +173,30 @@ def graph_peak(resolved: Resolved) -> Moment:
     return Moment(most, during) if nodes else Moment(x)
 
 
+def buffer_bytes(resolved: Resolved) -> int:
+    """Bytes of the buffers (BatchNorm's running statistics) of an evaluated node's layers."""
+    return sum(node.node.payload.buffer_bytes(node.in_shape)
+               for _, node in walk(resolved) if node.node.op == "layer")
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
     parameter_bytes: int
     activation_bytes: int  # the most activations alive at once
     largest: Resolved | None  # the node running then (a layer, or a block adding or concatenating)
     heaviest: Resolved | None = None  # the layer with the most parameters
+    buffer_bytes: int = 0  # the modules' buffers: BatchNorm's running statistics
 
     @property
     def total(self) -> int:
-        return self.parameter_bytes + self.activation_bytes
+        return self.parameter_bytes + self.buffer_bytes + self.activation_bytes
 
     def describe(self) -> str:
         text = f"about {format_bytes(self.total)}: {format_bytes(self.parameter_bytes)} of parameters"
         if self.heaviest is not None and self.heaviest.params:
             text += f" (the most, {self.heaviest.params:,}, in {self.heaviest.qualname})"
+        if self.buffer_bytes:
+            text += f" + {format_bytes(self.buffer_bytes)} of buffers (running statistics)"
         if self.largest is not None:
             text += (f" + {format_bytes(self.activation_bytes)} of activations at once (the most, "
                      f"while {self.largest.qualname} runs)")
@@ -195,15 +208,19 @@ def estimate_memory(resolved: Sequence[Resolved], layers: Iterable[Resolved] | N
     network's input), `layers` its layers (by default found by walking `resolved`)."""
     params = sum(r.params for r in resolved)
     if not resolved:
-        return MemoryEstimate(params * BYTES_PER_VALUE, 0, None)
+        return MemoryEstimate(params * BYTES_PER_VALUE, 0, None)  # no layer: no buffers either
     if layers is None:
         layers = (node for top in resolved for _, node in walk(top) if node.node.op == "layer")
     heaviest, most_params = None, -1
     for layer in layers:
         if layer.params > most_params:  # strict: the first of equals, as max() would pick
             heaviest, most_params = layer, layer.params
+    # From the tree, not `layers`: the evaluator lists each alike copy's layers once (archspec.check
+    # reuses the figures of copies that lower alike), but each copy builds its own modules.
+    buffers = sum(map(buffer_bytes, resolved))
     peak = sequence_peak(math.prod(resolved[0].in_shape), map(node_peak, resolved))
-    return MemoryEstimate(params * BYTES_PER_VALUE, peak.values * BYTES_PER_VALUE, peak.during, heaviest)
+    return MemoryEstimate(params * BYTES_PER_VALUE, peak.values * BYTES_PER_VALUE, peak.during, heaviest,
+                          buffers)
 
 
 def memory_problem(estimate: MemoryEstimate, budget: int | None

@@ -68,15 +68,13 @@ class Report:
         resolved = lowered.resolved
         graph_figures = (resolved[-1].out_shape if resolved else self.input_shape,
                          sum(r.params for r in resolved), sum(r.macs for r in resolved))
-        if self.figures is not None and graph_figures != tuple(self.figures[:3]):
-            # A Python kind's own `facts` that disagree with its `lower`: the report's figures would not be
-            # the module's that the build makes from this graph.
-            raise RuntimeError(_twin_disagreement(self.spec, self.figures, graph_figures))
-        if self.twin_memory is not None:  # and the memory budget's verdict would not be the graph's
-            graph_memory = estimate_memory(resolved).total
-            if graph_memory != self.twin_memory:
-                raise RuntimeError(_twin_disagreement(self.spec, self.figures, graph_figures,  # type: ignore[arg-type]
-                                                      (self.twin_memory, graph_memory)))
+        graph_memory = estimate_memory(resolved).total if self.twin_memory is not None else None
+        if self.figures is not None and (graph_figures != tuple(self.figures[:3])
+                                         or graph_memory != self.twin_memory):
+            # A Python kind's own `facts` that disagree with its `lower`: the report's figures (its memory
+            # budget too: the peak and the buffers) would not be the module's that the build makes.
+            raise RuntimeError(_twin_disagreement(self.spec, (*self.figures[:3], self.twin_memory),
+                                                  (*graph_figures, graph_memory)))
         return lowered
 
     @property
@@ -187,13 +185,12 @@ def check(spec: Spec, input_shape: Shape | None = None,
                                 sum(r.macs for r in resolved)), lowered)
 
 
-def _twin_disagreement(spec: Spec, twin: Facts, graph: Facts, memory: tuple[int, int] | None = None) -> str:
-    """What to say where the static twins' figures (or, `memory`, their memory estimate and the
-    graph's, in bytes) differ from the graph's: the kinds registered from Python with their own
-    `facts`, else an archspec bug (tests/test_block_twins.py and test_library_twins.py hold archspec's)."""
-    def figures(found: Facts, side: int) -> str:
-        text = f"output {show(found[0])}, {found[1]:,} parameters, {found[2]:,} MACs"
-        return text if memory is None else f"{text}, {memory[side]:,} bytes of memory"
+def _twin_disagreement(spec: Spec, twin: tuple[object, ...], graph: tuple[object, ...]) -> str:
+    """What to say where the static twins' figures differ from the graph's: the kinds registered from
+    Python with their own `facts`, else an archspec bug (tests/test_block_twins.py holds archspec's)."""
+    def figures(found: tuple[object, ...]) -> str:
+        memory = f", a memory budget of {found[3]:,} bytes" if len(found) > 3 and found[3] is not None else ""
+        return f"output {show(found[0])}, {found[1]:,} parameters, {found[2]:,} MACs{memory}"
 
     from archspec.blocks.base import BLOCKS, BlockStage
 
@@ -202,8 +199,8 @@ def _twin_disagreement(spec: Spec, twin: Facts, graph: Facts, memory: tuple[int,
     which = (f"a kind's `facts` disagree with its `lower` ({', '.join(own)}): make them agree, or leave "
              "`facts` out (the graph's figures are then used)") if own else (
              "archspec bug: a block's static twin is wrong")
-    return (f"{spec.name!r}: the blocks' static figures ({figures(twin, 0)}) differ from its graph's, which the "
-            f"module is built from ({figures(graph, 1)}): {which}")
+    return (f"{spec.name!r}: the blocks' static figures ({figures(twin)}) differ from its graph's, which the "
+            f"module is built from ({figures(graph)}): {which}")
 
 
 def _lower_and_evaluate(spec: Spec, x: Shape

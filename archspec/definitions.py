@@ -83,50 +83,57 @@ class NodeDefinition(BaseModel):
         return (self.inputs,) if isinstance(self.inputs, str) else self.inputs
 
     @model_validator(mode="after")
-    def _one_kind_and_known_settings(self) -> NodeDefinition:
+    def _one_kind(self) -> NodeDefinition:
+        # Only what makes the node a node here: its settings are checked by the definition
+        # (`node_problems`), so that a misspelt key does not hide the definition's `from` and names.
         kinds = [key for key in KIND_KEYS if getattr(self, key) is not None]
         if len(kinds) != 1:
             found = " and ".join(f"`{key}`" for key in kinds) if kinds else "none of them"
             refuse([((), f"expected exactly one of `layer`, `op`, `block` or `shortcut`, found {found}",
                      ("a node is a layer ({layer: conv, ...}), a join ({op: add, from: [a, b]}), a block "
                      "({block: squeeze_excite}) or a shortcut ({shortcut: stage, from: input})"))])
-        kind, settings = kinds[0], self.settings
-        errors: list[tuple[SpecPath, str, str | None]] = []
-        allowed: tuple[str, ...] | None = None
-        if kind == "layer":
-            if is_expression(self.layer):
-                pass  # a kind chosen by a field (`layer: "${activation}"`): its keys are checked at use
-            elif self.layer not in LAYERS:
-                errors.append((("layer",), (f"unknown layer kind `{self.layer}`; expected one of: "
-                               f"{', '.join(LAYERS.names())}"), did_you_mean(self.layer, LAYERS.names())))
-            else:
-                allowed = tuple(key for key in LAYERS[self.layer].model_fields if key not in ("layer", "name"))
-        elif kind == "op":
-            allowed = ("start", "stop") if self.op == "slice" else ()
-            needed, count = {"mul": 2, "slice": 1}.get(str(self.op)), 1 if self.reads is None else len(self.reads)
-            at_from: SpecPath = ("from",) if self.reads is not None else ()  # the default: the node before
-            if needed is not None and count != needed:
-                errors.append((at_from, (f"the `{self.op}` op takes "
-                               f"{'two inputs' if needed == 2 else 'one input'}, found {count}"),
-                               "write `from: [a, b]`" if needed == 2 else "write `from: NODE` (one name)"))
-            elif needed is None and count < 2:  # one input is that input: surely a forgotten other one
-                errors.append((at_from, f"the `{self.op}` op joins two or more inputs, found {count}",
-                               f"write `from: [a, b]` (the nodes to {self.op})"))
-            if self.op == "slice" and "stop" not in settings:
-                errors.append(((), ("a slice needs `stop` (and may give `start`, default 0): the channels "
-                               "start:stop of its input"), "write {op: slice, start: 0, stop: \"${in // 2}\"}"))
-        elif kind == "shortcut":
-            allowed = ("width", "stride")
-        for key, value in settings.items():
-            if allowed is not None and key not in allowed:
-                what = f"a `{getattr(self, kind)}` {kind}" if kind != "op" else f"the `{self.op}` op"
-                errors.append(((key,), f"unknown key `{key}` for {what}",
-                               did_you_mean(key, allowed) or (f"allowed keys: {', '.join((*NODE_KEYS, *allowed))}")))
-            elif not _plain(value):
-                errors.append(((key,), ("expected a number, true/false, a string or `${...}`, or a list of "
-                               "numbers"), None))
-        refuse(errors)
         return self
+
+
+def node_problems(node: NodeDefinition) -> list[tuple[SpecPath, str, str | None]]:
+    """A node's settings that do not fit its kind, by name (their values are checked at a use): an
+    unknown layer kind or key, a join with the wrong number of inputs, a value that is no plain one."""
+    kind, settings = node.kind_key, node.settings
+    errors: list[tuple[SpecPath, str, str | None]] = []
+    allowed: tuple[str, ...] | None = None
+    if kind == "layer":
+        if is_expression(node.layer):
+            pass  # a kind chosen by a field (`layer: "${activation}"`): its keys are checked at use
+        elif node.layer not in LAYERS:
+            errors.append((("layer",), (f"unknown layer kind `{node.layer}`; expected one of: "
+                           f"{', '.join(LAYERS.names())}"), did_you_mean(node.layer, LAYERS.names())))
+        else:
+            allowed = tuple(key for key in LAYERS[str(node.layer)].model_fields if key not in ("layer", "name"))
+    elif kind == "op":
+        allowed = ("start", "stop") if node.op == "slice" else ()
+        needed, count = {"mul": 2, "slice": 1}.get(str(node.op)), 1 if node.reads is None else len(node.reads)
+        at_from: SpecPath = ("from",) if node.reads is not None else ()  # the default: the node before
+        if needed is not None and count != needed:
+            errors.append((at_from, (f"the `{node.op}` op takes "
+                           f"{'two inputs' if needed == 2 else 'one input'}, found {count}"),
+                           "write `from: [a, b]`" if needed == 2 else "write `from: NODE` (one name)"))
+        elif needed is None and count < 2:  # one input is that input: surely a forgotten other one
+            errors.append((at_from, f"the `{node.op}` op joins two or more inputs, found {count}",
+                           f"write `from: [a, b]` (the nodes to {node.op})"))
+        if node.op == "slice" and "stop" not in settings:
+            errors.append(((), ("a slice needs `stop` (and may give `start`, default 0): the channels "
+                           "start:stop of its input"), "write {op: slice, start: 0, stop: \"${in // 2}\"}"))
+    elif kind == "shortcut":
+        allowed = ("width", "stride")
+    for key, value in settings.items():
+        if allowed is not None and key not in allowed:
+            what = f"a `{getattr(node, kind)}` {kind}" if kind != "op" else f"the `{node.op}` op"
+            errors.append(((key,), f"unknown key `{key}` for {what}",
+                           did_you_mean(key, allowed) or (f"allowed keys: {', '.join((*NODE_KEYS, *allowed))}")))
+        elif not _plain(value):
+            errors.append(((key,), ("expected a number, true/false, a string or `${...}`, or a list of "
+                           "numbers"), None))
+    return errors
 
 
 def _plain(value: object) -> bool:
@@ -164,6 +171,7 @@ class BlockDefinition(BaseModel):
         seen: dict[str, int] = {}
         reads: set[str] = set()
         for index, (node, name) in enumerate(zip(self.nodes, names)):
+            errors += [(("nodes", index, *where), message, hint) for where, message, hint in node_problems(node)]
             if name == INPUT:
                 errors.append((("nodes", index, "name"), ("`input` names the block's input; a node cannot "
                                "be called so"), "choose another name"))
@@ -189,8 +197,10 @@ class BlockDefinition(BaseModel):
             errors.append((("output",), f"`{output}` is not a node of this block",
                            did_you_mean(output, list(seen)) or f"nodes: {', '.join(seen)}"))
         reads.add(output)
+        # A read that names no node was surely meant for one of them: "never read" would only echo it.
+        misread = any(read != INPUT and read not in seen for read in reads)
         for index, name in enumerate(names):
-            if name not in reads and seen.get(name) == index:
+            if name not in reads and seen.get(name) == index and not misread:
                 errors.append((("nodes", index), (f"node `{name}`'s output is never read: nothing after it "
                                "reads it and it is not the block's output"),
                                "read it with `from:` in a later node, or remove it"))

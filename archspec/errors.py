@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SpecPath = tuple[str | int, ...]
 
@@ -81,6 +81,9 @@ class Diagnostic:
     line: int | None = None  # 1-based, like an editor
     column: int | None = None  # 1-based
     source_line: str | None = field(default=None, compare=False)
+    # Which file, in reading order: 0 the spec, then its imports as they are read. Errors list the
+    # spec's own first, then each imported file's, each by line (lines of two files do not compare).
+    file_order: int = field(default=0, compare=False)
 
     @property
     def path_text(self) -> str:
@@ -129,9 +132,20 @@ def _excerpt(line: str, column: int, width: int = 100) -> tuple[str, int]:
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """By position in the file, so the report reads top to bottom; unplaced ones last."""
-    unique = list(dict.fromkeys(diagnostics))
-    return sorted(unique, key=lambda d: (d.line is None, d.line or 0, d.column or 0, d.path_text))
+    """By file, then by position in it, so the report reads top to bottom; unplaced ones last."""
+    unique = _one_per_place(dict.fromkeys(diagnostics))
+    return sorted(unique, key=lambda d: (d.line is None, d.file_order, d.line or 0, d.column or 0, d.path_text))
+
+
+def _one_per_place(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per problem in the text: a YAML alias (`*conv`, `<<: *conv`) repeats a value at
+    several paths, and its mistake, placed at the anchor, is one to fix: the first path, naming the others."""
+    places: dict[tuple[object, ...], list[Diagnostic]] = {}
+    for each in diagnostics:
+        key = (each.file, each.line, each.column, each.message, each.hint) if each.line is not None else (each,)
+        places.setdefault(key, []).append(each)
+    return [same[0] if len(same) == 1 else replace(same[0], message=f"{same[0].message} (the same text is "
+            f"also {' and '.join(other.path_text for other in same[1:])})") for same in places.values()]
 
 
 class SpecError(ValueError):

@@ -16,15 +16,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from archspec.blocks.base import BlockFacts, BlockStage, Shortcut
+from archspec.blocks.base import BlockFacts, BlockStage, Shortcut, graph_facts
 from archspec.shapes import Shape
 
 # Copies and groups: some 30 MB at most. 10,000 RegNetX samples have some 25,000 distinct block copies.
 MAX_REMEMBERED = 65_536
 
-# A stem or head layer's or a stage's figures: output shape, parameters, MACs, and its peak as a
-# Sequential of its entries (activation values).
-GroupFacts = tuple[Shape, int, int, int]
+# A stem or head layer's or a stage's figures: output shape, parameters, MACs, its peak as a
+# Sequential of its entries (activation values), and its modules' buffers (bytes).
+GroupFacts = tuple[Shape, int, int, int, int]
 
 _MEMO: ContextVar[dict[object, BlockFacts | GroupFacts | None] | None] = ContextVar("figures_memo", default=None)
 
@@ -46,8 +46,17 @@ def copy_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> B
     memo = _MEMO.get()
     key = block.figures_key(index) if memo is not None else None
     if memo is None or key is None:
-        return block.facts(index, x, shortcut)
-    return _remembered(memo, (key, x, shortcut), lambda: block.facts(index, x, shortcut))
+        return _facts(block, index, x, shortcut)
+    return _remembered(memo, (key, x, shortcut), lambda: _facts(block, index, x, shortcut))
+
+
+def _facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+    found = block.facts(index, x, shortcut)
+    if found is not None and len(found) == 4:
+        # A kind registered from Python whose `facts` were written before the budget counted buffers
+        # (output, parameters, MACs, peak): its graph's figures, which count them, are used instead.
+        return graph_facts(block, index, x, shortcut)
+    return found
 
 
 def group_facts(entries: tuple[Any, ...], x: Shape, shortcut: Shortcut,

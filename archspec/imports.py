@@ -19,6 +19,7 @@ from archspec.loader import Document, load_document
 IMPORTS = "imports"
 MAX_FILES = 64  # files one spec may import, directly or not
 MAX_DEPTH = 8  # a file importing a file importing ...
+YAML_SUFFIXES = (".yaml", ".yml")  # what an imported definitions file may be named (its target too)
 
 
 class _Importer:
@@ -43,7 +44,8 @@ class _Importer:
         folder = Path(document.file).parent if document.file else Path.cwd()
         for index, name in enumerate(names):
             where = (IMPORTS, index)
-            path = (folder / name).resolve()
+            written = folder / name  # as the spec's own path is given: errors name the file so
+            path = written.resolve()
             if path in chain:
                 cycle = " -> ".join(p.name for p in (*chain[chain.index(path):], path))
                 self.error(document, where, f"`{name}` imports itself: {cycle}", "remove one of these imports")
@@ -57,15 +59,22 @@ class _Importer:
                 self.error(document, where, f"expected at most {MAX_FILES} imported files",
                            "merge some of the definitions into fewer files")
                 return
+            # A definitions file is YAML: a spec from elsewhere must not make archspec read (and quote
+            # in its errors) whatever file it names, such as /proc/self/environ or a key file.
+            if path.suffix.lower() not in YAML_SUFFIXES:
+                self.error(document, where, f"cannot import `{name}`: expected a YAML file (.yaml or .yml), "
+                           f"found {path.name!r}", "block definitions live in YAML files, e.g. "
+                           "`imports: [blocks/se.yaml]`")
+                continue
             if not path.is_file():
                 what = "does not exist" if not path.exists() else "is not a regular file"
                 self.error(document, where, f"cannot import `{name}`: {path} {what}",
                            f"paths are relative to the folder of {document.file or 'the spec'}")
                 continue
             try:
-                imported = load_document(path)
+                imported = replace(load_document(written), file_order=self.files)
             except SpecError as error:
-                self.errors.extend(error.errors)
+                self.errors.extend(replace(each, file_order=self.files) for each in error.errors)
                 continue
             self.file(imported, (*chain, path))
 

@@ -6,6 +6,8 @@
 - `working_values(x, out)` is what the module's forward allocates beyond its output while it runs
   (PyTorch's CPU kernels, eval mode, no_grad), for the memory budget; tests/test_memory_bound.py
   measures every kind against it.
+- `buffer_bytes(x)`: the bytes of the module's buffers (BatchNorm's running statistics), for the
+  memory budget; tests/test_memory_state.py holds it equal to the built module's for every kind.
 The rules that blocks' static twins share with these kinds (`conv_facts`, `conv_working`, ...) live in
 archspec/layer_rules.py, as plain functions of shapes.
 Channel counts and `in_features` are never spec fields: they come from the input shape `x`.
@@ -58,6 +60,10 @@ class LayerBase(ValidatedCopies):
     def working_values(self, x: Shape, out: Shape) -> int:
         """Values (float32) the forward allocates besides its output, at most, while it runs: the
         kernel's temporaries. 0 where PyTorch writes the output directly (or returns a view)."""
+        return 0
+
+    def buffer_bytes(self, x: Shape) -> int:
+        """Bytes of the buffers (state that is not a parameter) the built module registers."""
         return 0
 
     # Left out of a block's one-line summary in diagrams: it keeps the shape and carries no choice
@@ -149,6 +155,15 @@ class BatchNorm(LayerBase):
 
     def working_values(self, x: Shape, out: Shape) -> int:
         return norm_working(x)
+
+    def buffer_bytes(self, x: Shape) -> int:
+        return self.running_stats_bytes(x[0])
+
+    @staticmethod
+    def running_stats_bytes(channels: int) -> int:
+        """running_mean and running_var (float32 per channel), num_batches_tracked (one int64); the
+        blocks' static twins count their BatchNorms through this too."""
+        return 2 * 4 * channels + 8
 
 
 class _Elementwise(LayerBase):

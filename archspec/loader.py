@@ -51,6 +51,7 @@ class Document:
     # Where the text writes a string with `${` (in document order), so that resolving visits those
     # values alone; None where not known (data not read from text, or merge keys reordering it).
     expression_paths: tuple[SpecPath, ...] | None = None
+    file_order: int = 0  # 0: the spec; an imported file: its place in reading order (Diagnostic.file_order)
 
     def diagnostic(
         self, path: SpecPath, message: str, hint: str | None = None, *, at_key: bool = False
@@ -73,7 +74,16 @@ class Document:
             lines = self.text.splitlines()
             if mark[0] < len(lines):
                 source_line = lines[mark[0]]
-        return Diagnostic(tuple(path), message, hint, self.file, line, column, source_line)
+        return Diagnostic(tuple(path), message, hint, self.file, line, column, source_line, self.file_order)
+
+
+    def boolean_word(self, path: SpecPath, value: object) -> str | None:
+        """The word (`yes`, `no`, `on`, `off`) that YAML 1.1 read as the boolean `value` at `path`, as the
+        text writes it; None for any other value, and for `true` and `false`, which say what they are."""
+        mark = self.marks.get(tuple(path)) if isinstance(value, bool) else None
+        lines = self.text.splitlines() if mark is not None else []
+        word = re.match(r"[A-Za-z]+\b", lines[mark[0]][mark[1]:]) if mark is not None and mark[0] < len(lines) else None
+        return word.group(0) if word and word.group(0).lower() not in ("true", "false") else None
 
 
 class _Builder:
@@ -85,6 +95,7 @@ class _Builder:
         self.marks: dict[SpecPath, tuple[int, int]] = {}
         self.key_marks: dict[SpecPath, tuple[int, int]] = {}
         self.errors: list[tuple[SpecPath, yaml.Node, str, str | None]] = []
+        self.replaced: list[SpecPath] = []  # values an error left out (null, or a merge's keys): see PartlyRead
         self.nodes_seen = 0
         self._scalar_loader = yaml.SafeLoader("")
         self._scalars: dict[tuple[str, str], object] = {}
@@ -149,6 +160,7 @@ class _Builder:
             if isinstance(value, dict):
                 merged = {**value, **merged}  # earlier sources win, as in the YAML merge-key spec
             else:
+                self.replaced.append(path)
                 self.errors.append((path, source, ("expected a mapping after `<<:`, found "
                                     f"{'a list' if isinstance(value, list) else repr(value)}"),
                                     "merge an anchored mapping: `<<: *defaults`"))
@@ -162,16 +174,19 @@ class _Builder:
             try:
                 self._scalars[key] = self._scalar_loader.construct_object(node)
             except ValueError:  # Python reads at most 4,300 digits of an integer (sys.get_int_max_str_digits)
+                self.replaced.append(path)
                 self.errors.append((path, node, f"the number is too long: {len(node.value):,} characters",
                                     "write a smaller number: widths are at most 65536, repeats at most 1000"))
                 return None
         value = self._scalars[key]
         if isinstance(value, float) and not math.isfinite(value):
+            self.replaced.append(path)
             self.errors.append((path, node, f"expected a finite number, found `{node.value}`", None))
             return None
         return value
 
     def _bad_tag(self, node: yaml.Node, path: SpecPath) -> None:
+        self.replaced.append(path)
         self.errors.append(
             (path, node, f"YAML tag `{node.tag}` is not allowed in a spec",
              "a spec is plain data: use maps, lists, strings and numbers only"))
@@ -300,12 +315,22 @@ def load_document(source: str | Path) -> Document:
     document = Document(data, file, text, builder.marks, builder.key_marks,
                         expression_paths=None if builder.merged else tuple(builder.expression_paths))
     if builder.errors:
-        raise SpecError([
+        raise PartlyRead([
             Document(None, file, text, {path: (node.start_mark.line, node.start_mark.column)})
             .diagnostic(path, message, hint)
             for path, node, message, hint in builder.errors
-        ])
+        ], document, tuple(builder.replaced))
     return document
+
+
+class PartlyRead(SpecError):
+    """Mistakes in the text itself (a duplicate key, a tag, NaN), with the document built without them
+    (the first of two keys kept, the value null): `archspec.load` validates the rest, so that every
+    error comes at once. `replaced` holds the paths whose value an error left out: errors there echo it."""
+
+    def __init__(self, errors: list[Diagnostic], document: Document, replaced: tuple[SpecPath, ...]):
+        super().__init__(errors)
+        self.document, self.replaced = document, replaced
 
 
 class _SpecDumper(yaml.SafeDumper):

@@ -56,6 +56,19 @@ def _hint(node: Node) -> str | None:
     return node.payload.hint if isinstance(node.payload, JoinText) else None
 
 
+def _add_hint(shapes: list[Shape]) -> str:
+    """What makes the inputs of an addition fit, for a join written without wording of its own (a
+    YAML block's `op: add`): which of channels and size differ, and what changes each."""
+    first = shapes[0]
+    fixes = []
+    if any(shape[:1] != first[:1] for shape in shapes):
+        fixes.append("the channels with a 1x1 `conv` (`width: N`)")
+    if any(shape[1:] != first[1:] for shape in shapes):
+        fixes.append("the size with the same `stride` on every path")
+    return (f"match {' and '.join(fixes) or 'the shapes'}, or read the block's input through a `shortcut:` "
+            "node, which brings it to the block's width and stride")
+
+
 @register_op
 class LayerOp(Op):
     name = "layer"
@@ -137,7 +150,7 @@ class AddOp(Op):
         if any(shape != shapes[0] for shape in shapes):
             evaluator.problem(node.origin, qualname,
                               f"{_what(node, 'the addition')} needs equal shapes, but {_listing(node, shapes)}",
-                              _hint(node))
+                              _hint(node) or _add_hint(shapes))
             # Go on with the first input's shape so that later, independent errors are found too.
         return Resolved(node, qualname, shapes[0], shapes[0], 0, 0)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archspec._resolving import VARS, needs_resolving  # noqa: F401  (needs_resolving: still importable from here)
-from archspec.errors import Diagnostic, SpecError, SpecPath, did_you_mean
+from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_you_mean
 from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
 from archspec.loader import Document
 from archspec.override_values import Override, cannot_step, parse_path, plain_copy, short_repr, to_overrides
@@ -44,7 +44,8 @@ class ResolvedDocument(Document):
         if self.name_overrides:
             label = next((label for where, label in reversed(self.overridden) if path[:len(where)] == where), None)
             if label is not None:  # the value is not in the file: the override is where it is written
-                return Diagnostic(path, f"{label}: {message}", hint, self.file)
+                return Diagnostic(path, f"{label}: {message}", self._override_key_hint(path, message) or hint,
+                                  self.file)
         expression = self.expressions.get(path)
         if expression is not None:
             value = _value_at(self.data, path)
@@ -57,6 +58,19 @@ class ResolvedDocument(Document):
                 hint = f"`{expression}` gives {value!r}"
         placed = super().diagnostic(path, message, hint, at_key=at_key)
         return replace(placed, message=placed.message + self.note) if self.note else placed
+
+    def _override_key_hint(self, path: SpecPath, message: str) -> str | None:
+        """For `--set head[-1].widht=3`: the key the spec has there that it misspells. (Validation does not
+        suggest a key the mapping has, for a file's own typo; an override means to change that key.)"""
+        mapping = _value_at(self.data, path[:-1]) if message.startswith("unknown key") else None
+        keys = [key for key in mapping if key != path[-1]] if isinstance(mapping, dict) else []
+        close = closest_name(path[-1], keys)
+        return f"did you mean `{close}`, which the spec has there?" if close else None
+
+    def boolean_word(self, path: SpecPath, value: object) -> str | None:
+        """None where an override or an expression gave the value: the file's text did not write it."""
+        overridden = any(tuple(path)[:len(where)] == where for where, _ in self.overridden)
+        return None if overridden or tuple(path) in self.expressions else super().boolean_word(path, value)
 
 
 def resolve(document: Document) -> tuple[ResolvedDocument, list[Diagnostic], list[SpecPath]]:

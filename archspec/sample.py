@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.check import check
-from archspec.errors import Diagnostic, SpecError
+from archspec.errors import Diagnostic, SpecError, SpecPath
 from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.figures_memo import remembering_figures
 from archspec.generators import GeneratorError, Inexpressible, expand
@@ -81,22 +81,29 @@ class Sampler:
     def sample(self, index: int) -> Sample:
         data, values, tries = self._draw(index)
         resolved = self._resolver.resolve(data)
+        failed: list[Diagnostic] = []  # the resolve pass's errors, reported with validation's (as `load` does)
+        failed_at: list[SpecPath] = []  # where they are: validation's errors there only repeat them
         if resolved is None:  # what the prepared pass does not cover: the full one
-            full = self._checked(resolve(self._with(data)), index)
+            full, failed, failed_at = resolve(self._with(data))
             resolved, document = full.data, partial(replace, full)
         else:
             document = self._resolver.document
         try:
             expanded = expand(resolved)
         except GeneratorError as error:
-            raise SpecError([_in_sample(document(data=resolved).diagnostic(error.path, error.message, error.hint),
-                                        index)]) from None
+            raise SpecError([_in_sample(d, index) for d in [*failed, document(data=resolved).diagnostic(
+                error.path, error.message, error.hint)]]) from None
         except Inexpressible as error:
+            if failed:
+                raise SpecError([_in_sample(d, index) for d in failed]) from None
             return Sample(index, tries, values, "rejected", "inexpressible", str(error))
         try:
             spec = validate(document(data=expanded))
         except SpecError as error:
-            raise SpecError([_in_sample(d, index) for d in error.errors]) from None
+            later = [d for d in error.errors if not any(d.path[:len(p)] == p for p in failed_at)]
+            raise SpecError([_in_sample(d, index) for d in [*failed, *later]]) from None
+        if failed:
+            raise SpecError([_in_sample(d, index) for d in failed])
         report = check(spec, self.input_shape, max_memory=None)
         if not report.ok:
             return Sample(index, tries, values, "rejected", "check", report.errors[0].message)

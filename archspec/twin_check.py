@@ -1,9 +1,9 @@
 """The check's first tier: a network's figures from its layers' static rules and its blocks' static
 twins (`BlockStage.facts`), without making a node.
 
-`twin_figures` adds up the output shape, parameters, MACs and memory of a spec as the graph would,
-stem layer by stem layer, stage by stage (each stage a Sequential of its entries' copies), head
-layer by head layer, folding the peaks along dotted module names as nested Sequentials hold their
+`twin_figures` adds up the output shape, parameters, MACs and memory (buffers included) of a spec as
+the graph would, stem layer by stem layer, stage by stage (each stage a Sequential of its entries'
+copies), head layer by head layer, folding the peaks along dotted module names as nested Sequentials hold their
 inputs. It declines (None) wherever anything might be wrong; `archspec.check` then lowers and
 evaluates the graph, which says what and where. tests/test_block_twins.py proves the two agree.
 """
@@ -36,7 +36,7 @@ def twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, i
             if names.nested else None)
     if names.nested and tree is None:
         return None
-    shape, params, macs = x, 0, 0
+    shape, params, macs, buffers = x, 0, 0, 0
     top: list[Moment] = []  # the peaks of the network's top-level modules: stem layers, stages, head layers
     inputs: list[int] = []  # their input values
     stages = [(stage.blocks, True) if isinstance(stage, ListStage) else ((stage,), False) for stage in spec.stages]
@@ -53,14 +53,14 @@ def twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, i
             if found is None:
                 return None
             inputs.append(prod(shape))
-            shape, group_params, group_macs, group_peak = found
-            params, macs = params + group_params, macs + group_macs
+            shape, group_params, group_macs, group_peak, group_buffers = found
+            params, macs, buffers = params + group_params, macs + group_macs, buffers + group_buffers
             top.append(Moment(group_peak))
     except ShapeProblem:
         return None
     # A network of no modules has no activations (`estimate_memory` of no nodes: the input is its caller's).
     peak = sequence_peak(prod(x), top if tree is None else _folded(tree, top, inputs)).values if top else 0
-    memory = BYTES_PER_VALUE * (params + peak)
+    memory = BYTES_PER_VALUE * (params + peak) + buffers
     if max_memory is not None and memory > max_memory:
         return None
     return (shape, params, macs), memory
@@ -69,10 +69,10 @@ def twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, i
 def _group_figures(entries: tuple[LayerBase | BlockStage, ...], x: Shape, default_shortcut: Shortcut,
                    in_list: bool = False, dotted: bool = False) -> GroupFacts | None:
     """One stem or head layer's, or one stage's entries' (output shape, parameters, MACs, peak as a
-    Sequential of them) from the layers' rules and the blocks' twins; None where a twin declines.
+    Sequential of them, buffer bytes) from the layers' rules and the blocks' twins; None where a twin declines.
     `dotted`: some child's name is dotted (`in_list`: in a list stage), and the peak folds along the
     tree of the names; else the figures read only the entries, the input and the shortcut default."""
-    shape, params, macs = x, 0, 0
+    shape, params, macs, buffers = x, 0, 0, 0
     group: list[Moment] = []  # the entries' peaks, in order
     children: list[str] = []  # where dotted: the children's names
     child_inputs: list[int] = []  # and their input values
@@ -83,6 +83,7 @@ def _group_figures(entries: tuple[LayerBase | BlockStage, ...], x: Shape, defaul
                 children.append(child_name(entry, 0, len(children), in_list))
                 child_inputs.append(prod(shape))
             group.append(layer_moment(entry, shape, out))
+            buffers += entry.buffer_bytes(shape)
             shape, params, macs = out, params + layer_params, macs + layer_macs
             continue
         shortcut = entry.shortcut or default_shortcut
@@ -97,13 +98,14 @@ def _group_figures(entries: tuple[LayerBase | BlockStage, ...], x: Shape, defaul
                 return None
             if key is not None:
                 alike[key] = (shape, facts)
-            out, block_params, block_macs, block_peak = facts
+            out, block_params, block_macs, block_peak, block_buffers = facts
             # This copy and the later ones alike to it, with the shape it keeps: equal figures.
             same = entry.alike_run(copy, key) if not dotted and key is not None and out == shape else 1
             if dotted:
                 children.append(child_name(entry, copy, len(children), in_list))
                 child_inputs.append(prod(shape))
             shape, params, macs = out, params + same * block_params, macs + same * block_macs
+            buffers += same * block_buffers
             # Equal moments in a row: after the second, none can raise the sequence's peak.
             group += [Moment(block_peak)] * min(same, 2)
             copy += same
@@ -112,7 +114,7 @@ def _group_figures(entries: tuple[LayerBase | BlockStage, ...], x: Shape, defaul
         if stage_tree is None:
             return None
         group = _folded(stage_tree, group, child_inputs)
-    return shape, params, macs, sequence_peak(prod(x), group).values  # a stage is a Sequential of its entries
+    return shape, params, macs, sequence_peak(prod(x), group).values, buffers  # a stage: a Sequential of its entries
 
 
 def _folded(tree: Tree, peaks: list[Moment], inputs: list[int]) -> list[Moment]:

@@ -244,7 +244,9 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
         given = _value_at(document.data, (*path, tag))
         hint = _other_kind_hint(path, tag, given) or did_you_mean(given, names)
         listing = f"expected one of: {', '.join(names)}"
-        shown = f"`{given}`" if isinstance(given, str) else f"{_show(given)} (a name is needed)"
+        word = document.boolean_word((*path, tag), given)
+        shown = (f"`{given}`" if isinstance(given, str) else f"`{word}` (YAML reads it as {_show(given)})" if word
+                 else f"{_show(given)} (a name is needed)")
         return document.diagnostic((*path, tag), f"unknown {_WHAT.get(tag, tag)} {shown}; {listing}", hint)
     if kind == "union_tag_not_found":
         return _missing_form(document, path, item["ctx"]["discriminator"].strip("'"))
@@ -257,6 +259,11 @@ def _diagnostic(document: Document, path: SpecPath, items: list[dict]) -> Diagno
     if kind == "value_error" and isinstance(found, dict):  # a rule across fields: say it as it is
         return document.diagnostic(path, _expected(item, path))
     expected = " or ".join(dict.fromkeys(_expected(i, path) for i in items))
+    word = document.boolean_word(path, found)
+    if word is not None:  # `name: yes`: "found true" would not be what the user sees in the file
+        quote = any(item["type"] == "string_type" for item in items)
+        return document.diagnostic(path, f"expected {expected}, found `{word}`, which YAML reads as {_show(found)}",
+                                   f'quote it to write the word: "{word}"' if quote else _type_hint(found, items))
     return document.diagnostic(path, f"expected {expected}, found {_show(found)}",
                                _type_hint(found, items) or _bare_kind_hint(path, found))
 

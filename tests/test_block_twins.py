@@ -3,8 +3,9 @@
 `archspec.check` computes a network's figures from the twins and lowers the blocks only for a table,
 a build, or to report a problem. So, for every registered block kind, on inputs the block fits and
 inputs it does not:
-- where the graph evaluates cleanly, the twin gives its output shape, parameters, MACs and the most
-  activation values alive at once while it runs (the memory budget's figure);
+- where the graph evaluates cleanly, the twin gives its output shape, parameters, MACs, the most
+  activation values alive at once while it runs and its modules' buffer bytes (the memory budget's
+  figures);
 - where the graph reports a problem, or a derived layer is out of limits, the twin declines (None or
   a ShapeProblem), so the check falls back to the graph, which says what is wrong.
 And whole networks: `check` gives the same figures, errors and budget verdicts as the graph alone.
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 import archspec
 from archspec.blocks import BLOCKS
 from archspec.blocks.base import BlockFacts, BlockStage
-from archspec.budget import node_peak
+from archspec.budget import buffer_bytes, node_peak
 from archspec.graph import Evaluator
 from archspec.shapes import Shape, ShapeProblem
 from archspec.testing import BLOCK_STRATEGIES, SHORTCUTS, invalid_specs, to_spec, valid_specs
@@ -51,7 +52,7 @@ def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: str) -> Block
     result = evaluator.run(node, x, "layer1")
     if result is None or evaluator.problems:
         return None
-    return result.out_shape, result.params, result.macs, node_peak(result).values
+    return result.out_shape, result.params, result.macs, node_peak(result).values, buffer_bytes(result)
 
 
 def test_every_registered_block_kind_has_a_twin():
@@ -184,7 +185,7 @@ def test_a_twin_that_vouches_for_a_faulty_block_is_caught():
                     "stages": [{"block": "basic", "width": 8, "stride": 2, "shortcut": "identity"}]})
     assert not archspec.check(spec).ok
     basic = BLOCKS["basic"]
-    with patch.object(basic, "facts", lambda self, index, x, shortcut: ((8, 4, 4), 1, 1, 1)):
+    with patch.object(basic, "facts", lambda self, index, x, shortcut: ((8, 4, 4), 1, 1, 1, 0)):
         report = archspec.check(spec)
         assert report.ok
         with pytest.raises(RuntimeError, match="archspec bug: the blocks' static twins passed 'faulty'"):

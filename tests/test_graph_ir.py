@@ -141,10 +141,11 @@ def test_a_block_kind_without_a_twin_is_evaluated_once_per_distinct_copy():
 COMPILE_SPEC = """
 name: every-block
 input: {channels: 3, size: 32}
-stem: [{layer: conv, width: 8, kernel: 3, padding: 1}, {layer: batchnorm}, {layer: relu}]
+stem: [{name: conv1.0, layer: conv, width: 8, kernel: 3, padding: 1}, {name: conv1.1, layer: batchnorm},
+       {layer: relu}]
 stages:
   - {block: basic, width: 8, shortcut: A, stride: 2, activation_before_add: true}
-  - {block: bottleneck, width: 4, stride: 2}
+  - {block: bottleneck, width: 4, stride: 2, shortcut: D}
   - {block: basic, width: 16, shortcut: none}
   - blocks: [{block: inception, c1: 4, c2: [4, 4], c3: [2, 4], c4: 4}]
   - {block: vgg, width: 8}

@@ -24,6 +24,7 @@ import archspec
 from archspec.build import build_module
 from archspec.cli import main
 from archspec.library import library_kinds
+from conftest import ROOT
 
 LIBRARY_KINDS = ("squeeze_excite", "se_basic", "se_bottleneck", "preact_basic", "preact_bottleneck",
                  "inverted_residual", "dense_layer", "transition")
@@ -39,6 +40,22 @@ def test_the_library_loads_and_archspec_blocks_lists_every_kind(capsys):
         assert line is not None, f"`archspec blocks` does not list {kind}"
         assert len(line.split()) > 1, f"{kind} has no description"
         assert kinds[kind].definition.description  # type: ignore[attr-defined]
+
+
+def test_every_library_kind_has_a_line_in_archspec_blocks_and_a_row_in_the_readmes_table(capsys):
+    """Issue 14: each library block documented; the README's library table names every kind the
+    library ships (it had no rows for regnet_x, regnet_y, convnext_block and the two `_layers` kinds)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| kind | fields (defaults) | what it is | reference |"):readme.index("**Imports.**")]
+    documented = {name for row in table.splitlines()[2:] if row.startswith("| ")
+                  for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert main(["blocks"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()
+              if line.startswith("  ") and len(line.split()) > 1 and not line.startswith("   ")}
+    for kind, model in library_kinds().items():
+        assert model.definition.description, kind  # type: ignore[attr-defined]
+        assert kind in listed, f"`archspec blocks` does not list {kind}"
+        assert kind in documented, f"README's library table has no row for {kind}"
 
 
 def _stage_network(stage: str, channels: int, size: int) -> tuple[archspec.Report, nn.Module]:

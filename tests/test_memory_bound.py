@@ -5,8 +5,7 @@ The real peak is what PyTorch's CPU allocator holds at once during an eval forwa
 no_grad, read from torch.profiler's allocation events, plus the input image (allocated before). It is
 measured with oneDNN on (as many threads as torch uses, then one) and off, since PyTorch picks a
 convolution's kernel by those and by the input's size. The network's own state is not part of it:
-its parameters are compared exactly, and BatchNorm's running statistics are not counted (see the
-budget's docstring).
+its parameters and buffers (BatchNorm's running statistics) are compared exactly, in bytes.
 """
 
 from __future__ import annotations
@@ -131,6 +130,7 @@ def assert_within_estimate(document: dict[str, Any], shape: tuple[int, ...],
     estimate = report.memory
     network = archspec.compile(spec, max_memory=None).eval()
     assert sum(p.numel() for p in network.parameters()) * BYTES_PER_VALUE == estimate.parameter_bytes
+    assert sum(b.numel() * b.element_size() for b in network.buffers()) == estimate.buffer_bytes
     for onednn, threads in settings:
         with cpu_settings(onednn, threads):
             measured = forward_peak(network, shape, warm_up)

@@ -77,7 +77,7 @@ def test_facts_that_disagree_with_the_graph_stop_the_table_and_the_build(registe
 
     class Liar(honest):  # type: ignore[valid-type, misc]
         def facts(self, index, x, shortcut):
-            return (self.width, x[1], x[2]), 1, 1, 1
+            return (self.width, x[1], x[2]), 1, 1, 1, 0
 
     archspec.register_block(Liar)
     registered.append("test_liar")
@@ -88,3 +88,48 @@ def test_facts_that_disagree_with_the_graph_stop_the_table_and_the_build(registe
         archspec.check(spec).rows()
     with pytest.raises(RuntimeError, match=message):
         archspec.compile(spec)
+
+
+def test_facts_right_but_for_the_memory_peak_stop_the_table_and_the_build(registered: list[str]):
+    """A kind's `facts` with the right shape, parameters and MACs but a made-up activation peak passed:
+    `memory_bytes` (the budget `--max-memory` enforces) was the kind's figure, not the graph's."""
+    from archspec.blocks.base import graph_facts
+
+    honest = _conv_kind("test_peak_liar")
+
+    class PeakLiar(honest):  # type: ignore[valid-type, misc]
+        def facts(self, index, x, shortcut):
+            out, params, macs, _, buffers = graph_facts(self, index, x, shortcut)
+            return out, params, macs, 1, buffers
+
+    archspec.register_block(PeakLiar)
+    registered.append("test_peak_liar")
+    spec = archspec.load("name: t\ninput: {channels: 3, size: 8}\nstages: [{block: test_peak_liar, width: 4}]\n"
+                         "head: [{layer: flatten}, {layer: linear, width: 2}]\n")
+    report = archspec.check(spec)
+    assert report.ok and report.params == 3 * 4 * 9 + 4 * 64 * 2 + 2
+    message = r"static figures \(.*, a memory budget of [\d,]+ bytes\) differ .*`test_peak_liar`"
+    with pytest.raises(RuntimeError, match=message):
+        report.rows()
+    with pytest.raises(RuntimeError, match=message):
+        archspec.compile(spec)
+
+
+def test_facts_of_four_figures_written_before_buffers_were_counted_fall_back_to_the_graph(registered: list[str]):
+    """`facts` returned (output, parameters, MACs, peak) before the budget counted buffers (BatchNorm's
+    running statistics); such a kind stopped every check with an unpacking error."""
+    from archspec.blocks.base import graph_facts
+
+    honest = _conv_kind("test_four_figures")
+
+    class FourFigures(honest):  # type: ignore[valid-type, misc]
+        def facts(self, index, x, shortcut):
+            return graph_facts(self, index, x, shortcut)[:4]
+
+    archspec.register_block(FourFigures)
+    registered.append("test_four_figures")
+    spec = archspec.load("name: t\ninput: {channels: 3, size: 8}\nstages: [{block: test_four_figures, width: 4}]\n")
+    report = archspec.check(spec)
+    assert report.ok and report.params == 3 * 4 * 9
+    assert report.memory_bytes == report.memory.total
+    assert sum(p.numel() for p in archspec.compile(spec).parameters()) == report.params

@@ -12,6 +12,8 @@ FlopCounterMode count (FLOPs / 2) on timm's model.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import timm
 import torch
@@ -19,7 +21,7 @@ from torch_checks import assert_loads_strictly_with_equal_outputs, counted_macs,
 
 import archspec
 from archspec.build import build_module
-from conftest import SPECS
+from conftest import ROOT, SPECS
 
 # spec file -> (timm model, parameters, MACs at 3x224x224, same key order): issue 13's figures
 # (resnetv2_18's MACs: FlopCounterMode on timm's model, below)
@@ -49,3 +51,10 @@ def test_timms_state_dict_loads_strictly_and_outputs_are_equal(spec):
     assert sum(p.numel() for p in theirs.parameters()) == sum(p.numel() for p in ours.parameters()) == params
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
     assert_loads_strictly_with_equal_outputs(ours, theirs, x, same_order)
+
+
+def test_timm_is_pinned_in_the_test_extra_at_the_version_these_comparisons_ran_with():
+    """Issue 13: timm joins the test extra pinned, beside the README's pinned torch: a newer timm may
+    rename a module or change a default, and these comparisons would then fail for that alone."""
+    (extra,) = re.findall(r"^test = \[(.*)\]$", (ROOT / "pyproject.toml").read_text(), flags=re.MULTILINE)
+    assert f'"timm=={timm.__version__}"' in extra  # (tomllib would need Python 3.11)

@@ -99,6 +99,26 @@ def test_smallest_input_equals_torchvisions_min_size(name: str) -> None:
             reference.build().eval()(torch.zeros(1, 3, smallest - 1, smallest))
 
 
+def test_squeezenets_dropout_draws_as_torchvisions_in_train_mode() -> None:
+    """The classifier's dropout is torchvision's module, with its p, at its place; in train mode the
+    same seed drops the same activations (SqueezeNet has no BatchNorm: dropout is all train mode
+    changes), and another seed drops others, which the comparison would see."""
+    torch.manual_seed(0)
+    theirs = tv.squeezenet1_1().train()
+    ours = build_module(_report("squeezenet1_1", 64)).train()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    def dropouts(network: nn.Module) -> list[tuple[str, type, float]]:
+        return [(name, type(m), m.p) for name, m in network.named_modules() if isinstance(m, nn.Dropout)]
+    assert dropouts(ours) == dropouts(theirs) == [("classifier.0", nn.Dropout, 0.5)]
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(3)
+    expected = theirs(x)
+    torch.manual_seed(3)
+    assert torch.allclose(ours(x), expected, rtol=1e-5, atol=1e-5)
+    torch.manual_seed(4)
+    assert not torch.allclose(ours(x), expected, rtol=1e-3, atol=1e-3)
+
+
 def test_densenets_features_hold_torchvisions_modules() -> None:
     """Dotted copy names make each dense block a container of `features`, as torchvision's
     `_DenseBlock`: features.denseblock1.denselayer1 ... denselayer6, then features.transition1."""

@@ -1,6 +1,7 @@
 """The zoo's specs with their library blocks' fields changed, as users change them: every refused
 value is refused at the field the user wrote, in archspec's words, with a hint; every accepted one
-builds exactly what the check reports (tests/fuzz_zoo.py draws such changes at random)."""
+builds exactly what the check reports (archspec.testing's strategies draw library stages with random
+field values: tests/test_properties.py)."""
 
 from __future__ import annotations
 
@@ -96,3 +97,21 @@ def test_a_changed_zoo_spec_builds_what_its_check_reports():
     assert sum(p.numel() for p in network.parameters()) == report.params
     with torch.no_grad():
         assert tuple(network.eval()(torch.zeros(1, 3, 33, 17)).shape[1:]) == report.output_shape
+
+
+@pytest.mark.parametrize(("stage", "path", "message", "hint"), [
+    ("{block: regnet_y, width: 16, group_width: 8, se_ratio: 0.01}", "stages[0].se_ratio",
+     "requires `round(se_ratio * in) >= 1`, but se_ratio is 0.01, in is 8", "write `se_ratio: 0.25` (the default)"),
+    ("{block: squeeze_excitation, width: 8, squeeze: 0}", "stages[0].squeeze",
+     "requires `squeeze >= 1`, but squeeze is 0", "squeeze >= 1"),
+    ("{block: squeeze_excite, width: 8, reduction: 0}", "stages[0].reduction",
+     "requires `reduction >= 1`, but reduction is 0", "write `reduction: 16` (the default)"),
+], ids=["regnet_y", "squeeze_excitation", "squeeze_excite"])
+def test_a_squeeze_excitation_that_would_have_no_channels_is_refused_at_the_users_field(
+        stage: str, path: str, message: str, hint: str):
+    """Issue 14's example of bad input: an SE reduction that rounds to zero channels."""
+    text = (f"name: t\ninput: {{channels: 3, size: 16}}\nstem: [{{layer: conv, width: 8, kernel: 3}}]\n"
+            f"stages:\n  - {stage}\n")
+    (error,) = archspec.check(archspec.load(text)).errors
+    assert (error.path_text, error.line) == (path, 5), error.render()
+    assert message in error.message and hint in (error.hint or ""), error.render()

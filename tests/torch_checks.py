@@ -24,6 +24,24 @@ def randomise_batchnorm(network: nn.Module, seed: int) -> nn.Module:
     return network
 
 
+def randomise_normalisation(network: nn.Module, seed: int) -> nn.Module:
+    """`randomise_batchnorm`, plus random LayerNorm affine parameters and layer scales (ConvNeXt's
+    `layer_scale`, a bare parameter). ConvNeXt's default layer scale, 1e-6, scales every block's branch
+    so far down that its output is the stem's and the downsampling layers' within 1e-5: an output
+    comparison would not see a misplaced layer inside a block, nor a stochastic depth mask."""
+    randomise_batchnorm(network, seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, nn.LayerNorm) and module.elementwise_affine:
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
+        for name, parameter in network.named_parameters():
+            if name.rpartition(".")[2] == "layer_scale":
+                parameter.copy_(torch.rand(parameter.shape, generator=generator) * 0.5 + 0.25)
+    return network
+
+
 def counted_macs(build: Callable[[], nn.Module], shape: tuple[int, ...]) -> int:
     """Multiply-adds (FLOPs / 2) of one `shape` input as torch's FlopCounterMode counts them, on the
     meta device: counting needs shapes only, and meta tensors skip the arithmetic (resnet152 at 224x224

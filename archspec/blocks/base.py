@@ -15,7 +15,7 @@ from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field
 
-from archspec.budget import Moment, layer_moment, node_peak, sequence_peak
+from archspec.budget import Moment, buffer_bytes, layer_moment, node_peak, sequence_peak
 from archspec.errors import SpecPath
 from archspec.graph import INPUT, Evaluator, Node, layer_node, sequence
 from archspec.layer_rules import conv_facts, conv_working, norm_working, zero_pad_facts
@@ -59,10 +59,11 @@ BLOCKS: Registry[type[BlockStage]] = Registry("block")
 _NOT_IN_FIGURES = frozenset({"name", "copy_names", "repeats"})
 _FIGURE_FIELDS: dict[type, Callable[[dict[str, object]], tuple[object, ...]]] = {}  # per kind: the rest
 
-# What a block's static twin knows about one copy: its output shape, parameters, MACs, and the most
-# activation values alive at once while it runs (`archspec.budget.node_peak` of its graph), which the
-# memory budget needs.
-BlockFacts = tuple[Shape, int, int, int]
+# What a block's static twin knows about one copy: its output shape, parameters, MACs, the most
+# activation values alive at once while it runs (`archspec.budget.node_peak` of its graph) and the
+# bytes of its modules' buffers (`archspec.budget.buffer_bytes` of its graph: BatchNorm's running
+# statistics), the last two for the memory budget.
+BlockFacts = tuple[Shape, int, int, int, int]
 
 
 class BlockStage(ValidatedCopies):
@@ -127,7 +128,8 @@ class BlockStage(ValidatedCopies):
         raise NotImplementedError
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-        """The static twin of `lower` (pycls's `complexity`): copy `index`'s figures at input `x`,
+        """The static twin of `lower` (pycls's `complexity`): copy `index`'s figures at input `x`
+        (`BlockFacts`: output shape, parameters, MACs, peak activation values, buffer bytes),
         computed from the block's fields without making its graph, through the same layer rules
         (`conv_facts`, `windowed`). The check runs the twins and makes the graph only when it is
         asked for (a table, a build) or when something is wrong: wherever the graph would report a
@@ -187,7 +189,7 @@ def evaluated_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut)
         return None
     if result is None or evaluator.problems:
         return None
-    return (result.out_shape, result.params, result.macs, node_peak(result).values)
+    return (result.out_shape, result.params, result.macs, node_peak(result).values, buffer_bytes(result))
 
 
 # The twins' figures for the layers blocks make, by the layers' own rules (`working_values`).
@@ -303,12 +305,13 @@ def shortcut_label(shortcut: Node | None, add: bool) -> str:
 
 
 def shortcut_facts(x: Shape, main_out: Shape, width: int, stride: int, shortcut: Shortcut, *,
-                   bias: bool = False, norm: bool = True) -> tuple[int, int, Moment | None, int] | None:
-    """The twin of `shortcut_node` and of the addition: the shortcut's (parameters, MACs, peak (None
-    for the identity), output values), or None where the addition would not fit the main path's
-    output `main_out`."""
+                   bias: bool = False, norm: bool = True) -> tuple[int, int, int, Moment | None, int] | None:
+    """The twin of `shortcut_node` and of the addition: the shortcut's (parameters, MACs, buffer
+    bytes, peak (None for the identity), output values), or None where the addition would not fit
+    the main path's output `main_out`."""
     changes_shape = stride != 1 or x[0] != width
     peak: Moment | None
+    buffers = BatchNorm.running_stats_bytes(width) if norm else 0  # where there is a projection
     if shortcut == "D" and changes_shape:
         pool = average_pool(stride)
         pooled = pool.infer(x)[0]  # raises where it cannot fit
@@ -324,12 +327,12 @@ def shortcut_facts(x: Shape, main_out: Shape, width: int, stride: int, shortcut:
             params, peak = params + 2 * width, sequence_peak(prod(x), (peak, norm_moment(out)))
     elif shortcut == "A" and changes_shape:
         out, params, macs = zero_pad_facts(x, width, stride)  # raises where it cannot fit
-        peak = Moment(prod(x) + prod(out))  # a strided view, padded into a new tensor
+        peak, buffers = Moment(prod(x) + prod(out)), 0  # a strided view, padded into a new tensor
     else:
-        out, params, macs, peak = x, 0, 0, None
+        out, params, macs, peak, buffers = x, 0, 0, None, 0
     if shortcut != "none" and out != main_out:
         return None
-    return params, macs, peak, prod(out)
+    return params, macs, buffers, peak, prod(out)
 
 
 def mismatch_hint(x: Shape, width: int, stride: int, shortcut: Shortcut) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 
-from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, shortcut_node
+from archspec.blocks.base import BLOCKS, BlockStage, Shortcut, mismatch_hint, shortcut_node
 from archspec.blocks.defined_plans import NodePlan
 from archspec.blocks.defined_settings import Root, bool_problem, misplaced_bools, root_field, settings_problems
 from archspec.definitions import INPUT, is_expression
@@ -23,7 +23,7 @@ from archspec.expr_operations import shown_value
 from archspec.graph import OPS, BlockGraph, Evaluator, Node, layer_node
 from archspec.layers import LAYERS, LayerBase, derived
 from archspec.nesting import DottedNameError, nest_dotted
-from archspec.ops import ChannelRange
+from archspec.ops import ChannelRange, JoinText
 from archspec.process_memo import forgettable
 from archspec.requirements import use_problems
 from archspec.shapes import Shape
@@ -72,6 +72,8 @@ class _Lowering:
         self.definition = stage.definition
         self.base = stage.origin_prefix
         self.failed = False
+        # shortcut nodes that are the identity where the shape changes -> (how a join names one, hint)
+        self.identities: dict[str, tuple[str, str]] = {}
         environment = self.environment = {"width": use.width if use.width is not None else x[0],
                                            "stride": use.stride, "in": x[0], "index": use.index}
         for name in self.definition.fields:
@@ -254,7 +256,9 @@ class _Lowering:
         if spec_node.op is not None:
             if spec_node.op == "add" and len(inputs) == 1:
                 return inputs[0]  # the stage's shortcut option `none` removed the other side
-            payload = None
+            payload: Any = None
+            if spec_node.op == "add" and self.identities and len(inputs) == len(plan.reads):
+                payload = self.identity_join(name, plan.reads, inputs)  # type: ignore[arg-type]
             if spec_node.op == "slice":
                 bounds = {key: settings.get(key, 0) for key in ("start", "stop")}
                 wrong = [key for key, value in bounds.items() if isinstance(value, bool) or not isinstance(value, int)]
@@ -267,7 +271,8 @@ class _Lowering:
                 payload = ChannelRange(bounds["start"], bounds["stop"])
             return Node(name, spec_node.op, tuple(inputs), payload, where)  # type: ignore[arg-type]
         if spec_node.shortcut is not None:
-            return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes)  # type: ignore[arg-type]
+            return self.shortcut(spec_node, name, inputs[0], settings, where, what, nodes,  # type: ignore[arg-type]
+                                 plan.name)
         return self.nested(spec_node, name, inputs, settings, where, what)
 
     def layer_kind(self, written: str, where: SpecPath, what: str, given: dict[str, Any]) -> str | None:
@@ -295,8 +300,18 @@ class _Lowering:
             return None
         return kind
 
+    def identity_join(self, name: str, reads: tuple[str, ...], inputs: list[str]) -> JoinText | None:
+        """An addition's wording where it reads a shortcut node that the stage's option made the identity
+        though the shape changes: the node goes by its name, and the hint names the option to use."""
+        marked = [self.identities.get(read) for read in reads]
+        hint = next((mark[1] for mark in marked if mark is not None), None)
+        if hint is None:
+            return None
+        labels = tuple(f"`{value}`" if mark is None else mark[0] for mark, value in zip(marked, inputs))
+        return JoinText(f"the addition `{name}`", labels, hint)
+
     def shortcut(self, spec_node: Any, name: str, source: str, settings: dict[str, Any], where: SpecPath,
-                 what: str, nodes: list[Node]) -> Node | str | None:
+                 what: str, nodes: list[Node], read_as: str) -> Node | str | None:
         option = self.use.shortcut if spec_node.shortcut == "stage" else spec_node.shortcut
         if option == "none":
             return None
@@ -318,7 +333,14 @@ class _Lowering:
             key = item["loc"][0] if item["loc"] and item["loc"][0] in ("width", "stride") else None
             self.problem((*where, key) if isinstance(key, str) else where, what, f"{key}: {item['msg']}")
             return None
-        return source if branch is None else branch._replace(inputs=(source,))
+        if branch is None:
+            if stride != 1 or x[0] != width:  # only an addition that does not fit will say it
+                hint = mismatch_hint(x, width, stride, option)
+                if spec_node.shortcut == "stage":  # the option is written at the stage (or the spec's top level)
+                    hint += " (the stage's `shortcut:`)"
+                self.identities[read_as] = (f"`{read_as}` (shortcut `{option}`: the identity)", hint)
+            return source
+        return branch._replace(inputs=(source,))
 
     def nested(self, spec_node: Any, name: str, inputs: list[str | None], settings: dict[str, Any],
                where: SpecPath, what: str) -> Node:

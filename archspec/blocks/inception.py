@@ -91,16 +91,16 @@ class InceptionStage(PlainBlockStage):
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
         bias, norm = self.bias, self.batchnorm
 
-        def unit(shape: Shape, width: int, kernel: int) -> tuple[Shape, int, int, list[Moment]]:
+        def unit(shape: Shape, width: int, kernel: int) -> tuple[Shape, int, int, int, list[Moment]]:
             return unit_facts(shape, width, kernel, padding=kernel // 2, bias=bias, norm=norm)
 
         pooled = windowed(x, "maxpool", x[0], (3, 3), (1, 1), (1, 1), ceil_mode=self.pool_ceil_mode)
-        out1, params1, macs1, layers1 = unit(x, self.c1, 1)
-        reduce2, params2a, macs2a, layers2a = unit(x, self.c2[0], 1)
-        out2, params2b, macs2b, layers2b = unit(reduce2, self.c2[1], 3)
-        reduce3, params3a, macs3a, layers3a = unit(x, self.c3[0], 1)
-        out3, params3b, macs3b, layers3b = unit(reduce3, self.c3[1], self.c3_kernel)
-        out4, params4, macs4, layers4 = unit(pooled, self.c4, 1)
+        out1, params1, macs1, buffers1, layers1 = unit(x, self.c1, 1)
+        reduce2, params2a, macs2a, buffers2a, layers2a = unit(x, self.c2[0], 1)
+        out2, params2b, macs2b, buffers2b, layers2b = unit(reduce2, self.c2[1], 3)
+        reduce3, params3a, macs3a, buffers3a, layers3a = unit(x, self.c3[0], 1)
+        out3, params3b, macs3b, buffers3b, layers3b = unit(reduce3, self.c3[1], self.c3_kernel)
+        out4, params4, macs4, buffers4, layers4 = unit(pooled, self.c4, 1)
         if not out1[1:] == out2[1:] == out3[1:] == out4[1:]:
             return None  # the concatenation needs one spatial size: lowering reports which branch differs
         out = (out1[0] + out2[0] + out3[0] + out4[0], *out1[1:])
@@ -111,4 +111,5 @@ class InceptionStage(PlainBlockStage):
                     (sequence_peak(values, (*layers3a, *layers3b)), prod(out3)),
                     (sequence_peak(values, (pool, *layers4)), prod(out4)))
         return (out, params1 + params2a + params2b + params3a + params3b + params4,
-                macs1 + macs2a + macs2b + macs3a + macs3b + macs4, concat_peak(values, branches, prod(out)).values)
+                macs1 + macs2a + macs2b + macs3a + macs3b + macs4, concat_peak(values, branches, prod(out)).values,
+                buffers1 + buffers2a + buffers2b + buffers3a + buffers3b + buffers4)

@@ -40,8 +40,8 @@ class NiNStage(PlainBlockStage):
         return sequence("nin", str(index), layers, origin)
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-        first, params1, macs1, layers1 = unit_facts(x, self.width, self.kernel, stride=self.block_stride(index),
+        first, params1, macs1, _, layers1 = unit_facts(x, self.width, self.kernel, stride=self.block_stride(index),
                                                     padding=self.padding, bias=self.bias)
-        out, params2, macs2, layers2 = unit_facts(first, self.width, 1, bias=self.bias)  # twice: conv2, conv3
+        out, params2, macs2, _, layers2 = unit_facts(first, self.width, 1, bias=self.bias)  # twice: conv2, conv3
         peak = sequence_peak(prod(x), (*layers1, *layers2, *layers2))
-        return out, params1 + 2 * params2, macs1 + 2 * macs2, peak.values
+        return out, params1 + 2 * params2, macs1 + 2 * macs2, peak.values, 0  # no BatchNorm: no buffers

@@ -64,10 +64,12 @@ def conv_unit(number: int, width: int, kernel: SizeOrPair, origin: SpecPath, *, 
 
 def unit_facts(x: Shape, width: int, kernel: SizeOrPair, *, stride: int = 1,
                padding: int | tuple[int, int] = 0, bias: bool = True, norm: bool = False
-               ) -> tuple[Shape, int, int, list[Moment]]:
-    """The static twin of `conv_unit`: its output shape, parameters, MACs and its layers' peaks."""
+               ) -> tuple[Shape, int, int, int, list[Moment]]:
+    """The static twin of `conv_unit`: its output shape, parameters, MACs, buffer bytes (its
+    BatchNorm's running statistics) and its layers' peaks."""
     out, params, macs = conv_facts(x, width, pair(kernel), (stride, stride), pair(padding), bias=bias)
     layers = [conv_moment(x, out, pair(kernel), (stride, stride)), elementwise_moment(out)]
-    if norm:
-        layers.insert(1, norm_moment(out))
-    return out, params + 2 * width if norm else params, macs, layers
+    if not norm:
+        return out, params, macs, 0, layers
+    layers.insert(1, norm_moment(out))
+    return out, params + 2 * width, macs, BatchNorm.running_stats_bytes(width), layers

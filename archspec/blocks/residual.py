@@ -88,21 +88,22 @@ class ResidualStage(BlockStage):
         graph = BlockGraph(self.block, nodes, "relu", shortcut=label)  # type: ignore[attr-defined]
         return block_node(str(index), graph, (*origin, "shortcut"))
 
-    def residual_facts(self, index: int, x: Shape, main: tuple[Shape, int, int, list[Moment]],
+    def residual_facts(self, index: int, x: Shape, main: tuple[Shape, int, int, int, list[Moment]],
                        shortcut: Shortcut) -> BlockFacts | None:
-        """The twin of `residual`: the main path's (output, parameters, MACs, layer peaks) plus the
-        shortcut, the addition and the ReLU after it (and the one before it, if asked for)."""
-        out, params, macs, layers = main
+        """The twin of `residual`: the main path's (output, parameters, MACs, buffer bytes, layer
+        peaks) plus the shortcut, the addition and the ReLU after it (and the one before it, if asked
+        for)."""
+        out, params, macs, buffers, layers = main
         if self.activation_before_add:
             layers.append(elementwise_moment(out))
         branch = shortcut_facts(x, out, self.out_width(), self.block_stride(index), shortcut,
                                 bias=self.projection_bias, norm=self.projection_norm)
         if branch is None:
             return None
-        branch_params, branch_macs, branch_peak, branch_out = branch
+        branch_params, branch_macs, branch_buffers, branch_peak, branch_out = branch
         peak = residual_peak(prod(x), layers, prod(out), branch_peak, branch_out, shortcut != "none",
                              (elementwise_moment(out),))
-        return (out, params + branch_params, macs + branch_macs, peak.values)
+        return (out, params + branch_params, macs + branch_macs, peak.values, buffers + branch_buffers)
 
 
 @BLOCKS.register
@@ -130,7 +131,8 @@ class BasicStage(ResidualStage):
         norms = 2 * (2 * width)  # bn1, bn2: a weight and a bias per channel
         layers = [conv_moment(x, mid, (3, 3), (stride, stride)), norm_moment(mid), elementwise_moment(mid),
                   conv_moment(mid, out, (3, 3)), norm_moment(out)]
-        return self.residual_facts(index, x, (out, params1 + params2 + norms, macs1 + macs2, layers),
+        buffers = 2 * BatchNorm.running_stats_bytes(width)  # bn1, bn2
+        return self.residual_facts(index, x, (out, params1 + params2 + norms, macs1 + macs2, buffers, layers),
                                    shortcut)
 
 
@@ -194,5 +196,6 @@ class BottleneckStage(ResidualStage):
                   elementwise_moment(reduced),
                   conv_moment(reduced, mid, (3, 3), (stride_3x3, stride_3x3), self.groups), norm_moment(mid),
                   elementwise_moment(mid), conv_moment(mid, out, (1, 1)), norm_moment(out)]
+        buffers = 2 * BatchNorm.running_stats_bytes(inner) + BatchNorm.running_stats_bytes(out_width)
         return self.residual_facts(index, x, (out, params1 + params2 + params3 + norms,
-                                              macs1 + macs2 + macs3, layers), shortcut)
+                                              macs1 + macs2 + macs3, buffers, layers), shortcut)

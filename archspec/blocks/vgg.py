@@ -48,12 +48,12 @@ class VGGStage(PlainBlockStage):
         return sequence("vgg", str(index), (*layers, pool), origin)
 
     def facts(self, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
-        out, params, macs, layers = x, 0, 0, []
+        out, params, macs, buffers, layers = x, 0, 0, 0, []
         for _ in range(self.repeats):
-            out, unit_params, unit_macs, unit_layers = unit_facts(out, self.width, 3, padding=1, bias=self.bias,
-                                                                  norm=self.batchnorm)
-            params, macs = params + unit_params, macs + unit_macs
+            out, unit_params, unit_macs, unit_buffers, unit_layers = unit_facts(
+                out, self.width, 3, padding=1, bias=self.bias, norm=self.batchnorm)
+            params, macs, buffers = params + unit_params, macs + unit_macs, buffers + unit_buffers
             layers += unit_layers
         pooled = windowed(out, "maxpool", out[0], (2, 2), (2, 2), (0, 0))
         layers.append(Moment(prod(out) + prod(pooled) + pool_working(pooled)))
-        return pooled, params, macs, sequence_peak(prod(x), layers).values
+        return pooled, params, macs, sequence_peak(prod(x), layers).values, buffers

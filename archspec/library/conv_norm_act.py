@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from archspec.blocks.base import BlockFacts, Shortcut
 from archspec.layer_rules import conv_facts, conv_working, norm_working
+from archspec.layers import BatchNorm
 from archspec.library.twins import (
     ELEMENTWISE,
     Part,
@@ -55,7 +56,8 @@ def conv_norm_act_figures(x: Shape, width: int, kernel: int, stride: int, groups
     out, params, macs = conv_facts(x, width, kernels, strides, (padding, padding), groups=groups, bias=False)
     values, out_values = prod(x), prod(out)
     return out, params + 2 * width, macs, max(values + out_values + conv_working(x, out, kernels, strides, groups),
-                                              values + 2 * out_values + norm_working(out))
+                                              values + 2 * out_values + norm_working(out)), \
+        BatchNorm.running_stats_bytes(width)
 
 
 @twin("conv_norm_act")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def _pointwise_linear(x: Shape, width: int) -> Part:
     """nn.Linear over each pixel's channels (with bias); it copies its channels-last input contiguous."""
     weights, out = x[0] * width, (width, *x[1:])
-    return out, weights + width, weights * x[1] * x[2], 2 * prod(x) + prod(out)
+    return out, weights + width, weights * x[1] * x[2], 2 * prod(x) + prod(out), 0
 
 
 @twin("convnext_block")
@@ -33,10 +33,10 @@ def convnext_block(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut
         return None
     values = prod(x)
     # LayerNorm over each pixel's channels: a contiguous copy, and a mean and a deviation per pixel.
-    norm: Part = (x, 2 * x[0], 0, 3 * values + 2 * x[1] * x[2])
+    norm: Part = (x, 2 * x[0], 0, 3 * values + 2 * x[1] * x[2], 0)
     widened = _pointwise_linear(x, expansion * x[0])
     path = chain(x, [conv(x, x[0], 7, 1, 3, x[0]), norm, widened, elementwise(widened[0]),
                      _pointwise_linear(widened[0], x[0])])  # module `block`, an nn.Sequential
-    scaled: Part = (x, x[0], 0, 2 * values)  # layer_scale: a factor per channel
-    out, params, macs, peak = chain(x, [path, scaled, elementwise(x)])  # then stochastic depth
-    return out, params, macs, max(peak, 3 * values)  # the addition: input, path, sum
+    scaled: Part = (x, x[0], 0, 2 * values, 0)  # layer_scale: a factor per channel (a parameter)
+    out, params, macs, peak, buffers = chain(x, [path, scaled, elementwise(x)])  # then stochastic depth
+    return out, params, macs, max(peak, 3 * values), buffers  # the addition: input, path, sum; no BatchNorm

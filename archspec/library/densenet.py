@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from archspec.blocks.base import BlockFacts, Shortcut
 from archspec.layer_rules import conv_working, norm_working
+from archspec.layers import BatchNorm
 from archspec.library.twins import Part, batchnorm, chain, conv, count, elementwise, number, twin, whole
 from archspec.shapes import Shape, windowed
 
@@ -35,7 +36,8 @@ def dense_layer(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -
     peak = max(2 * values + norm_working(x), values + after)
     out = (channels + growth, height, width)  # the input, its new maps concatenated after it
     return (out, 2 * channels + weights1 + 2 * inner + weights2, (weights1 + weights2) * area,
-            max(peak, values + grown + (channels + growth) * area))
+            max(peak, values + grown + (channels + growth) * area),
+            BatchNorm.running_stats_bytes(channels) + BatchNorm.running_stats_bytes(inner))  # norm1, norm2
 
 
 @twin("transition")
@@ -44,5 +46,5 @@ def transition(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut) ->
         return None
     reduced = conv(x, block.width, 1, bias=False)
     pooled = windowed(reduced[0], "avgpool", block.width, (2, 2), (2, 2), (0, 0))
-    pool: Part = (pooled, 0, 0, prod(reduced[0]) + prod(pooled))
+    pool: Part = (pooled, 0, 0, prod(reduced[0]) + prod(pooled), 0)
     return chain(x, [batchnorm(x), elementwise(x), reduced, pool])

@@ -28,7 +28,7 @@ def inverted_residual(block: DefinedStage, index: int, x: Shape, shortcut: Short
     expanded = parts[0][0] if parts else x
     parts.append(conv_norm_act_figures(expanded, hidden, 3, stride, expanded[0]))
     parts.append(conv_norm_act_figures(parts[-1][0], width, 1, 1, 1))  # the projection and its BatchNorm
-    out, params, macs, peak = chain(x, parts)
+    out, params, macs, peak, buffers = chain(x, parts)
     if stride == 1 and x[0] == width:  # the residual addition: input, the path's output and the sum
         peak = max(peak, prod(x) + 2 * prod(out))
-    return out, params, macs, peak
+    return out, params, macs, peak, buffers

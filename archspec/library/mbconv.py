@@ -31,7 +31,7 @@ def mbconv(block: DefinedStage, index: int, x: Shape, shortcut: Shortcut) -> Blo
                                 block.momentum)  # type: ignore[attr-defined]
     if layers is None:
         return None
-    out, params, macs, peak = layers
+    out, params, macs, peak, buffers = layers
     if stride == 1 and x[0] == width:  # stochastic depth (input, output), then the addition: the same peak
         peak = max(peak, prod(x) + 2 * prod(out))
-    return out, params, macs, peak
+    return out, params, macs, peak, buffers

@@ -27,12 +27,12 @@ def _residual(x: Shape, stride: int, main: list[Part], width: int, reduction: ob
     branch = shortcut_facts(x, out, width, stride, shortcut)
     if branch is None:
         return None
-    branch_params, branch_macs, branch_peak, branch_out = branch
+    branch_params, branch_macs, branch_buffers, branch_peak, branch_out = branch
     parts = [*main, se]
     peak = residual_peak(prod(x), [Moment(part[3]) for part in parts], prod(out), branch_peak, branch_out,
                          shortcut != "none", (elementwise_moment(out),))
     return (out, sum(part[1] for part in parts) + branch_params, sum(part[2] for part in parts) + branch_macs,
-            peak.values)
+            peak.values, sum(part[4] for part in parts) + branch_buffers)
 
 
 @twin("se_basic")

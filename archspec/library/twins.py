@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from archspec.blocks.base import BlockFacts, Shortcut, evaluated_facts
 from archspec.layer_rules import SCALAR_OPERAND, conv_facts, conv_working, norm_working
+from archspec.layers import BatchNorm
 from archspec.process_memo import forgettable
 from archspec.shapes import MAX_COUNT, Shape
 
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
     from archspec.blocks.defined import DefinedStage
 
 Twin = Callable[["DefinedStage", int, Shape, Shortcut], "BlockFacts | None"]
-# One layer's or nested block's figures inside a twin: output shape, parameters, MACs, peak values.
-Part = tuple[Shape, int, int, int]
+# One layer's or nested block's figures inside a twin, as BlockFacts: output shape, parameters, MACs,
+# peak values, buffer bytes (BatchNorm's running statistics).
+Part = tuple[Shape, int, int, int, int]
 
 _TWINS: dict[str, Twin] = {}
 FOLDER = Path(__file__).parent
@@ -147,25 +149,26 @@ def conv(x: Shape, width: int, kernel: int, stride: int = 1, padding: int = 0, g
     """A convolution (raises ShapeProblem where it does not fit, as its rule does)."""
     kernels, strides = (kernel, kernel), (stride, stride)
     out, params, macs = conv_facts(x, width, kernels, strides, (padding, padding), groups=groups, bias=bias)
-    return out, params, macs, prod(x) + prod(out) + conv_working(x, out, kernels, strides, groups)  # conv_moment
+    return out, params, macs, prod(x) + prod(out) + conv_working(x, out, kernels, strides, groups), 0  # conv_moment
 
 
 def batchnorm(x: Shape) -> Part:
-    return x, 2 * x[0], 0, 2 * prod(x) + norm_working(x)  # norm_moment
+    return x, 2 * x[0], 0, 2 * prod(x) + norm_working(x), BatchNorm.running_stats_bytes(x[0])  # norm_moment
 
 
 def elementwise(x: Shape) -> Part:
-    return x, 0, 0, 2 * prod(x)  # elementwise_moment
+    return x, 0, 0, 2 * prod(x), 0  # elementwise_moment
 
 
 def chain(x: Shape, parts: list[Part]) -> Part:
     """Parts run one after another on `x` (a Sequential, or a graph that is a chain): the block's input
     is held while the later ones run (`archspec.budget.sequence_peak`)."""
     values = prod(x)
-    out, params, macs, peak = parts[0]
-    for part_out, part_params, part_macs, part_peak in parts[1:]:
-        out, params, macs, peak = part_out, params + part_params, macs + part_macs, max(peak, values + part_peak)
-    return out, params, macs, peak
+    out, params, macs, peak, buffers = parts[0]
+    for part_out, part_params, part_macs, part_peak, part_buffers in parts[1:]:
+        out, params, macs, buffers = part_out, params + part_params, macs + part_macs, buffers + part_buffers
+        peak = max(peak, values + part_peak)
+    return out, params, macs, peak, buffers
 
 
 def gate(x: Shape, squeeze: int, activation: str, scale: str) -> Part | None:
@@ -185,7 +188,7 @@ def gate(x: Shape, squeeze: int, activation: str, scale: str) -> Part | None:
     peak = max(values + channels + SCALAR_OPERAND,  # the pool (a `mean`, divided by a Python number)
                values + after,  # the input held
                2 * values + channels)  # the multiplication: input, gate, product
-    return x, 2 * weights + squeeze + channels, 2 * weights, peak
+    return x, 2 * weights + squeeze + channels, 2 * weights, peak, 0
 
 
 __all__ = ["ELEMENTWISE", "LARGEST", "Part", "Twin", "as_facts", "batchnorm", "chain", "conv", "count",
