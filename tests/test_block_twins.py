@@ -190,3 +190,12 @@ def test_a_twin_that_vouches_for_a_faulty_block_is_caught():
         assert report.ok
         with pytest.raises(RuntimeError, match="archspec bug: the blocks' static twins passed 'faulty'"):
             report.resolved  # noqa: B018 (the property read is the test)
+
+
+def test_a_network_of_no_modules_has_the_graphs_memory():
+    """Its twins counted the input's values as its activations (256 bytes for 1x8x8), the graph's
+    estimate none: the check's budget figure was not the report's `memory` (found by the fuzz test
+    once making the graph compared them)."""
+    report = archspec.check(archspec.load("name: e\ninput: {channels: 1, size: 8}\nstages: []\n"))
+    assert report.ok and report.lowered is None
+    assert report.memory_bytes == report.memory.total == 0

@@ -137,7 +137,8 @@ class BlockStage(ValidatedCopies):
         say what. tests/test_block_twins.py proves twin == graph for every registered block, on
         inputs that fit and inputs that do not. The default evaluates the block's graph instead, once
         per distinct (kind, fields, copy, input shape, shortcut), and reuses the figures for alike
-        copies: a kind needs a hand-written twin only where a benchmark shows the graph is too slow."""
+        copies: a kind needs a hand-written twin only where a benchmark shows the graph is too slow
+        (the library's YAML kinds get theirs from archspec/library/twins.py)."""
         return graph_facts(self, index, x, shortcut)
 
 
@@ -157,6 +158,13 @@ def forget_block_figures() -> None:
 def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
     """A copy's figures from its lowered graph (None where the graph reports a problem, so that the
     check lowers it again to say what), cached by everything the graph depends on."""
+    return remembered_facts(block, index, x, shortcut, evaluated_facts)
+
+
+def remembered_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut,
+                     compute: Callable[[BlockStage, int, Shape, Shortcut], BlockFacts | None]) -> BlockFacts | None:
+    """`compute(block, index, x, shortcut)`, kept for the process by everything a copy's figures depend
+    on (emptied by `forget_block_figures`): a later check of alike blocks reads them."""
     alike = block.alike_key(index)
     key = (type(block), block, index if alike is None else ("alike", alike), x, shortcut)
     try:
@@ -164,20 +172,24 @@ def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> 
     except KeyError:
         pass
     except TypeError:  # a block with an unhashable field: evaluate without the cache
-        key = None
+        return compute(block, index, x, shortcut)
+    facts = compute(block, index, x, shortcut)
+    if len(_GRAPH_FACTS) > 4096:
+        _GRAPH_FACTS.clear()
+    _GRAPH_FACTS[key] = facts
+    return facts
+
+
+def evaluated_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
+    """A copy's figures from its lowered graph, evaluated now; None where the graph reports a problem."""
     evaluator = Evaluator()
     try:
         result = evaluator.run(block.lower(index, x, shortcut, ()), x)
     except ValueError:  # a derived layer outside the language's limits (pydantic's ValidationError)
-        result = None
-    facts = None
-    if result is not None and not evaluator.problems:
-        facts = (result.out_shape, result.params, result.macs, node_peak(result).values, buffer_bytes(result))
-    if key is not None:
-        if len(_GRAPH_FACTS) > 4096:
-            _GRAPH_FACTS.clear()
-        _GRAPH_FACTS[key] = facts
-    return facts
+        return None
+    if result is None or evaluator.problems:
+        return None
+    return (result.out_shape, result.params, result.macs, node_peak(result).values, buffer_bytes(result))
 
 
 # The twins' figures for the layers blocks make, by the layers' own rules (`working_values`).

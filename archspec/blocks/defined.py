@@ -69,10 +69,16 @@ class DefinedStage(BlockStage):
         known = cls.__dict__.get("_expanded")
         if known is None:
             known = 0
+            # The library counts its kinds' nodes from their definitions (`LibraryKinds.expanded_nodes`):
+            # making a nested kind's stage model (Pydantic) only to count would be most of a first check.
+            count = getattr(cls.visible, "expanded_nodes", None)
             for node in cls.definition.nodes:
-                nested = cls.visible.get(node.block) if node.block is not None else None
-                known += nested.nodes_per_copy() if isinstance(nested, type) and issubclass(nested, DefinedStage) \
-                    else 1
+                if count is not None and node.block in cls.visible:
+                    known += count(node.block)
+                else:
+                    nested = cls.visible.get(node.block) if node.block is not None else None
+                    known += nested.nodes_per_copy() if isinstance(nested, type) and issubclass(nested, DefinedStage) \
+                        else 1
                 known = min(known, 10**9)
             cls._expanded = known  # type: ignore[attr-defined]
         return known

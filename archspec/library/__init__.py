@@ -26,6 +26,7 @@ from archspec.blocks.base import BLOCKS, BlockStage
 from archspec.blocks.defined import DefinedStage, stage_model
 from archspec.definitions import LAST_DEFINED, BlockDefinition, BlockDefinitions, check_kind_set, refuse
 from archspec.errors import SpecError
+from archspec.library.twins import as_facts, twin_of
 from archspec.loader import EXTERNAL_DOCUMENTS, Document, load_document
 
 FOLDER = Path(__file__).parent
@@ -67,8 +68,11 @@ class LibraryKinds(Mapping[str, type[DefinedStage]]):
                 if model is None:
                     if kind not in self._definitions:
                         self._read_with_nested(kind)
-                    model = self._models[kind] = stage_model(kind, self._definitions[kind],
-                                                             (self._origins[kind], "blocks", kind), self)
+                    model = stage_model(kind, self._definitions[kind], (self._origins[kind], "blocks", kind), self)
+                    found = twin_of(kind, self._index[kind])
+                    if found is not None:  # the fast path of the check (archspec/library/twins.py)
+                        model.facts = as_facts(found)  # type: ignore[method-assign]
+                    self._models[kind] = model
         return model
 
     def __contains__(self, kind: object) -> bool:
@@ -79,6 +83,20 @@ class LibraryKinds(Mapping[str, type[DefinedStage]]):
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def expanded_nodes(self, kind: str) -> int:
+        """`nodes_per_copy` of library kind `kind` (capped as it is), from the definitions: the kinds it
+        nests need no stage model for it."""
+        model = self._models.get(kind)
+        if model is not None:
+            return model.nodes_per_copy()
+        with self._lock:
+            if kind not in self._definitions:
+                self._read_with_nested(kind)
+        known = 0
+        for node in self._definitions[kind].nodes:  # a library kind nests library or built-in kinds
+            known = min(known + (self.expanded_nodes(node.block) if node.block in self._index else 1), 10**9)
+        return known
 
     def _read_with_nested(self, kind: str) -> None:
         """Reads the file of `kind` and of every library kind its definitions nest, not read yet, and
