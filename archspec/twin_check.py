@@ -58,8 +58,8 @@ def twin_figures(spec: Spec, x: Shape, max_memory: int | None) -> tuple[Facts, i
             top.append(Moment(group_peak))
     except ShapeProblem:
         return None
-    # A network of no modules has no activations (`estimate_memory` of no nodes: the input is its caller's).
-    peak = sequence_peak(prod(x), top if tree is None else _folded(tree, top, inputs)).values if top else 0
+    # A network of no modules still holds its input, as every network does (`estimate_memory` too).
+    peak = sequence_peak(prod(x), top if tree is None else _folded(tree, top, inputs)).values
     memory = BYTES_PER_VALUE * (params + peak) + buffers
     if max_memory is not None and memory > max_memory:
         return None
