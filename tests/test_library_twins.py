@@ -229,3 +229,18 @@ def test_a_checks_library_figures_are_kept_for_the_process_until_forgotten():
     assert again.figures == first.figures and again.resolved  # the graph agrees (the guard passes)
     forget_block_figures()
     assert twins_module._KNOWN == {}
+
+
+@pytest.mark.parametrize("kind", sorted(ELEMENTWISE))
+def test_every_activation_the_twins_take_as_elementwise_is_so_by_the_layer_registry(kind: str):
+    """The twins count an activation as an output beside its input, with no parameters, buffers or
+    working values; the layer's own rule and its built module must say the same, or a twin's figures
+    would not be the graph's for blocks that use it."""
+    from archspec.layers import LAYERS
+
+    assert kind in LAYERS.names()
+    report = archspec.check(f"name: t\ninput: {{channels: 3, size: 5}}\nstem: [{{layer: {kind}}}]\n")
+    assert report.ok and report.output_shape == (3, 5, 5) and report.params == report.macs == 0
+    assert report.memory.total == 4 * (2 * 3 * 5 * 5)  # the graph's: input and output, nothing else
+    module = archspec.compile(report.spec)
+    assert not list(module.parameters()) and not list(module.buffers())

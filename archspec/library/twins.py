@@ -41,7 +41,7 @@ FOLDER = Path(__file__).parent
 # definitions far inside `${...}`'s +-2**40 (products of two fields, a field times a width).
 LARGEST = 2**20
 # Activation layer kinds that keep the shape, have no parameters and allocate nothing besides their
-# output (`_Elementwise` without `working_values`; tests/test_library_twins.py holds this to LAYERS).
+# output (tests/test_library_twins.py holds each to its layer's own rule and module).
 ELEMENTWISE = frozenset({"relu", "relu6", "silu", "gelu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
                          "identity", "leaky_relu"})
 
