@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 from archspec._resolving import SCALE_OVERRIDE, needs_resolving
 from archspec.budget import DEFAULT_MAX_MEMORY
 from archspec.check import Report
-from archspec.errors import Diagnostic, SpecError
+from archspec.errors import Diagnostic, SpecError, outside
 from archspec.imports import with_imports
 from archspec.loader import Document, PartlyRead, load_document
 from archspec.shapes import MAX_COUNT, Shape, input_shape
@@ -66,7 +66,7 @@ def _errors_beside(error: PartlyRead, overrides: Mapping[str, object] | Sequence
     try:
         _validated(error.document, overrides, scale)
     except SpecError as later:
-        return [each for each in later.errors if not any(each.path[:len(p)] == p for p in error.replaced)]
+        return outside(later.errors, error.replaced)
     return []
 
 

@@ -203,13 +203,13 @@ class MemoryEstimate:
         return text + " (float32, one image)"
 
 
-def estimate_memory(resolved: Sequence[Resolved], layers: Iterable[Resolved] | None = None,
-                    x: Shape | None = None) -> MemoryEstimate:
+def estimate_memory(resolved: Sequence[Resolved], x: Shape, layers: Iterable[Resolved] | None = None
+                    ) -> MemoryEstimate:
     """The estimate for a checked network: `resolved` its top-level nodes (in order, on the
     network's input `x`), `layers` its layers (by default found by walking `resolved`)."""
     params = sum(r.params for r in resolved)
     if not resolved:  # no layer: no buffers either, and the input alone is alive (as the twins count it)
-        return MemoryEstimate(params * BYTES_PER_VALUE, math.prod(x) * BYTES_PER_VALUE if x else 0, None)
+        return MemoryEstimate(params * BYTES_PER_VALUE, math.prod(x) * BYTES_PER_VALUE, None)
     if layers is None:
         layers = (node for top in resolved for _, node in walk(top) if node.node.op == "layer")
     heaviest, most_params = None, -1

@@ -69,7 +69,7 @@ class Report:
         resolved = lowered.resolved
         graph_figures = (resolved[-1].out_shape if resolved else self.input_shape,
                          sum(r.params for r in resolved), sum(r.macs for r in resolved))
-        graph_memory = estimate_memory(resolved, x=self.input_shape).total if self.twin_memory is not None else None
+        graph_memory = estimate_memory(resolved, self.input_shape).total if self.twin_memory is not None else None
         if self.figures is not None and (graph_figures != tuple(self.figures[:3])
                                          or graph_memory != self.twin_memory):
             # A Python kind's own `facts` that disagree with its `lower`: the report's figures (its memory
@@ -105,7 +105,7 @@ class Report:
     @property
     def memory(self) -> MemoryEstimate:
         """Estimated memory to build and run the network on one image (see `archspec.budget`)."""
-        return estimate_memory(self.resolved, x=self.input_shape)
+        return estimate_memory(self.resolved, self.input_shape)
 
     @property
     def memory_bytes(self) -> int:
@@ -190,7 +190,7 @@ def check_plain(spec: Spec, x: Shape, max_memory: int | None) -> Report:
     if twin is not None:
         return Report(spec, x, (), twin[0], twin_memory=twin[1])
     lowered, problems, layers = _lower_and_evaluate(spec, x)
-    too_big = (memory_problem(estimate_memory(lowered.resolved, layers, x), max_memory)
+    too_big = (memory_problem(estimate_memory(lowered.resolved, x, layers), max_memory)
                if not problems and max_memory is not None else None)
     problems += [too_big] if too_big else []
     if problems:
@@ -204,7 +204,7 @@ def _twin_disagreement(spec: Spec, twin: tuple[object, ...], graph: tuple[object
     """What to say where the static twins' figures differ from the graph's: the kinds registered from
     Python with their own `facts`, else an archspec bug (tests/test_block_twins.py holds archspec's)."""
     def figures(found: tuple[object, ...]) -> str:
-        memory = f", a memory budget of {found[3]:,} bytes" if len(found) > 3 and found[3] is not None else ""
+        memory = f", a memory budget of {found[3]:,} bytes" if found[3] is not None else ""
         return f"output {show(found[0])}, {found[1]:,} parameters, {found[2]:,} MACs{memory}"
 
     from archspec.blocks.base import BLOCKS, BlockStage

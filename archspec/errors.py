@@ -148,6 +148,13 @@ def _one_per_place(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
             f"also {' and '.join(other.path_text for other in same[1:])})") for same in places.values()]
 
 
+def outside(diagnostics: Iterable[Diagnostic], paths: Iterable[SpecPath]) -> list[Diagnostic]:
+    """The diagnostics not at or under any of `paths`: where an earlier pass left a value out (the
+    loader, the resolve pass), validation's errors there only repeat that pass's own."""
+    paths = tuple(paths)
+    return [each for each in diagnostics if not any(each.path[:len(p)] == p for p in paths)]
+
+
 class SpecError(ValueError):
     """An invalid spec. `errors` holds every diagnostic found, sorted by line."""
 

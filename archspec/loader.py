@@ -78,7 +78,6 @@ class Document:
                 source_line = lines[mark[0]]
         return Diagnostic(tuple(path), message, hint, self.file, line, column, source_line, self.file_order)
 
-
     def boolean_word(self, path: SpecPath, value: object) -> str | None:
         """The word (`yes`, `no`, `on`, `off`) that YAML 1.1 read as the boolean `value` at `path`, as the
         text writes it; None for any other value, and for `true` and `false`, which say what they are."""

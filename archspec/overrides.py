@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archspec._resolving import VARS, needs_resolving  # noqa: F401  (needs_resolving: still importable from here)
-from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_you_mean
+from archspec.errors import Diagnostic, SpecError, SpecPath, closest_name, did_you_mean, outside
 from archspec.expr import FAILED, ExprError, UsesFailedName, has_expression, interpolate, references
 from archspec.loader import Document
 from archspec.override_values import Override, cannot_step, parse_path, plain_copy, short_repr, to_overrides
@@ -87,8 +87,7 @@ def resolved_spec(document: Document, overrides: tuple[Override, ...]) -> Spec:
     try:
         spec = validate(resolved)
     except SpecError as error:
-        later = [d for d in error.errors if not any(d.path[:len(p)] == p for p in pass_.failed)]
-        raise SpecError([*pass_.errors, *later]) from None
+        raise SpecError([*pass_.errors, *outside(error.errors, pass_.failed)]) from None
     if pass_.errors:
         raise SpecError(pass_.errors)
     spec._document = replace(resolved, name_overrides=False)  # the network's errors: at the file

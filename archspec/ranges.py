@@ -93,7 +93,7 @@ def find_input_range(nodes: Sequence[Node], resolved: Sequence[Resolved], x: Sha
             not same_module or _layer_params(result) == reference)
 
     height, width = x[1], x[2]
-    search = _scanned_axis if _joins_round_apart(resolved) else _searched_axis
+    search = _scanned_axis if joins_round_apart(resolved) else _searched_axis
     h_axis = search(lambda size: works(size, width), height)
     # Every rule treats height and width alike, so with a square input and layers whose settings are
     # the same on both axes, works(h, W) == works(W, h): the width's range is the height's.
@@ -114,7 +114,7 @@ def _symmetric(resolved: Sequence[Resolved]) -> bool:
                    for value in vars(r.node.payload).values())
 
 
-def _joins_round_apart(resolved: Sequence[Resolved]) -> bool:
+def joins_round_apart(resolved: Sequence[Resolved]) -> bool:
     """Whether a block that changes the size fails at one of the next sizes of its input, up to its
     stride (where its output grows by one): there its joins' inputs disagree, so the sizes the network
     accepts have gaps. Chains (stages, `nn.Sequential`s) have no joins: their blocks are probed."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.check import check_plain
-from archspec.errors import Diagnostic, SpecError, SpecPath
+from archspec.errors import Diagnostic, SpecError, SpecPath, outside
 from archspec.expr import ExprError, Node, evaluate, parse, split
 from archspec.figures_memo import remembering_figures
 from archspec.generators import GeneratorError, Inexpressible, expand
@@ -100,8 +100,7 @@ class Sampler:
         try:
             spec = validate(document(data=expanded))
         except SpecError as error:
-            later = [d for d in error.errors if not any(d.path[:len(p)] == p for p in failed_at)]
-            raise SpecError([_in_sample(d, index) for d in [*failed, *later]]) from None
+            raise SpecError([_in_sample(d, index) for d in [*failed, *outside(error.errors, failed_at)]]) from None
         if failed:
             raise SpecError([_in_sample(d, index) for d in failed])
         report = check_plain(spec, self.input_shape or spec.input.shape(), None)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from archspec.errors import SpecPath
-from archspec.ranges import SCAN_BELOW, SIZE_LIMIT, _joins_round_apart, find_input_range
+from archspec.ranges import SCAN_BELOW, SIZE_LIMIT, find_input_range, joins_round_apart
 from archspec.shapes import TOO_SMALL_HINT, Shape, show
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def smallest_input_hint(x: Shape, checks: Callable[[Shape, int | None], Report],
     if found is None:
         return None
     at = found.input_shape
-    if max(at[1:]) > SCAN_BELOW + 1 and _joins_round_apart(found.resolved):
+    if max(at[1:]) > SCAN_BELOW + 1 and joins_round_apart(found.resolved):
         return None  # the sizes are scanned from SCAN_BELOW under `at` only: the smallest is not known
     accepted = find_input_range(found.nodes, found.resolved, at, same_module=False)
     sizes = [accepted.smallest_from(axis, size) for axis, size in enumerate(x[1:])]

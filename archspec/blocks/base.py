@@ -157,14 +157,8 @@ def forget_block_figures() -> None:
 
 def graph_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut) -> BlockFacts | None:
     """A copy's figures from its lowered graph (None where the graph reports a problem, so that the
-    check lowers it again to say what), cached by everything the graph depends on."""
-    return remembered_facts(block, index, x, shortcut, evaluated_facts)
-
-
-def remembered_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut,
-                     compute: Callable[[BlockStage, int, Shape, Shortcut], BlockFacts | None]) -> BlockFacts | None:
-    """`compute(block, index, x, shortcut)`, kept for the process by everything a copy's figures depend
-    on (emptied by `forget_block_figures`): a later check of alike blocks reads them."""
+    check lowers it again to say what), kept for the process by everything the graph depends on
+    (emptied by `forget_block_figures`): a later check of alike blocks reads them."""
     alike = block.alike_key(index)
     key = (type(block), block, index if alike is None else ("alike", alike), x, shortcut)
     try:
@@ -172,8 +166,8 @@ def remembered_facts(block: BlockStage, index: int, x: Shape, shortcut: Shortcut
     except KeyError:
         pass
     except TypeError:  # a block with an unhashable field: evaluate without the cache
-        return compute(block, index, x, shortcut)
-    facts = compute(block, index, x, shortcut)
+        return evaluated_facts(block, index, x, shortcut)
+    facts = evaluated_facts(block, index, x, shortcut)
     if len(_GRAPH_FACTS) > 4096:
         _GRAPH_FACTS.clear()
     _GRAPH_FACTS[key] = facts

@@ -14,7 +14,7 @@ definition and name the stage and copy that used it: `stages[1] (se_basic, copy 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, create_model, model_serializer
@@ -32,6 +32,16 @@ from archspec.process_memo import forgettable
 from archspec.shapes import Shape, show
 
 _COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6}")  # a dotted name's parts, as a stage's
+
+
+def capped_node_count(nodes: Sequence[Any], nested_nodes: Callable[[str], int | None]) -> int:
+    """How many nodes `nodes` expand to: a node nesting a kind counts `nested_nodes(kind)` (None: one node,
+    as a layer, a join or a built-in kind's block), capped at 10**9 (nesting multiplies)."""
+    known = 0
+    for node in nodes:
+        nested = nested_nodes(node.block) if node.block is not None else None
+        known = min(known + (1 if nested is None else nested), 10**9)
+    return known
 
 
 class DefinedStage(BlockStage):
@@ -68,19 +78,18 @@ class DefinedStage(BlockStage):
         bounds before evaluating anything, since nesting multiplies (`archspec.budget`)."""
         known = cls.__dict__.get("_expanded")
         if known is None:
-            known = 0
             # The library counts its kinds' nodes from their definitions (`LibraryKinds.expanded_nodes`):
             # making a nested kind's stage model (Pydantic) only to count would be most of a first check.
             count = getattr(cls.visible, "expanded_nodes", None)
-            for node in cls.definition.nodes:
-                if count is not None and node.block in cls.visible:
-                    known += count(node.block)
-                else:
-                    nested = cls.visible.get(node.block) if node.block is not None else None
-                    known += nested.nodes_per_copy() if isinstance(nested, type) and issubclass(nested, DefinedStage) \
-                        else 1
-                known = min(known, 10**9)
-            cls._expanded = known  # type: ignore[attr-defined]
+
+            def nested_nodes(kind: str) -> int | None:
+                if count is not None and kind in cls.visible:
+                    return count(kind)
+                nested = cls.visible.get(kind)
+                return nested.nodes_per_copy() if isinstance(nested, type) and issubclass(nested, DefinedStage) \
+                    else None
+
+            known = cls._expanded = capped_node_count(cls.definition.nodes, nested_nodes)  # type: ignore[attr-defined]
         return known
 
     @classmethod

@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from archspec.blocks.base import BLOCKS, BlockStage
-from archspec.blocks.defined import DefinedStage, stage_model
+from archspec.blocks.defined import DefinedStage, capped_node_count, stage_model
 from archspec.definitions import LAST_DEFINED, BlockDefinition, BlockDefinitions, check_kind_set, refuse
 from archspec.errors import SpecError
 from archspec.library.twins import as_facts, twin_of
@@ -93,10 +93,9 @@ class LibraryKinds(Mapping[str, type[DefinedStage]]):
         with self._lock:
             if kind not in self._definitions:
                 self._read_with_nested(kind)
-        known = 0
-        for node in self._definitions[kind].nodes:  # a library kind nests library or built-in kinds
-            known = min(known + (self.expanded_nodes(node.block) if node.block in self._index else 1), 10**9)
-        return known
+        # A library kind nests library or built-in kinds.
+        return capped_node_count(self._definitions[kind].nodes,
+                                 lambda nested: self.expanded_nodes(nested) if nested in self._index else None)
 
     def _read_with_nested(self, kind: str) -> None:
         """Reads the file of `kind` and of every library kind its definitions nest, not read yet, and
